@@ -1,0 +1,31 @@
+# The two commands: `make demo` and `make test`. Both create .venv when it is
+# missing and (re)install the package only when pyproject.toml changed.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: demo test setup lint clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VPY) -m keusim demo
+
+test: $(STAMP)
+	$(VPY) -m pytest -n 2 -q tests
+
+lint: $(STAMP)
+	$(VPY) -m ruff check keusim tests proofs experiments bench
+
+bench: $(STAMP)
+	$(VPY) bench/machine_speed.py
+
+clean:
+	rm -rf build .pytest_cache

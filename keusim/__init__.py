@@ -1,0 +1,26 @@
+"""keusim: a research platform for microkernel IPC.
+
+The library API is the product; the CLI, experiments and notebooks are thin layers:
+
+    >>> import keusim
+    >>> report = keusim.run("hello", arch="x86_64")
+    >>> report.processes[0].console
+    'hello from keusim\\n'
+"""
+
+from __future__ import annotations
+
+from keusim.errors import KeusimError
+
+__all__ = ["KeusimError", "__version__", "run"]
+__version__ = "0.1.0"
+
+
+def run(manifest_or_scenario, **kwargs):
+    """Run a manifest path or a built-in scenario name and return a RunReport.
+
+    See :func:`keusim.system.run` for the keyword arguments.
+    """
+    from keusim.system import run as _run
+
+    return _run(manifest_or_scenario, **kwargs)

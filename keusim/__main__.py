@@ -1,0 +1,3 @@
+from keusim.cli import main
+
+raise SystemExit(main())
