@@ -1,0 +1,53 @@
+"""Architecture backends.
+
+Each backend module (``x86_64``, ``arm64``) exposes one :class:`ArchSpec` instance,
+``ARCH``, that holds the architecture's facts as data (toolchain target and flags,
+register lists, page-table format constants) and implements the small protocol the
+machine needs (trap entry, timer interrupt, virtual-time hooks, page-table walks).
+
+An ``if arch == ...`` outside this package is a smell: put the fact here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from keusim.errors import ArchError
+
+ARCH_NAMES = ("x86_64", "arm64")
+_ALIASES = {"x86-64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}
+
+
+@dataclass(frozen=True)
+class ToolchainFacts:
+    """How to compile freestanding guest code for one architecture.
+
+    Both kernel and user code are built without SIMD/FP registers so that the kernel
+    never has to save FP state and the cycle model never meets a vector unit that
+    Unicorn's default CPU does not have (UNICORN-NOTES.md, toolchain facts).
+    """
+
+    zig_target: str
+    cflags: tuple[str, ...]
+    kernel_cflags: tuple[str, ...]
+
+
+def normalize(name: str) -> str:
+    """Map an architecture name or alias to its canonical name, or raise ArchError."""
+    n = _ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
+    if n not in ARCH_NAMES:
+        raise ArchError(f"unknown architecture {name!r}; choose one of: {', '.join(ARCH_NAMES)}")
+    return n
+
+
+def get(name: str):
+    """Return the backend module's ``ARCH`` object for ``name``."""
+    mod = importlib.import_module(f"keusim.arch.{normalize(name)}")
+    return mod.ARCH
+
+
+def toolchain(name: str) -> ToolchainFacts:
+    """The compiler facts for ``name`` (importable without Unicorn)."""
+    mod = importlib.import_module(f"keusim.arch.{normalize(name)}_facts")
+    return mod.TOOLCHAIN

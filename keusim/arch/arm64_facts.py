@@ -1,0 +1,17 @@
+"""arm64 facts that need no emulator: toolchain flags and memory layout constants."""
+
+from keusim.arch import ToolchainFacts
+
+_COMMON = (
+    "-O2", "-g", "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-fno-pie",
+    # No FP/SIMD: CPACR_EL1.FPEN stays 0, so the kernel saves no FP state
+    # (UNICORN-NOTES.md: -mcpu=generic-neon-fp_armv8 gives no SIMD at all).
+    "-mcpu=generic-neon-fp_armv8",
+    "-fno-builtin", "-fno-omit-frame-pointer", "-Wall", "-Werror=implicit-function-declaration",
+)
+
+TOOLCHAIN = ToolchainFacts(
+    zig_target="aarch64-freestanding-none",
+    cflags=_COMMON,
+    kernel_cflags=_COMMON,
+)
