@@ -1,0 +1,10 @@
+/* x86-64 system calls: number in rax, arguments in rdi, rsi, rdx; result in rax (docs/abi.md). */
+#pragma once
+#include <stdint.h>
+
+static inline int64_t ks_syscall3(uint64_t n, uint64_t a, uint64_t b, uint64_t c)
+{
+    int64_t r;
+    asm volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return r;
+}

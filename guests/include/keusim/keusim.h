@@ -1,0 +1,46 @@
+/*
+ * The keusim guest runtime: system calls, console output, channel endpoints.
+ * A guest defines `int main(void)`; returning from it exits with that code.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <keusim/syscall_arch.h>
+#include "syscall.h"
+#include "info.h"
+
+struct ring_ep;
+struct notify_desc;
+
+/* The info page the kernel mapped read-only at INFO_VA. */
+extern const struct info_page *ks_info;
+
+_Noreturn void ks_exit(int code);
+int64_t ks_write(const void *buf, uint64_t len);
+int ks_getpid(void);
+uint64_t ks_cycles(void);
+void ks_yield(void);
+int64_t ks_nop(void);
+int64_t ks_notify(const struct notify_desc *d);
+int64_t ks_wait(uint32_t channel);
+_Noreturn void ks_chanfault(uint32_t channel, int64_t code);
+
+void ks_puts(const char *s);
+/* printf subset: %s %c %d %u %x %p (l/ll accepted). */
+void ks_printf(const char *fmt, ...);
+
+/* The i-th endpoint on the info page, or 0. */
+const struct info_chan *ks_endpoint(int i);
+/* Fill ep from the i-th endpoint; returns 0, or -1 if there is none. */
+int ks_ring_open(int i, struct ring_ep *ep);
+
+/* A small deterministic PRNG (xorshift64*) for payloads both ends can regenerate. */
+static inline uint64_t ks_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}

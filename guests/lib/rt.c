@@ -1,0 +1,117 @@
+/* The guest runtime (guests/include/keusim/keusim.h). */
+#include <stdarg.h>
+#include <keusim/keusim.h>
+#include <keusim/ring.h>
+
+const struct info_page *ks_info;
+int main(void);
+
+/* Called by crt0 with the info page address. */
+_Noreturn void ks_start(const struct info_page *info)
+{
+    ks_info = info;
+    ks_exit(main());
+}
+
+_Noreturn void ks_exit(int code)
+{
+    ks_syscall3(SYS_EXIT, (uint64_t)(int64_t)code, 0, 0);
+    for (;;)
+        ;
+}
+
+int64_t ks_write(const void *buf, uint64_t len) { return ks_syscall3(SYS_WRITE, (uint64_t)buf, len, 0); }
+int ks_getpid(void) { return (int)ks_syscall3(SYS_GETPID, 0, 0, 0); }
+uint64_t ks_cycles(void) { return (uint64_t)ks_syscall3(SYS_CYCLES, 0, 0, 0); }
+void ks_yield(void) { ks_syscall3(SYS_YIELD, 0, 0, 0); }
+int64_t ks_nop(void) { return ks_syscall3(SYS_NOP, 0, 0, 0); }
+int64_t ks_notify(const struct notify_desc *d) { return ks_syscall3(SYS_NOTIFY, (uint64_t)d, 0, 0); }
+int64_t ks_wait(uint32_t ch) { return ks_syscall3(SYS_WAIT, ch, 0, 0); }
+
+_Noreturn void ks_chanfault(uint32_t ch, int64_t code)
+{
+    ks_syscall3(SYS_CHANFAULT, ch, (uint64_t)code, 0);
+    for (;;)
+        ;
+}
+
+void ks_puts(const char *s)
+{
+    uint64_t n = 0;
+    while (s[n])
+        n++;
+    ks_write(s, n);
+}
+
+static char *num(char *p, char *end, uint64_t v, int base, int neg)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % (uint64_t)base];
+        v /= (uint64_t)base;
+    } while (v);
+    if (neg && p < end)
+        *p++ = '-';
+    while (n && p < end)
+        *p++ = tmp[--n];
+    return p;
+}
+
+void ks_printf(const char *fmt, ...)
+{
+    char buf[256];
+    char *p = buf, *end = buf + sizeof(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    for (; *fmt && p < end; fmt++) {
+        if (*fmt != '%') {
+            *p++ = *fmt;
+            continue;
+        }
+        fmt++;
+        while (*fmt == 'l')
+            fmt++;
+        switch (*fmt) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            while (s && *s && p < end)
+                *p++ = *s++;
+            break;
+        }
+        case 'c': *p++ = (char)va_arg(ap, int); break;
+        case 'd': {
+            int64_t v = va_arg(ap, int64_t);
+            p = num(p, end, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0);
+            break;
+        }
+        case 'u': p = num(p, end, va_arg(ap, uint64_t), 10, 0); break;
+        case 'x': case 'p': p = num(p, end, va_arg(ap, uint64_t), 16, 0); break;
+        default: *p++ = *fmt;
+        }
+    }
+    va_end(ap);
+    ks_write(buf, (uint64_t)(p - buf));
+}
+
+const struct info_chan *ks_endpoint(int i)
+{
+    if (i < 0 || (uint32_t)i >= ks_info->nchan)
+        return 0;
+    return &ks_info->chan[i];
+}
+
+int ks_ring_open(int i, struct ring_ep *ep)
+{
+    const struct info_chan *c = ks_endpoint(i);
+    if (!c)
+        return -1;
+    ep->head = (volatile uint32_t *)c->head_va;
+    ep->tail = (volatile uint32_t *)c->tail_va;
+    ep->data = (uint8_t *)c->data_va;
+    ep->capacity = c->capacity;
+    ep->mask = c->capacity - 1;
+    ep->local = 0;
+    ep->pending = 0;
+    return 0;
+}

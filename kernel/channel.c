@@ -1,0 +1,123 @@
+/*
+ * Channel set-up: the kernel lays out each SPSC ring and maps it into its two
+ * processes so that the MMU enforces the single-writer property
+ * (ARCHITECTURE.md, "ring layout"). Window i at CHAN_VA(i), in both processes:
+ *
+ *   +0x0000 guard (unmapped)
+ *   +0x1000 head page: RW-NX to the producer, R-NX to the consumer
+ *   +0x2000 tail page: RW-NX to the consumer, R-NX to the producer
+ *   +0x3000 guard (unmapped)
+ *   +0x4000 data pages (capacity bytes): RW-NX in both
+ *   +0x4000+capacity guard (unmapped)
+ *
+ * Head and tail each sit alone on a page, so neither shares a cache line with
+ * data or with the other index. The channel table with the keys lives on
+ * supervisor-only pages; only the producer of a verified channel gets its key
+ * (on its read-only info page).
+ */
+#include "types.h"
+#include "memlayout.h"
+#include "bootinfo.h"
+#include "klog.h"
+#include "info.h"
+#include "arch.h"
+#include "arch_types.h"
+#include "proc.h"
+#include "channel.h"
+#include "drbg.h"
+#include "defs.h"
+
+struct channel *chantab;
+int nchan;
+
+struct info_page *proc_info(struct proc *p);
+
+static int check(const struct boot_chan *b)
+{
+    if (b->capacity == 0 || (b->capacity & (b->capacity - 1)))
+        return CHERR_CAPACITY_NOT_POW2;
+    if (b->capacity < CHAN_MIN_CAPACITY)
+        return CHERR_CAPACITY_TOO_SMALL;
+    if (b->capacity > CHAN_MAX_CAPACITY)
+        return CHERR_CAPACITY_TOO_LARGE;
+    if (b->producer >= (uint32_t)nproc || b->consumer >= (uint32_t)nproc)
+        return CHERR_UNKNOWN_PROCESS;
+    if (b->producer == b->consumer)
+        return CHERR_SAME_PROCESS;
+    if (b->mode != CHAN_POLL && b->mode != CHAN_NOTIFY)
+        return CHERR_BAD_MODE;
+    return 0;
+}
+
+static void add_endpoint(struct proc *p, int id, int role, struct channel *c, int peer)
+{
+    struct info_page *info = proc_info(p);
+    struct info_chan *e = &info->chan[info->nchan++];
+    uint64_t w = CHAN_VA(id);
+    e->id = (uint32_t)id;
+    e->role = (uint32_t)role;
+    e->capacity = c->capacity;
+    e->mode = c->mode;
+    e->verified = c->verified;
+    e->peer = (uint32_t)procs[peer].pid;
+    e->head_va = w + CHAN_HEAD_OFF;
+    e->tail_va = w + CHAN_TAIL_OFF;
+    e->data_va = w + CHAN_DATA_OFF;
+    if (role == EP_PRODUCER && c->verified)
+        memcpy(e->key, c->key, 16);
+}
+
+/* Map channel id's pages into p as role (EP_PRODUCER or EP_CONSUMER). */
+static void map_endpoint(struct proc *p, int id, int role, struct channel *c)
+{
+    uint64_t w = CHAN_VA(id);
+    int ro = PTE_U | PTE_R, rw = PTE_U | PTE_R | PTE_W;
+    int head = role == EP_PRODUCER ? rw : ro;
+    int tail = role == EP_CONSUMER ? rw : ro;
+    if (bootinfo->flags & BOOT_FLAG_BROKEN_LAYOUT)
+        head = rw; /* test-only: the consumer may write head; the gate proof must catch it */
+    mappages(p->root, w + CHAN_HEAD_OFF, PGSIZE, c->head_pa, head);
+    mappages(p->root, w + CHAN_TAIL_OFF, PGSIZE, c->tail_pa, tail);
+    for (uint32_t i = 0; i < c->capacity / PGSIZE; i++)
+        mappages(p->root, w + CHAN_DATA_OFF + i * PGSIZE, PGSIZE, c->data_pa[i], rw);
+}
+
+/* Set up every channel in the boot-info block; bad ones are logged and skipped. */
+void channels_init(void)
+{
+    nchan = (int)bootinfo->nchan;
+    uint64_t bytes = sizeof(struct channel) * (uint64_t)(nchan ? nchan : 1);
+    chantab = kalloc();
+    for (uint64_t off = PGSIZE; off < bytes; off += PGSIZE)
+        if ((uint8_t *)kalloc() != (uint8_t *)chantab + off)
+            panic("channels_init: table pages not contiguous");
+    struct drbg rng;
+    uint8_t seed[16];
+    memcpy(seed, bootinfo->seed, 16);
+    drbg_init(&rng, seed);
+    for (int i = 0; i < nchan; i++) {
+        const struct boot_chan *b = &bootinfo->chans[i];
+        struct channel *c = &chantab[i];
+        /* Every channel draws its key, valid or not, so key i depends only on i. */
+        drbg_bytes(&rng, c->key, 16);
+        int err = check(b);
+        if (err) {
+            klog(KLOG_CHAN_ERR, 0, (uint64_t)i, (uint64_t)err, b->capacity);
+            continue;
+        }
+        c->producer = (int)b->producer;
+        c->consumer = (int)b->consumer;
+        c->capacity = b->capacity;
+        c->mode = b->mode;
+        c->verified = b->verified;
+        c->head_pa = V2P(kalloc_pool());
+        c->tail_pa = V2P(kalloc_pool());
+        for (uint32_t k = 0; k < c->capacity / PGSIZE; k++)
+            c->data_pa[k] = V2P(kalloc_pool());
+        map_endpoint(&procs[c->producer], i, EP_PRODUCER, c);
+        map_endpoint(&procs[c->consumer], i, EP_CONSUMER, c);
+        add_endpoint(&procs[c->producer], i, EP_PRODUCER, c, c->consumer);
+        add_endpoint(&procs[c->consumer], i, EP_CONSUMER, c, c->producer);
+        c->ok = 1;
+    }
+}

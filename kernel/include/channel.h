@@ -1,0 +1,29 @@
+/* Channels: the kernel's capability table entry for one SPSC ring. */
+#pragma once
+#include "types.h"
+#include "param.h"
+
+/* Channel set-up errors, logged as KLOG_CHAN_ERR (b = one of these). */
+#define CHERR_CAPACITY_NOT_POW2 1
+#define CHERR_CAPACITY_TOO_SMALL 2
+#define CHERR_CAPACITY_TOO_LARGE 3
+#define CHERR_SAME_PROCESS 4
+#define CHERR_UNKNOWN_PROCESS 5
+#define CHERR_BAD_MODE 6
+
+#define CHAN_MIN_CAPACITY 4096u
+#define CHAN_MAX_CAPACITY (1u << 20)
+
+struct channel {
+    int ok;                 /* set up and usable */
+    int producer, consumer; /* proc indices */
+    uint32_t capacity, mode, verified;
+    uint64_t head_pa, tail_pa, data_pa[CHAN_MAX_CAPACITY / 4096];
+    uint8_t key[16];        /* SipHash-2-4 key: lives only here and in the producer's info page */
+    uint64_t accepted;      /* notifications accepted */
+    uint64_t rejected[16];  /* by fault kind */
+    uint64_t pending;       /* notifications not yet consumed by wait() */
+};
+
+extern struct channel *chantab;
+extern int nchan;

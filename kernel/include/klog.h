@@ -1,0 +1,44 @@
+/*
+ * The kernel event log: fixed-size records the host reads after the run
+ * (keusim/report.py parses this layout). Faults, exits and channel events land here.
+ */
+#pragma once
+#include "types.h"
+#include "param.h"
+
+enum klog_type {
+    KLOG_EXIT = 1,      /* a = exit code */
+    KLOG_FAULT = 2,     /* a = fault kind, b = address, c = pc */
+    KLOG_CHAN_ERR = 3,  /* a = channel, b = error code (setup or channel fault), c = detail */
+    KLOG_NOTIFY = 4,    /* a = channel, b = verdict (0 accepted, else reject reason) */
+};
+
+/* Fault kinds (also the kill reasons for rejected notifications). */
+enum fault_kind {
+    FK_UNMAPPED = 1,        /* access to an unmapped address */
+    FK_KERNEL_ACCESS = 2,   /* user access to a supervisor-only page */
+    FK_WRITE_PROTECT = 3,   /* write to a read-only page */
+    FK_EXEC_NX = 4,         /* instruction fetch from a no-execute page */
+    FK_PRIV_INSN = 5,       /* privileged instruction at user level */
+    FK_UNDEF_INSN = 6,      /* undefined instruction */
+    FK_ALIGNMENT = 7,       /* misaligned access that the architecture rejects */
+    FK_BAD_SYSCALL = 8,     /* unknown system call number */
+    FK_BAD_TAG = 9,         /* notification tag mismatch */
+    FK_REPLAY = 10,         /* notification sequence number not increasing */
+    FK_BAD_DESCRIPTOR = 11, /* notification offset/length outside what was published */
+    FK_NO_CAPABILITY = 12,  /* notify on a channel the process does not own */
+    FK_BAD_POINTER = 13,    /* a system call argument points outside user memory */
+    FK_CHANNEL = 14,        /* the process reported a corrupt channel and stopped */
+    FK_OTHER = 15,
+};
+
+struct klog_rec {
+    uint32_t type;
+    uint32_t pid;
+    uint64_t a, b, c;
+};
+
+struct klog {
+    uint64_t n;            /* records written (may exceed NKLOG: the rest were dropped) */
+    struct klog_rec rec[NKLOG];
+};

@@ -1,0 +1,195 @@
+/*
+ * Processes and the per-core scheduler. Every process exists from boot and is
+ * pinned to one core (the manifest says which); a core runs its processes in
+ * round-robin order and idles (PLAT_WAIT) when none is runnable.
+ */
+#include "types.h"
+#include "param.h"
+#include "memlayout.h"
+#include "bootinfo.h"
+#include "platform.h"
+#include "klog.h"
+#include "info.h"
+#include "arch.h"
+#include "arch_types.h"
+#include "proc.h"
+#include "spinlock.h"
+#include "defs.h"
+
+struct proc procs[MAXPROC];
+int nproc;
+struct cpu cpus[MAXCPU];
+struct spinlock bkl;
+static int nlive;
+
+struct cpu *mycpu(void)
+{
+    return &cpus[cpuid()];
+}
+
+struct proc *myproc(void)
+{
+    return mycpu()->proc;
+}
+
+static void *kstack_alloc(void)
+{
+    uint8_t *base = kalloc();
+    for (uint64_t i = 1; i < KSTACKSIZE / PGSIZE; i++)
+        if ((uint8_t *)kalloc() != base + i * PGSIZE)
+            panic("kstack_alloc: pages not contiguous");
+    return base;
+}
+
+/* Create every process named in the boot-info block. */
+void procinit(void)
+{
+    nproc = (int)bootinfo->nproc;
+    for (int i = 0; i < nproc; i++) {
+        struct boot_proc *bp = &bootinfo->procs[i];
+        struct proc *p = &procs[i];
+        p->pid = i + 1;
+        p->core = (int)bp->core;
+        memcpy(p->name, bp->name, MAXNAME);
+        p->name[MAXNAME - 1] = 0;
+        p->root = uvm_create();
+        p->root_pa = V2P(p->root);
+        uint64_t entry;
+        if (elf_load(p, P2V(bp->image_pa), bp->image_len, &entry) != 0) {
+            /* The loader validated the image; reaching this is a kernel or loader bug. */
+            panic("procinit: ELF image rejected by the kernel loader");
+        }
+        for (int s = 0; s < USTACKPAGES; s++)
+            mappages(p->root, USTACK_TOP - (uint64_t)(s + 1) * PGSIZE, PGSIZE,
+                     V2P(kalloc()), PTE_U | PTE_R | PTE_W);
+        struct info_page *info = kalloc();
+        info->magic = INFO_MAGIC;
+        info->pid = (uint32_t)p->pid;
+        info->nproc = (uint32_t)nproc;
+        info->core = (uint64_t)p->core;
+        memcpy(info->name, p->name, MAXNAME);
+        mappages(p->root, INFO_VA, PGSIZE, V2P(info), PTE_U | PTE_R);
+        p->kstack = (uint64_t)kstack_alloc();
+        p->tf = (struct trapframe *)(p->kstack + KSTACKSIZE - sizeof(struct trapframe));
+        arch_tf_init(p->tf, entry, USTACK_TOP, INFO_VA);
+        arch_context_init(&p->ctx, p->kstack + KSTACKSIZE, p->tf);
+        p->state = RUNNABLE;
+        nlive++;
+    }
+}
+
+/* The info page of process p (kernel address). */
+struct info_page *proc_info(struct proc *p)
+{
+    pte_t *e = walk(p->root, INFO_VA, 0);
+    return (struct info_page *)P2V(arch_pte_pa(*e));
+}
+
+/* Run this core's processes forever. Called with bkl held. */
+void scheduler(void)
+{
+    struct cpu *c = mycpu();
+    for (;;) {
+        int ran = 0;
+        for (int i = 0; i < nproc; i++) {
+            struct proc *p = &procs[i];
+            if (p->core != c->id || p->state != RUNNABLE)
+                continue;
+            p->state = RUNNING;
+            c->proc = p;
+            arch_set_kstack(p->kstack + KSTACKSIZE);
+            arch_switch_uvm(p->root_pa, (uint32_t)p->pid);
+            swtch(&c->sched, &p->ctx);
+            c->proc = 0;
+            ran = 1;
+        }
+        if (!ran) {
+            if (nlive == 0)
+                poweroff(0);
+            release(&bkl);
+            plat_wait();
+            acquire(&bkl);
+        }
+    }
+}
+
+/* Give up the core: back to the scheduler. Called with bkl held, p->state set. */
+static void sched(void)
+{
+    struct proc *p = myproc();
+    swtch(&p->ctx, &mycpu()->sched);
+}
+
+/* Let the core's other processes run. */
+void yield(void)
+{
+    myproc()->state = RUNNABLE;
+    sched();
+}
+
+/* Sleep until wakeup(chan). Called with bkl held. */
+void sleep_on(void *chan)
+{
+    struct proc *p = myproc();
+    p->chan = chan;
+    p->state = SLEEPING;
+    sched();
+    p->chan = 0;
+}
+
+/* Wake every process sleeping on chan; an IPI tells another core to look. */
+void wakeup(void *chan)
+{
+    int me = mycpu()->id;
+    for (int i = 0; i < nproc; i++) {
+        struct proc *p = &procs[i];
+        if (p->state == SLEEPING && p->chan == chan) {
+            p->state = RUNNABLE;
+            if (p->core != me)
+                plat_write(PLAT_IPI, (uint64_t)p->core);
+        }
+    }
+}
+
+static _Noreturn void finish(void)
+{
+    struct proc *p = myproc();
+    p->state = ZOMBIE;
+    nlive--;
+    if (nlive == 0)
+        poweroff(0);
+    sched();
+    panic("finish: zombie ran");
+}
+
+/* Exit the current process with code. */
+_Noreturn void proc_exit(int code)
+{
+    struct proc *p = myproc();
+    p->exit_code = code;
+    klog(KLOG_EXIT, (uint32_t)p->pid, (uint64_t)(int64_t)code, 0, 0);
+    finish();
+}
+
+/* Kill the current process for a fault of kind at addr (pc: where it happened). */
+_Noreturn void proc_kill(uint32_t kind, uint64_t addr, uint64_t pc)
+{
+    struct proc *p = myproc();
+    p->exit_code = -1;
+    klog(KLOG_FAULT, (uint32_t)p->pid, kind, addr, pc);
+    finish();
+}
+
+/* Last step of every return to user: arm the time slice, drop the kernel lock. */
+void usertrapret(void)
+{
+    struct cpu *c = mycpu();
+    if (bootinfo->timeslice) {
+        int others = 0;
+        for (int i = 0; i < nproc; i++)
+            if (procs[i].core == c->id && procs[i].state == RUNNABLE)
+                others = 1;
+        plat_write(PLAT_TIMER, others ? arch_cycles() + bootinfo->timeslice : 0);
+    }
+    release(&bkl);
+}

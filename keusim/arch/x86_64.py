@@ -1,0 +1,274 @@
+"""x86-64 backend: page-table format, boot state and architectural trap entry.
+
+Unicorn never delivers an exception, ``syscall`` or interrupt into the guest
+(UNICORN-NOTES.md), so this module does what the silicon would:
+
+* ``syscall``: RCX <- RIP of the next instruction, R11 <- RFLAGS, RFLAGS &= ~FMASK,
+  CS/SS from STAR, RIP <- LSTAR, no stack switch (SDM Vol. 2B, SYSCALL).
+* exceptions and interrupts: from CPL3, switch to TSS.RSP0; push SS, RSP, RFLAGS,
+  CS, RIP and the error code if the vector has one; RIP <- the IDT gate's offset
+  (SDM Vol. 3A, 6.14).
+
+CPL can only be changed by restoring a context saved at CPL0: writing CS from the
+host changes the selector, not the CPL. The machine therefore keeps one context
+per core, captured when the kernel reports its trap set-up done (PLAT_READY),
+before any fault, so QEMU's "exception in flight" state is clear in it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import capstone as cs
+from unicorn import UC_ARCH_X86, UC_MODE_64, UC_HOOK_INSN, UC_HOOK_INTR, Uc
+from unicorn import x86_const as X
+
+from keusim.arch.x86_64_facts import TOOLCHAIN
+from keusim.pagetable import DEV, R, U, W
+from keusim.pagetable import X as PX
+from keusim.ucutil import RegBatch, flush_tlb
+
+KERNBASE = 0xFFFFFFFF80000000
+
+# Entry bits (SDM Vol. 3A, 4.5, Table 4-19/4-20).
+_P, _RW, _US, _PCD, _A, _D, _PS, _NX = 1, 2, 4, 16, 32, 64, 128, 1 << 63
+_ADDR = 0x000FFFFFFFFFF000
+
+GPRS = [X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX,
+        X.UC_X86_REG_RSI, X.UC_X86_REG_RDI, X.UC_X86_REG_RBP, X.UC_X86_REG_RSP,
+        X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11,
+        X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15]
+# State read at every trap from user mode (GPRs, then these).
+_SAVE = GPRS + [X.UC_X86_REG_RIP, X.UC_X86_REG_RFLAGS, X.UC_X86_REG_CR3,
+                X.UC_X86_REG_GS_BASE, X.UC_X86_REG_FS_BASE, X.UC_X86_REG_CS]
+_I_RIP, _I_RFLAGS, _I_CR3, _I_GS, _I_FS, _I_CS = range(16, 22)
+
+# Exceptions that push an error code (SDM Vol. 3A, Table 6-1).
+_HAS_ERR = {8, 10, 11, 12, 13, 14, 17, 21}
+VEC_TIMER, VEC_IPI = 32, 33
+
+
+class PteCodec:
+    def leaf(self, pa: int, perm: int, level: int = 0) -> int:
+        e = (pa & _ADDR) | _P | _A | _D
+        if perm & W:
+            e |= _RW
+        if perm & U:
+            e |= _US
+        if not perm & PX:
+            e |= _NX
+        if perm & DEV:
+            e |= _PCD
+        return e
+
+    def table(self, pa: int) -> int:
+        return (pa & _ADDR) | _P | _RW | _US
+
+    def decode(self, e: int, level: int) -> tuple[str, int, int]:
+        if not e & _P:
+            return "invalid", 0, 0
+        perm = R | (W if e & _RW else 0) | (U if e & _US else 0) | (0 if e & _NX else PX)
+        if level == 0 or e & _PS:
+            return "leaf", e & _ADDR, perm
+        return "table", e & _ADDR, perm
+
+
+class Trap:
+    """A pending architectural event, recorded by a hook and delivered after emu_stop."""
+
+    __slots__ = ("kind", "vector", "addr")
+
+    def __init__(self, kind: str, vector: int = 0, addr: int = 0):
+        self.kind, self.vector, self.addr = kind, vector, addr
+
+
+class X86_64:
+    name = "x86_64"
+    toolchain = TOOLCHAIN
+    elf_machine = "EM_X86_64"
+    kernbase = KERNBASE
+    pte = PteCodec()
+    root_symbol = "arch_root_switched"
+    # rdtsc returns model cycles; no separate counter frequency.
+    counter_hz = 0
+
+    def __init__(self):
+        self._cs = cs.Cs(cs.CS_ARCH_X86, cs.CS_MODE_64)
+        self._cs.detail = True
+
+    def capstone(self) -> cs.Cs:
+        md = cs.Cs(cs.CS_ARCH_X86, cs.CS_MODE_64)
+        md.detail = True
+        return md
+
+    def new_uc(self) -> Uc:
+        return Uc(UC_ARCH_X86, UC_MODE_64)
+
+    # -- boot -----------------------------------------------------------------
+    def boot_core(self, core, entry: int, stack: int, bootinfo_va: int, root_pa: int) -> None:
+        """Long mode with 4-level paging on, CPL0, at the kernel entry point."""
+        uc = core.uc
+        uc.reg_write(X.UC_X86_REG_CR3, root_pa)
+        uc.reg_write(X.UC_X86_REG_CR4, 0x50220 | 0x20)          # PAE, OSFXSR, OSXMMEXCPT
+        uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, (1 << 8) | (1 << 10) | (1 << 11) | 1))  # EFER: SCE LME LMA NXE
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80010033)             # PG WP NE ET MP PE
+        uc.reg_write(X.UC_X86_REG_RSP, stack)
+        uc.reg_write(X.UC_X86_REG_RDI, bootinfo_va)
+        uc.reg_write(X.UC_X86_REG_RSI, core.id)
+        core.pc = entry
+        core.arch_state = {"template": None, "batch": RegBatch(uc, _SAVE)}
+
+    def finish_boot_tables(self, machine, tb, alloc) -> None:
+        """Nothing beyond the kernel half: user roots copy PML4 entries 256..511."""
+
+    def install(self, core) -> None:
+        uc = core.uc
+
+        def on_syscall(uc, _ud):
+            core.trap = Trap("syscall")
+            uc.emu_stop()
+
+        def on_intr(uc, intno, _ud):
+            core.trap = Trap("exception", intno, uc.reg_read(X.UC_X86_REG_CR2) if intno == 14 else 0)
+            uc.emu_stop()
+
+        uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        uc.hook_add(UC_HOOK_INTR, on_intr)
+        core.native.hook_rdtsc(X.UC_X86_INS_RDTSC, X.UC_X86_INS_RDTSCP,
+                               X.UC_X86_REG_RAX, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX)
+
+    def kernel_ready(self, core) -> None:
+        """PLAT_READY: capture this core's CPL0 context (before any fault)."""
+        if core.arch_state["template"] is None:
+            core.arch_state["template"] = core.uc.context_save()
+            core.arch_state["lstar"] = core.uc.reg_read(X.UC_X86_REG_MSR, 0xC0000082)
+            core.arch_state["fmask"] = core.uc.reg_read(X.UC_X86_REG_MSR, 0xC0000084)
+            idtr = core.uc.reg_read(X.UC_X86_REG_IDTR)
+            core.arch_state["idt"] = idtr[1]
+            gdtr = core.uc.reg_read(X.UC_X86_REG_GDTR)
+            core.arch_state["gdt"] = gdtr[1]
+            # The kernel set GS_BASE to its per-cpu block; in user mode that value
+            # sits in KERNEL_GS_BASE (the kernel's swapgs convention).
+            core.arch_state["percpu"] = core.uc.reg_read(X.UC_X86_REG_GS_BASE)
+
+    # -- state ----------------------------------------------------------------
+    def pc(self, core) -> int:
+        return core.uc.reg_read(X.UC_X86_REG_RIP)
+
+    def user_mode(self, core) -> bool:
+        return core.uc.reg_read(X.UC_X86_REG_CS) & 3 == 3
+
+    def read_root(self, uc) -> int:
+        return uc.reg_read(X.UC_X86_REG_CR3) & _ADDR
+
+    def user_root(self, core) -> int:
+        return self.read_root(core.uc)
+
+    # -- trap entry -----------------------------------------------------------
+    def _idt_handler(self, core, vec: int) -> int:
+        ent = core.machine.ram.read(core.arch_state["idt"] - KERNBASE + 16 * vec, 16)
+        lo, sel, _ist, _typ, mid, hi, _z = struct.unpack("<HHBBHII", ent)
+        return lo | (mid << 16) | (hi << 32)
+
+    def _tss_rsp0(self, core) -> int:
+        # TR is selector 0x28: the GDT holds the TSS base in entries 5 and 6.
+        g = core.machine.ram.read(core.arch_state["gdt"] - KERNBASE + 5 * 8, 16)
+        lo, hi = struct.unpack("<QQ", g)
+        base = ((lo >> 16) & 0xFFFFFF) | (((lo >> 56) & 0xFF) << 24) | ((hi & 0xFFFFFFFF) << 32)
+        return struct.unpack("<Q", core.machine.ram.read(base - KERNBASE + 4, 8))[0]
+
+    def _enter_kernel(self, core) -> list[int]:
+        """Restore the CPL0 template keeping the user's registers; returns them."""
+        st = core.arch_state
+        if st["template"] is None:
+            raise RuntimeError("trap before the kernel reported PLAT_READY")
+        batch = st["batch"]
+        regs = batch.read()
+        core.uc.context_restore(st["template"])
+        return regs
+
+    def _restore_common(self, core, regs: list[int]) -> None:
+        """Write back what the template must not override: GPRs, CR3, GS/FS bases."""
+        uc = core.uc
+        uc.reg_write(X.UC_X86_REG_CR3, regs[_I_CR3])
+        uc.reg_write(X.UC_X86_REG_GS_BASE, regs[_I_GS])
+        uc.reg_write(X.UC_X86_REG_FS_BASE, regs[_I_FS])
+        # KERNEL_GS_BASE holds the per-cpu pointer while user code runs (kernel's swapgs).
+        uc.reg_write(X.UC_X86_REG_MSR, (0xC0000102, core.arch_state["percpu"]))
+        flush_tlb(uc)
+
+    def deliver(self, core, trap: Trap) -> None:
+        """Perform architectural entry for trap; sets core.pc to the handler."""
+        uc = core.uc
+        if trap.kind == "syscall":
+            regs = self._enter_kernel(core)
+            self._restore_common(core, regs)
+            rip, rflags = regs[_I_RIP], regs[_I_RFLAGS]
+            gpr = list(regs[:16])
+            gpr[2], gpr[11] = rip, rflags  # RCX, R11
+            self._write_gprs(core, gpr)
+            uc.reg_write(X.UC_X86_REG_RFLAGS, rflags & ~core.arch_state["fmask"] & 0xFFFFFFFF)
+            core.pc = core.arch_state["lstar"]
+            return
+        # Exceptions and interrupts.
+        vec = trap.vector
+        if self.user_mode(core):
+            err = self._error_code(core, trap, uc.reg_read(X.UC_X86_REG_RIP))
+            regs = self._enter_kernel(core)
+            self._restore_common(core, regs)
+            self._write_gprs(core, regs[:16])
+            rsp = self._tss_rsp0(core)
+            frame = [regs[_I_RIP], regs[_I_CS], regs[_I_RFLAGS], regs[7], 0x1B]
+        else:
+            # Interrupt while idle in the kernel: same stack, no privilege change.
+            err = 0
+            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            rsp0 = uc.reg_read(X.UC_X86_REG_RSP)
+            rflags = uc.reg_read(X.UC_X86_REG_RFLAGS)
+            rsp = rsp0 & ~0xF
+            frame = [rip, 0x08, rflags, rsp0, 0x10]
+        if vec == 14:
+            uc.reg_write(X.UC_X86_REG_CR2, trap.addr)
+        words = ([err] if vec in _HAS_ERR else []) + frame
+        rsp -= 8 * len(words)
+        core.machine.ram.write(rsp - KERNBASE, struct.pack(f"<{len(words)}Q", *words))
+        uc.reg_write(X.UC_X86_REG_RSP, rsp)
+        uc.reg_write(X.UC_X86_REG_RFLAGS, 0x2)
+        core.pc = self._idt_handler(core, vec)
+
+    def _write_gprs(self, core, gpr: list[int]) -> None:
+        b = core.arch_state.get("gpr_batch")
+        if b is None:
+            b = core.arch_state["gpr_batch"] = RegBatch(core.uc, GPRS)
+        b.write(gpr)
+
+    def _error_code(self, core, trap: Trap, rip: int) -> int:
+        """Synthesize the #PF error code: P, W/R, U/S=1, I/D (SDM Vol. 3A, 4.7).
+
+        Unicorn does not expose it. W is set when the faulting instruction writes
+        memory (capstone operand access); I/D when the fault address is the fetch.
+        """
+        if trap.vector != 14:
+            return 0
+        err = 4  # user
+        if rip <= trap.addr < rip + 16:
+            err |= 0x10
+        else:
+            code = core.machine.read_user(core, rip, 16)
+            if code:
+                for insn in self._cs.disasm(code, rip, 1):
+                    for op in insn.operands:
+                        if op.type == cs.x86.X86_OP_MEM and op.access & cs.CS_AC_WRITE:
+                            err |= 2
+        if core.machine.user_page_present(core, trap.addr):
+            err |= 1
+        return err
+
+    def interrupt_trap(self, cause: str) -> Trap:
+        return Trap("interrupt", VEC_TIMER if cause == "timer" else VEC_IPI)
+
+    def fault_summary(self, core, trap: Trap) -> str:
+        return f"vector {trap.vector} at rip {self.pc(core):#x}"
+
+
+ARCH = X86_64()

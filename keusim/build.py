@@ -1,0 +1,46 @@
+"""Building the kernel and guest programs for an architecture (cached; see toolchain)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from keusim import arch as archmod
+from keusim.errors import BuildError
+from keusim.toolchain import ROOT, BuildSpec, build, sources_in
+
+KERNEL = ROOT / "kernel"
+GUESTS = ROOT / "guests"
+_LINK = ("-nostdlib", "-static", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096")
+
+
+def kernel_image(arch: str, extra_cflags: Sequence[str] = ()) -> Path:
+    """Build the kernel ELF for arch (kernel/ + kernel/lib + kernel/arch/<arch>)."""
+    a = archmod.normalize(arch)
+    facts = archmod.toolchain(a)
+    adir = KERNEL / "arch" / a
+    srcs = (sources_in(KERNEL) + sources_in(KERNEL / "lib") + sources_in(adir)
+            + (GUESTS / "lib" / "string.c",))
+    spec = BuildSpec(sources=srcs, target=facts.zig_target,
+                     cflags=facts.kernel_cflags + tuple(extra_cflags),
+                     include_dirs=(KERNEL / "include", adir), linker_script=adir / "link.ld",
+                     ldflags=_LINK)
+    return build(spec, name=f"kernel-{a}")
+
+
+def guest_image(arch: str, sources: Sequence[Path | str], name: str | None = None,
+                extra_cflags: Sequence[str] = ()) -> Path:
+    """Build a user program from C sources plus the guest runtime (guests/lib)."""
+    a = archmod.normalize(arch)
+    facts = archmod.toolchain(a)
+    srcs = tuple(Path(s).resolve() for s in sources)
+    for s in srcs:
+        if not s.exists():
+            raise BuildError(f"{s}: guest source file not found; check the manifest's image path")
+    adir = GUESTS / "arch" / a
+    runtime = sources_in(GUESTS / "lib") + sources_in(adir) + (KERNEL / "lib" / "siphash.c",)
+    spec = BuildSpec(sources=srcs + runtime, target=facts.zig_target,
+                     cflags=facts.cflags + tuple(extra_cflags),
+                     include_dirs=(GUESTS / "include", adir / "include", KERNEL / "include"),
+                     linker_script=GUESTS / "lib" / "user.ld", ldflags=_LINK)
+    return build(spec, name=name or f"{srcs[0].stem}-{a}")

@@ -1,0 +1,67 @@
+"""The keusim platform device (kernel/include/platform.h): one page per core view.
+
+It is the only device: console output, a per-core deadline timer, inter-processor
+interrupts, an idle/wait register, power-off and panic reporting. Register
+semantics are documented in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+PLAT_ID, PLAT_NCORES = 0x00, 0x08
+PLAT_CONSOLE_PID, PLAT_CONSOLE_ADDR, PLAT_CONSOLE_LEN = 0x10, 0x18, 0x20
+PLAT_TIMER, PLAT_IPI, PLAT_IRQ_CAUSE, PLAT_WAIT = 0x28, 0x30, 0x38, 0x40
+PLAT_POWEROFF, PLAT_PANIC_ADDR, PLAT_PANIC_LEN = 0x48, 0x50, 0x58
+PLAT_KLOG, PLAT_READY, PLAT_CYCLES = 0x60, 0x68, 0x70
+
+IRQ_TIMER, IRQ_IPI = 1, 2
+DEV_PA = 0x40000000
+DEV_SIZE = 0x1000
+
+
+class PlatformDevice:
+    """Decodes register accesses from one core; the machine holds the state."""
+
+    def __init__(self, machine):
+        self.m = machine
+
+    def read(self, core, off: int) -> int:
+        if off == PLAT_ID:
+            return core.id
+        if off == PLAT_NCORES:
+            return len(self.m.cores)
+        if off == PLAT_IRQ_CAUSE:
+            bits = core.irq
+            core.irq = 0
+            return bits
+        if off == PLAT_CYCLES:
+            return core.native.k.clock
+        return 0
+
+    def write(self, core, off: int, value: int) -> None:
+        m = self.m
+        if off == PLAT_CONSOLE_PID:
+            core.dev_console_pid = value
+        elif off == PLAT_CONSOLE_ADDR:
+            core.dev_console_addr = value
+        elif off == PLAT_CONSOLE_LEN:
+            n = min(value, 1 << 16)
+            m.console_out(core.dev_console_pid, m.ram.read(core.dev_console_addr, n))
+        elif off == PLAT_TIMER:
+            core.timer = value
+            core.stop("timer")
+        elif off == PLAT_IPI:
+            m.send_ipi(core, int(value))
+        elif off == PLAT_WAIT:
+            core.halt()
+        elif off == PLAT_POWEROFF:
+            m.power_off(core, value)
+        elif off == PLAT_PANIC_ADDR:
+            core.dev_panic_addr = value
+        elif off == PLAT_PANIC_LEN:
+            msg = m.ram.read(core.dev_panic_addr, min(value, 256)).decode("utf-8", "replace")
+            m.kernel_panic(core, msg)
+        elif off == PLAT_KLOG:
+            m.klog_pa = value
+        elif off == PLAT_READY:
+            core.ready = True
+            core.stop("ready")

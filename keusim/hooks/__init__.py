@@ -1,0 +1,147 @@
+"""Native hot-path hooks (``fastpath.c``), loaded with ctypes and registered
+directly with libunicorn's ``uc_hook_add``.
+
+Python decides what a block costs (once per block, on a table miss); C charges it
+on every execution, keeps each core's model clock, answers ``rdtsc``/``cntvct_el0``
+from that clock, and runs the shared-line coherence model.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+from functools import lru_cache
+from pathlib import Path
+
+import unicorn
+from unicorn import unicorn_const as UC
+from unicorn.unicorn_py3.unicorn import uclib
+
+from keusim import toolchain
+
+MISS_FN = C.CFUNCTYPE(C.c_uint64, C.c_uint64, C.c_uint64, C.c_uint64, C.c_uint64)
+
+
+class KCoh(C.Structure):
+    _fields_ = [
+        ("base", C.c_uint64), ("size", C.c_uint64),
+        ("xfer_cycles", C.c_uint64), ("inval_cycles", C.c_uint64), ("fill_cycles", C.c_uint64),
+        ("owner", C.POINTER(C.c_uint8)), ("sharers", C.POINTER(C.c_uint64)),
+    ]
+
+
+class KCore(C.Structure):
+    _fields_ = [
+        ("clock", C.c_uint64), ("insns", C.c_uint64), ("slice_end", C.c_uint64),
+        ("root", C.c_uint64), ("kbase", C.c_uint64),
+        ("kinsns", C.c_uint64), ("kcycles", C.c_uint64),
+        ("coh_cycles", C.c_uint64), ("coh_xfers", C.c_uint64),
+        ("shared_reads", C.c_uint64), ("shared_writes", C.c_uint64),
+        ("id", C.c_uint64), ("stop_reason", C.c_uint64),
+        ("table", C.c_void_p), ("tmask", C.c_uint64), ("tcount", C.c_uint64),
+        ("miss", MISS_FN), ("emu_stop", C.c_void_p), ("reg_write", C.c_void_p),
+        ("coh", C.POINTER(KCoh)),
+        ("reg_a", C.c_uint64), ("reg_b", C.c_uint64), ("reg_c", C.c_uint64),
+        ("tsc_aux", C.c_uint64), ("counter_hz", C.c_uint64), ("nblocks", C.c_uint64),
+    ]
+
+
+STOP_SLICE = 1
+
+
+@lru_cache(maxsize=1)
+def lib() -> C.CDLL:
+    """Build (cached) and load the fast-path library."""
+    inc = Path(unicorn.__file__).parent / "include"
+    path = toolchain.host_shared_lib([Path(__file__).with_name("fastpath.c")], "fastpath",
+                                     cflags=("-O2", "-Wall"), include_dirs=[inc])
+    so = C.CDLL(str(path))
+    so.kcore_init.argtypes = [C.POINTER(KCore), C.c_uint]
+    so.kcore_free.argtypes = [C.POINTER(KCore)]
+    so.kcore_clear.argtypes = [C.POINTER(KCore)]
+    return so
+
+
+def _fn_addr(name: str) -> int:
+    return C.cast(getattr(uclib, name), C.c_void_p).value
+
+
+def _hook_add(uc, htype: int, cb_addr: int, user_data, begin: int = 1, end: int = 0,
+              extra: int | None = None) -> int:
+    h = C.c_size_t()
+    f = uclib.uc_hook_add
+    args = [uc._uch, C.byref(h), C.c_int(htype), C.c_void_p(cb_addr),
+            C.c_void_p(C.addressof(user_data)), C.c_uint64(begin), C.c_uint64(end)]
+    if extra is not None:
+        args.append(C.c_int(extra))
+    old = f.argtypes
+    f.argtypes = None  # variadic call
+    try:
+        err = f(*args)
+    finally:
+        f.argtypes = old
+    if err != UC.UC_ERR_OK:
+        raise unicorn.UcError(err)
+    return h.value
+
+
+class NativeCore:
+    """The C-side state of one core, and its hooks on one Uc instance."""
+
+    def __init__(self, uc, core_id: int, kbase: int, miss, coh: KCoh | None):
+        so = lib()
+        self.uc = uc
+        self.k = KCore()
+        self.k.id = core_id
+        self.k.kbase = kbase
+        self.k.slice_end = 2**64 - 1
+        self.k.tsc_aux = core_id
+        self._miss = MISS_FN(miss)  # keep alive
+        self.k.miss = self._miss
+        self.k.emu_stop = _fn_addr("uc_emu_stop")
+        self.k.reg_write = _fn_addr("uc_reg_write")
+        self._coh = coh
+        if coh is not None:
+            self.k.coh = C.pointer(coh)
+        if so.kcore_init(C.byref(self.k), 14) != 0:
+            raise MemoryError("kcore_init")
+        self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "kh_block"), self.k)]
+
+    def hook_rdtsc(self, ins_rdtsc: int, ins_rdtscp: int, rax: int, rdx: int, rcx: int) -> None:
+        self.k.reg_a, self.k.reg_b, self.k.reg_c = rax, rdx, rcx
+        so = lib()
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "kh_rdtsc"), self.k,
+                                    extra=ins_rdtsc))
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "kh_rdtscp"), self.k,
+                                    extra=ins_rdtscp))
+
+    def hook_mrs(self, ins_mrs: int, counter_hz: int) -> None:
+        self.k.counter_hz = counter_hz
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "kh_mrs"), self.k,
+                                    extra=ins_mrs))
+
+    def hook_shared(self, base: int, size: int) -> None:
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,
+                                    _addr(lib(), "kh_mem"), self.k, begin=base,
+                                    end=base + size - 1))
+
+    def clear_costs(self) -> None:
+        lib().kcore_clear(C.byref(self.k))
+
+    def close(self) -> None:
+        if self.k.table:
+            lib().kcore_free(C.byref(self.k))
+
+
+def _addr(so: C.CDLL, name: str) -> int:
+    return C.cast(getattr(so, name), C.c_void_p).value
+
+
+def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int) -> tuple[KCoh, tuple]:
+    """Coherence state for a shared physical region; returns (struct, buffers to keep alive)."""
+    lines = max(1, size // 64)
+    owner = (C.c_uint8 * lines)()
+    sharers = (C.c_uint64 * lines)()
+    coh = KCoh(base=base, size=size, xfer_cycles=xfer, inval_cycles=inval, fill_cycles=fill,
+               owner=C.cast(owner, C.POINTER(C.c_uint8)),
+               sharers=C.cast(sharers, C.POINTER(C.c_uint64)))
+    return coh, (owner, sharers)

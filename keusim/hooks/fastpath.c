@@ -1,0 +1,231 @@
+/*
+ * keusim fast path: the per-block and shared-line hooks, in C.
+ *
+ * A Python callback costs ~0.6-0.9 us, which caps per-block hooks at 1-3 M blocks/s
+ * (UNICORN-NOTES.md). These hooks run once per translated-block execution and once
+ * per access to a shared (ring) page, so they live here. Python fills the block
+ * cost table once per block (capstone + the microarchitecture profile) through the
+ * `miss` callback; everything else is table lookups and counter updates.
+ *
+ * Layouts of `struct kcore` and `struct kcoh` are mirrored by ctypes in
+ * keusim/hooks/__init__.py: change both together.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*emu_stop_fn)(void *uc);
+typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
+/* Returns (cycles << 32) | instructions for the block at va (root: user MMU root). */
+typedef uint64_t (*miss_fn)(uint64_t core, uint64_t va, uint64_t size, uint64_t root);
+
+struct bentry {
+    uint64_t va;
+    uint64_t root;      /* 0 for kernel addresses (shared by every address space) */
+    uint32_t cost;
+    uint32_t ninsn;
+};
+
+/* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
+struct kcoh {
+    uint64_t base, size;        /* physical range watched */
+    uint64_t xfer_cycles;       /* line held modified by another core */
+    uint64_t inval_cycles;      /* write to a line other cores hold shared */
+    uint64_t fill_cycles;       /* first touch by this core: from the memory side */
+    uint8_t *owner;             /* 0: none; else 1 + core holding it modified */
+    uint64_t *sharers;          /* bit per core holding a valid copy */
+};
+
+enum { STOP_NONE = 0, STOP_SLICE = 1 };
+
+struct kcore {
+    uint64_t clock;             /* model cycles: guest-visible time */
+    uint64_t insns;             /* guest instructions (whole blocks) */
+    uint64_t slice_end;         /* stop before a block that starts at clock >= this */
+    uint64_t root;              /* current user MMU root, set at root switches */
+    uint64_t kbase;             /* va >= kbase is kernel code */
+    uint64_t kinsns, kcycles;   /* kernel share of insns and cycles */
+    uint64_t coh_cycles, coh_xfers, shared_reads, shared_writes;
+    uint64_t id;
+    uint64_t stop_reason;
+    struct bentry *table;
+    uint64_t tmask, tcount;
+    miss_fn miss;
+    emu_stop_fn emu_stop;
+    reg_write_fn reg_write;
+    struct kcoh *coh;
+    uint64_t reg_a, reg_b, reg_c; /* arch register ids: rax/rdx/rcx, or unused */
+    uint64_t tsc_aux;           /* rdtscp: RCX value (the core id) */
+    uint64_t counter_hz;        /* cntfrq_el0 */
+    uint64_t nblocks;
+};
+
+/* Allocate the block table with 2^log2 entries. Returns 0, or -1 on OOM. */
+int kcore_init(struct kcore *c, unsigned log2)
+{
+    c->tmask = (1ull << log2) - 1;
+    c->tcount = 0;
+    c->table = calloc(c->tmask + 1, sizeof(struct bentry));
+    return c->table ? 0 : -1;
+}
+
+void kcore_free(struct kcore *c)
+{
+    free(c->table);
+    c->table = NULL;
+}
+
+static inline uint64_t hash(uint64_t va, uint64_t root)
+{
+    uint64_t x = va ^ (root * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    return x ^ (x >> 32);
+}
+
+static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n);
+
+static void grow(struct kcore *c)
+{
+    struct bentry *old = c->table;
+    uint64_t oldn = c->tmask + 1;
+    c->tmask = oldn * 2 - 1;
+    c->tcount = 0;
+    c->table = calloc(c->tmask + 1, sizeof(struct bentry));
+    for (uint64_t i = 0; i < oldn; i++)
+        if (old[i].va)
+            insert(c, old[i].va, old[i].root, old[i].cost, old[i].ninsn);
+    free(old);
+}
+
+static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n)
+{
+    if ((c->tcount + 1) * 4 > (c->tmask + 1) * 3)
+        grow(c);
+    uint64_t i = hash(va, root) & c->tmask;
+    while (c->table[i].va && !(c->table[i].va == va && c->table[i].root == root))
+        i = (i + 1) & c->tmask;
+    if (!c->table[i].va)
+        c->tcount++;
+    c->table[i] = (struct bentry){va, root, cost, n};
+}
+
+/* Forget every cached block cost (after a profile change or code reload). */
+void kcore_clear(struct kcore *c)
+{
+    memset(c->table, 0, (c->tmask + 1) * sizeof(struct bentry));
+    c->tcount = 0;
+}
+
+/* UC_HOOK_BLOCK: end the slice, or charge the block's precomputed cost. */
+void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
+{
+    if (c->clock >= c->slice_end) {
+        c->stop_reason = STOP_SLICE;
+        c->emu_stop(uc);
+        return;
+    }
+    uint64_t root = va >= c->kbase ? 0 : c->root;
+    uint64_t i = hash(va, root) & c->tmask;
+    struct bentry *e;
+    for (;;) {
+        e = &c->table[i];
+        if (e->va == va && e->root == root)
+            break;
+        if (!e->va) {
+            uint64_t r = c->miss(c->id, va, size, root);
+            insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r);
+            c->clock += r >> 32;
+            c->insns += (uint32_t)r;
+            if (!root) {
+                c->kinsns += (uint32_t)r;
+                c->kcycles += r >> 32;
+            }
+            c->nblocks++;
+            return;
+        }
+        i = (i + 1) & c->tmask;
+    }
+    c->clock += e->cost;
+    c->insns += e->ninsn;
+    c->nblocks++;
+    if (!root) {
+        c->kinsns += e->ninsn;
+        c->kcycles += e->cost;
+    }
+}
+
+/* UC_HOOK_INSN(RDTSC) on x86-64: EDX:EAX = model cycles; the instruction is skipped. */
+int kh_rdtsc(void *uc, struct kcore *c)
+{
+    uint64_t lo = c->clock & 0xffffffffu, hi = c->clock >> 32;
+    c->reg_write(uc, (int)c->reg_a, &lo);
+    c->reg_write(uc, (int)c->reg_b, &hi);
+    return 1;
+}
+
+/* UC_HOOK_INSN(RDTSCP): as rdtsc, plus ECX = TSC_AUX (the core id). */
+int kh_rdtscp(void *uc, struct kcore *c)
+{
+    kh_rdtsc(uc, c);
+    c->reg_write(uc, (int)c->reg_c, &c->tsc_aux);
+    return 1;
+}
+
+struct cp_reg { uint32_t crn, crm, op0, op1, op2; uint64_t val; };
+
+/* UC_HOOK_INSN(MRS) on arm64: CNTVCT/CNTPCT read model cycles, CNTFRQ the rate. */
+uint32_t kh_mrs(void *uc, int reg, const struct cp_reg *cp, struct kcore *c)
+{
+    if (cp->op0 == 3 && cp->op1 == 3 && cp->crn == 14 && cp->crm == 0) {
+        uint64_t v;
+        if (cp->op2 == 1 || cp->op2 == 2)
+            v = c->clock;
+        else if (cp->op2 == 0)
+            v = c->counter_hz;
+        else
+            return 0;
+        c->reg_write(uc, reg, &v);
+        return 1;
+    }
+    return 0;
+}
+
+/* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
+void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct kcore *c)
+{
+    struct kcoh *h = c->coh;
+    (void)uc; (void)size; (void)value;
+    if (addr < h->base || addr >= h->base + h->size)
+        return;
+    uint64_t line = (addr - h->base) >> 6;
+    uint64_t me = 1ull << c->id;
+    uint8_t owner = h->owner[line];
+    uint64_t cost = 0;
+    if (type == 17 /* UC_MEM_WRITE */) {
+        c->shared_writes++;
+        if (owner != c->id + 1) {
+            if (owner || (h->sharers[line] & ~me)) {
+                cost = owner ? h->xfer_cycles : h->inval_cycles;
+                c->coh_xfers++;
+            } else if (!(h->sharers[line] & me)) {
+                cost = h->fill_cycles;
+            }
+            h->owner[line] = (uint8_t)(c->id + 1);
+            h->sharers[line] = me;
+        }
+    } else {
+        c->shared_reads++;
+        if (owner && owner != c->id + 1) {
+            cost = h->xfer_cycles;
+            c->coh_xfers++;
+            h->owner[line] = 0;
+            h->sharers[line] |= me;
+        } else if (!(h->sharers[line] & me)) {
+            cost = h->fill_cycles;
+            h->sharers[line] |= me;
+        }
+    }
+    c->clock += cost;
+    c->coh_cycles += cost;
+}

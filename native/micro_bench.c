@@ -1,0 +1,310 @@
+/*
+ * micro_bench: microbenchmarks that calibrate the cycle model (keusim calibrate). They are
+ * not validation workloads; each isolates one cost:
+ *
+ *   tsc                 TSC ticks and CLOCK_MONOTONIC ns over --ms milliseconds
+ *   timer_pair          an empty region timed by "lfence; rdtsc" ... "rdtscp; lfence"
+ *                       (ticks only; one op = one pair)
+ *   alu_chain           dependent 64-bit ADDs; one op = one add. A dependent add takes
+ *                       one core cycle, so ticks/op = TSC ticks per core cycle
+ *   load_chain          pointer chase through a random cyclic permutation of the 64-byte
+ *                       lines of a --size byte buffer (4 KiB pages, no THP); one op = one
+ *                       load. The size picks the level: 4 KiB L1, 128 KiB L2, 4 MiB L3...
+ *   cacheline_pingpong  one cache line bounced between two CPUs with plain stores and
+ *                       loads (no PAUSE); one op = one round trip (two line transfers)
+ *   syscall_getppid     syscall(SYS_getppid); one op = one system call round trip
+ *
+ * Prints one JSON object (bench.c: json_*).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static struct opts O;
+
+// Read the TSC and CLOCK_MONOTONIC together: of five tries, keep the one whose bracketing
+// TSC reads are closest, and take their midpoint.
+static void
+tsc_point(uint64_t *tsc, uint64_t *ns)
+{
+    uint64_t best = ~0ull, a, b, n;
+
+    for (int k = 0; k < 5; k++) {
+        a = tsc_begin();
+        n = mono_ns();
+        b = tsc_end();
+        if (b - a < best) {
+            best = b - a;
+            *tsc = a + (b - a) / 2;
+            *ns = n;
+        }
+    }
+}
+
+static void
+run_tsc(void)
+{
+    uint64_t t0, n0, t1, n1;
+    struct timespec d = {(time_t)(O.ms / 1000), (long)(O.ms % 1000) * 1000000L};
+
+    tsc_point(&t0, &n0);
+    while (nanosleep(&d, &d) != 0 && errno == EINTR)
+        ;
+    tsc_point(&t1, &n1);
+    json_begin(&O, 0);
+    json_u64("tsc_ticks", t1 - t0);
+    json_u64("tsc_ns", n1 - n0);
+    json_end();
+}
+
+static void
+finish(const struct samples *s, const struct acct *a, uint64_t errors, int single)
+{
+    json_begin(&O, single);
+    json_u64("warmup", O.warmup);
+    json_samples(s);
+    json_acct(a);
+    json_check(0, errors);
+    json_end();
+}
+
+static void
+run_timer_pair(void)
+{
+    struct samples s;
+    struct acct a;
+    uint64_t k, t0;
+
+    samples_init(&s, O.iters, 1);
+    for (k = 0; k < O.warmup; k++)
+        (void)(tsc_end() - tsc_begin());
+    acct_begin(&a, 0);
+    for (k = 0; k < O.iters; k++) {
+        t0 = tsc_begin();
+        s.ticks[k] = tsc_end() - t0;
+    }
+    s.n = O.iters;
+    acct_end(&a);
+    json_begin(&O, 0);
+    json_u64("ns_from_ticks", 1);  /* samples_ns are zero: harness.py converts ticks */
+    json_u64("warmup", O.warmup);
+    json_samples(&s);
+    json_acct(&a);
+    json_check(0, 0);
+    json_end();
+}
+
+#define ADD10 "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" \
+              "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" \
+              "add $1, %0\n\t" "add $1, %0\n\t"
+#define ADD100 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10
+
+// reps blocks of 100 dependent adds to x; the loop counter runs beside the chain.
+__attribute__((noinline)) static uint64_t
+add_chain(uint64_t x, uint64_t reps)
+{
+    for (uint64_t r = 0; r < reps; r++)
+        __asm__ volatile(ADD100 : "+r"(x));
+    return x;
+}
+
+static void
+run_alu_chain(void)
+{
+    uint64_t reps = O.batch / 100, nsamples = O.iters / O.batch, x = 0, k;
+    struct samples s;
+    struct acct a;
+
+    if (reps == 0 || O.batch % 100)
+        die(EXIT_USAGE, "alu_chain: --batch must be a multiple of 100 adds");
+    samples_init(&s, nsamples, O.batch);
+    pin(O.cpu[0]);
+    x = add_chain(x, (O.warmup + 99) / 100);
+    acct_begin(&a, 0);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        x = add_chain(x, reps);
+        sample_end(&s);
+    }
+    acct_end(&a);
+    finish(&s, &a, x != ((O.warmup + 99) / 100 + nsamples * reps) * 100, 0);
+}
+
+// Follow n pointers from p.
+__attribute__((noinline)) static void **
+chase(void **p, uint64_t n)
+{
+    while (n--)
+        p = (void **)*p;
+    return p;
+}
+
+static void
+run_load_chain(void)
+{
+    uint64_t lines = O.size / 64, nsamples = O.iters / O.batch, st = O.seed, i, k, errors = 0;
+    uint32_t *perm;
+    uint8_t *buf;
+    void **p;
+    struct samples s;
+    struct acct a;
+
+    if (lines < 2 || O.size % 64)
+        die(EXIT_USAGE, "load_chain: --size must be a multiple of 64 bytes, at least 128");
+    buf = mmap(0, O.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        die(EXIT_SETUP, "mmap of %llu bytes: %s", (unsigned long long)O.size, strerror(errno));
+    madvise(buf, O.size, MADV_NOHUGEPAGE);  /* guests map 4 KiB pages: so do we */
+    perm = malloc(lines * sizeof *perm);
+    if (!perm)
+        die(EXIT_SETUP, "out of memory for a %llu-line permutation", (unsigned long long)lines);
+    // Sattolo's algorithm: a uniformly random permutation with a single cycle, so the
+    // chase visits every line before it repeats and the prefetchers cannot guess.
+    for (i = 0; i < lines; i++)
+        perm[i] = (uint32_t)i;
+    for (i = lines - 1; i > 0; i--) {
+        uint64_t j = splitmix64(&st) % i;
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (i = 0; i < lines; i++)
+        *(void **)(buf + i * 64) = buf + (uint64_t)perm[i] * 64;
+    free(perm);
+    pin(O.cpu[0]);
+    // Warm-up and check: one full cycle returns to the start, and not before.
+    p = (void **)buf;
+    for (i = 1; i <= lines; i++) {
+        p = (void **)*p;
+        if ((uint8_t *)p == buf && i != lines) {
+            errors++;
+            break;
+        }
+    }
+    errors += (uint8_t *)p != buf;
+    p = chase(p, O.warmup);
+    samples_init(&s, nsamples, O.batch);
+    acct_begin(&a, 0);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        p = chase(p, O.batch);
+        sample_end(&s);
+    }
+    acct_end(&a);
+    *(void *volatile *)&buf = p;  /* keep the chase live */
+    finish(&s, &a, errors, 0);
+}
+
+/* cacheline_pingpong: the parent writes 2i+1, the partner answers 2i+2. */
+static volatile uint64_t *line;
+static uint64_t total;
+
+// Spin until *line == want: plain loads, a yield every spin_limit polls (shared CPU).
+static inline void
+await(uint64_t want)
+{
+    unsigned spins = 0;
+    while (*line != want)
+        if (++spins >= spin_limit) {
+            spins = 0;
+            sched_yield();
+        }
+}
+
+static void
+bounce_partner(void *arg)
+{
+    (void)arg;
+    for (uint64_t i = 0; i < total; i++) {
+        await(2 * i + 1);
+        *line = 2 * i + 2;
+    }
+}
+
+static void
+run_cacheline_pingpong(int single)
+{
+    uint64_t nsamples = O.iters / O.batch, i = 0, k, j;
+    struct samples s;
+    struct acct a;
+    pid_t pid;
+
+    total = O.warmup + nsamples * O.batch;
+    line = shm_alloc(4096);  /* page-aligned, so the word has its line to itself */
+    samples_init(&s, nsamples, O.batch);
+    if (pin(O.cpu[0]) != 0)
+        die(EXIT_SETUP, "sched_setaffinity(CPU %d): %s", O.cpu[0], strerror(errno));
+    pid = partner_start(O.cpu[1], bounce_partner, 0);
+    for (k = 0; k < O.warmup; k++, i++) {
+        *line = 2 * i + 1;
+        await(2 * i + 2);
+    }
+    acct_begin(&a, pid);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        for (j = 0; j < O.batch; j++, i++) {
+            *line = 2 * i + 1;
+            await(2 * i + 2);
+        }
+        sample_end(&s);
+    }
+    acct_end(&a);
+    partner_finish(pid);
+    finish(&s, &a, *line != 2 * total, single);
+}
+
+static void
+run_getppid(void)
+{
+    uint64_t nsamples = O.iters / O.batch, k, j, errors = 0;
+    long want = (long)getppid();
+    struct samples s;
+    struct acct a;
+
+    samples_init(&s, nsamples, O.batch);
+    pin(O.cpu[0]);
+    for (k = 0; k < O.warmup; k++)
+        errors += syscall(SYS_getppid) != want;
+    acct_begin(&a, 0);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        for (j = 0; j < O.batch; j++)
+            errors += syscall(SYS_getppid) != want;
+        sample_end(&s);
+    }
+    acct_end(&a);
+    finish(&s, &a, errors, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    int single;
+
+    parse_opts(&O, argc, argv);
+    single = pick_cpus(&O);
+    if (strcmp(O.bench, "tsc") == 0)
+        run_tsc();
+    else if (strcmp(O.bench, "timer_pair") == 0)
+        run_timer_pair();
+    else if (strcmp(O.bench, "alu_chain") == 0)
+        run_alu_chain();
+    else if (strcmp(O.bench, "load_chain") == 0)
+        run_load_chain();
+    else if (strcmp(O.bench, "cacheline_pingpong") == 0)
+        run_cacheline_pingpong(single);
+    else if (strcmp(O.bench, "syscall_getppid") == 0)
+        run_getppid();
+    else
+        die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, alu_chain, load_chain, "
+            "cacheline_pingpong, syscall_getppid)", O.bench);
+    return 0;
+}
