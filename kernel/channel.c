@@ -91,6 +91,7 @@ void channels_init(void)
     for (uint64_t off = PGSIZE; off < bytes; off += PGSIZE)
         if ((uint8_t *)kalloc() != (uint8_t *)chantab + off)
             panic("channels_init: table pages not contiguous");
+    klog(KLOG_CTL, 0, V2P(chantab), PGROUNDUP(bytes), 0);
     struct drbg rng;
     uint8_t seed[16];
     memcpy(seed, bootinfo->seed, 16);
@@ -114,6 +115,8 @@ void channels_init(void)
         c->tail_pa = V2P(kalloc_pool());
         for (uint32_t k = 0; k < c->capacity / PGSIZE; k++)
             c->data_pa[k] = V2P(kalloc_pool());
+        klog(KLOG_CHAN_IDX, 0, (uint64_t)i, c->head_pa, c->tail_pa);
+        klog(KLOG_CHAN_DATA, 0, (uint64_t)i, c->data_pa[0], c->capacity);
         map_endpoint(&procs[c->producer], i, EP_PRODUCER, c);
         map_endpoint(&procs[c->consumer], i, EP_CONSUMER, c);
         add_endpoint(&procs[c->producer], i, EP_PRODUCER, c, c->consumer);

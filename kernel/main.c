@@ -10,6 +10,16 @@
 #include "defs.h"
 
 struct bootinfo *bootinfo;
+
+/*
+ * Never executed. The machine passes its address to emu_start as the stop
+ * address: Unicorn translates that address, and an unmapped one records a
+ * spurious page fault (docs/architecture.md, "Unicorn quirks").
+ */
+__attribute__((used, noinline)) void keusim_until(void)
+{
+    panic("keusim_until: reached");
+}
 static volatile int booted;
 
 /* Core 0 builds the system; the others wait for it, then all schedule. */
@@ -20,6 +30,7 @@ void kmain(uint64_t bootinfo_va, uint64_t core)
         panic("kmain: bad boot-info block (loader and kernel disagree)");
     struct cpu *c = &cpus[core];
     c->id = (int)core;
+    c->self = c;
     arch_cpu_init((int)core);
     plat_write(PLAT_READY, 1);
     if (core == 0) {

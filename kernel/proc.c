@@ -24,7 +24,7 @@ static int nlive;
 
 struct cpu *mycpu(void)
 {
-    return &cpus[cpuid()];
+    return arch_mycpu();
 }
 
 struct proc *myproc(void)
@@ -75,6 +75,7 @@ void procinit(void)
         arch_context_init(&p->ctx, p->kstack + KSTACKSIZE, p->tf);
         p->state = RUNNABLE;
         nlive++;
+        klog(KLOG_PROC, (uint32_t)p->pid, p->root_pa, (uint64_t)p->core, 0);
     }
 }
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ctypes as C
 import mmap
+import os
+import sys
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +27,9 @@ from keusim import hooks
 from keusim.costmodel import FlatCost
 from keusim.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
 from keusim.errors import MachineError
-from keusim.ucutil import vmem_read, vmem_translate
+from keusim.pagetable import read_virtual, translate
 
 INF = 1 << 64
-UNTIL = 0xFFFFFFFFFFFFFFF0  # an emu_start stop address that is never executed
 
 
 class RAM:
@@ -142,6 +143,8 @@ class Machine:
         self.result: MachineResult | None = None
         self.symbolize: Callable[[int], str] = lambda pc: f"{pc:#x}"
         self._md = arch.capstone()
+        # emu_start's stop address: mapped and never executed (the kernel's keusim_until).
+        self.until = 0
         self._coh_keep = None
         coh = None
         if shared:
@@ -175,7 +178,7 @@ class Machine:
             core.uc.hook_add(UC_HOOK_CODE, on_switch, core, va, va)
 
     def _miss(self, core: Core, va: int, size: int) -> int:
-        code = vmem_read(core.uc, va, size) if size else None
+        code = self.read_virtual(core, va, size) if size else None
         insns = list(self._md.disasm(code, va)) if code else []
         bc = self.cost.block(insns)
         return (bc.cycles << 32) | max(bc.insns, 0)
@@ -203,11 +206,12 @@ class Machine:
             self.result = MachineResult("panic", f"kernel panic on core {core.id}: {msg}")
         core.stop("panic")
 
-    def read_user(self, core: Core, va: int, n: int) -> bytes | None:
-        return vmem_read(core.uc, va, n)
+    def read_virtual(self, core: Core, va: int, n: int) -> bytes | None:
+        """n bytes at va in the core's current address space (page-table walk in RAM)."""
+        return read_virtual(self.ram, self.arch.pte, self.arch.root_for(core, va), va, n)
 
     def user_page_present(self, core: Core, va: int) -> bool:
-        return vmem_translate(core.uc, va) is not None
+        return translate(self.ram, self.arch.pte, self.arch.root_for(core, va), va) is not None
 
     # -- running ----------------------------------------------------------------
     def _deliver_irq(self, core: Core) -> None:
@@ -248,7 +252,7 @@ class Machine:
         core.events.clear()
         core.trap = None
         try:
-            core.uc.emu_start(core.pc, UNTIL)
+            core.uc.emu_start(core.pc, self.until)
         except UcError as e:
             pc = self.arch.pc(core)
             self.result = MachineResult("error", f"core {core.id}: emulator stopped with {e} at "
@@ -272,7 +276,11 @@ class Machine:
         """Run until power-off, panic, deadlock or max_cycles."""
         self.max_cycles = max_cycles
         n = 0
+        trace = os.environ.get("KEUSIM_TRACE_STEPS")
         while self.step():
+            if trace:
+                print(" | ".join(f"c{c.id} {c.state} {self.symbolize(c.pc)} t={c.clock} "
+                                 f"{','.join(c.events)}" for c in self.cores), file=sys.stderr)
             n += 1
             if progress and n % 4096 == 0:
                 progress(min(c.clock for c in self.cores))

@@ -115,3 +115,36 @@ def coalesce(pages: list[tuple[int, int, int]]) -> list[Mapping]:
                 continue
         out.append(Mapping(va, pa, PAGE, perm))
     return out
+
+
+def translate(ram: PhysRAM, codec: PteCodec, root: int, va: int) -> tuple[int, int] | None:
+    """(pa, perm) of va under root, or None if unmapped. Reads emulated RAM only.
+
+    Used instead of uc_vmem_read/translate, which must not be called from inside a
+    hook: on x86-64 it leaves QEMU's exception-in-flight state set (Unicorn 2.1.4).
+    """
+    t = root
+    for level in (3, 2, 1, 0):
+        (e,) = struct.unpack("<Q", ram.read(t + 8 * _idx(va, level), 8))
+        kind, pa, perm = codec.decode(e, level)
+        if kind == "invalid":
+            return None
+        if kind == "leaf":
+            size = PAGE << (9 * level)
+            return pa + (va & (size - 1)), perm
+        t = pa
+    return None
+
+
+def read_virtual(ram: PhysRAM, codec: PteCodec, root: int, va: int, n: int) -> bytes | None:
+    """n bytes at va under root (page by page), or None if any page is unmapped."""
+    out = b""
+    while n > 0:
+        tr = translate(ram, codec, root, va)
+        if tr is None:
+            return None
+        chunk = min(n, PAGE - (va & (PAGE - 1)))
+        out += ram.read(tr[0], chunk)
+        va += chunk
+        n -= chunk
+    return out

@@ -373,20 +373,21 @@ class State:
 
     Everything is indexed by *window offset* a (the unconsumed byte at tail + a), so
     the message-level proofs need no modular arithmetic. ``Q`` is the byte queue; the
-    ring array ``D`` is related to it by :func:`view`.
+    ring array ``D`` is related to it by :func:`view`. A consumer step shifts every
+    ghost function by the bytes it consumed; a producer step extends them past head.
     """
 
     C: BV
     T: BV
-    Uw: BV                      # head - tail: the window size
-    Q: Mem                      # the byte queue
-    Rs: Callable[[BV], Bool]    # a record (header or WRAP marker) starts here
-    Pub: Callable[[BV], Bool]   # head once had this value
-    Id: Callable[[BV], BV]      # sequence number of the message here (WRAP: the next one)
-    GLen: Callable[[BV], BV]    # the message here, as committed
+    Uw: BV                          # head - tail: the window size
+    Q: Mem                          # the byte queue
+    Rs: Callable[[BV], Bool]        # a record (header or WRAP marker) starts here
+    IsPub: Callable[[BV], Bool]     # head has (had) this value
+    IdAt: Callable[[BV], BV]        # sequence number of the message here (WRAP: the
+                                    # next one; at head: the next to be produced)
+    GLen: Callable[[BV], BV]        # the message here, as committed
     GB: Callable[[BV, BV], BV]
-    Pc: BV                      # messages produced
-    Cc: BV                      # messages consumed
+    Cc: BV                          # messages consumed
 
     @property
     def H(self) -> BV:
@@ -394,22 +395,24 @@ class State:
 
 
 def fresh_state(C: BV) -> State:
-    b32, b8 = z3.BitVecSort(32), z3.BitVecSort(8)
-    Q = z3.Array("Q", b32, b8)
-    Rs = z3.Array("Rs", b32, z3.BoolSort())
-    Pub = z3.Array("Pub", b32, z3.BoolSort())
-    Id = z3.Array("Id", b32, b32)
-    GLen = z3.Array("GLen", b32, b32)
-    GB = z3.Array("GB", b32, z3.ArraySort(b32, b8))
-    return State(C, z3.BitVec("tail", 32), z3.BitVec("used", 32),
-                 lambda a: Q[a], lambda a: Rs[a], lambda a: Pub[a], lambda a: Id[a],
-                 lambda a: GLen[a], lambda a, j: GB[a][j],
-                 z3.BitVec("produced", 32), z3.BitVec("consumed", 32))
+    # Uninterpreted functions, not arrays: the proofs only read them, so Z3 can
+    # ackermannize them away and bit-blast (keusim.prove.solve, tactic "bv").
+    b32, b8, bo = z3.BitVecSort(32), z3.BitVecSort(8), z3.BoolSort()
+    Q = z3.Function("Q", b32, b8)
+    Rs = z3.Function("Rs", b32, bo)
+    Pub = z3.Function("Pub", b32, bo)
+    Id = z3.Function("Id", b32, b32)
+    GLen = z3.Function("GLen", b32, b32)
+    GB = z3.Function("GB", b32, b32, b8)
+    Uw, Pc = z3.BitVec("used", 32), z3.BitVec("produced", 32)
+    return State(C, z3.BitVec("tail", 32), Uw, Q, Rs,
+                 IsPub=lambda x: z3.Or(Pub(x), x == Uw),
+                 IdAt=lambda x: z3.If(x == Uw, Pc, Id(x)),
+                 GLen=GLen, GB=GB, Cc=z3.BitVec("consumed", 32))
 
 
 def ring_array() -> Mem:
-    D = z3.Array("D", z3.BitVecSort(32), z3.BitVecSort(8))
-    return lambda i: D[i]
+    return z3.Function("D", z3.BitVecSort(32), z3.BitVecSort(8))
 
 
 def view(st: State, D: Mem, a: BV) -> Bool:
@@ -418,50 +421,71 @@ def view(st: State, D: Mem, a: BV) -> Bool:
     return z3.Implies(z3.ULT(a, st.Uw), D((st.T + a) & (st.C - 1)) == st.Q(a))
 
 
-def is_pub(st: State, x: BV) -> Bool:
-    return z3.Or(st.Pub(x), x == st.Uw)
+def offset_facts(C: BV, *xs: BV) -> list[Bool]:
+    """Facts about capacity-masked offsets, valid for every x (ring.lemma.offsets proves
+    them): the capacity has no bits above 2^20 and is 8-aligned; x & (C-1) < C; and
+    an aligned x has an aligned offset <= C - 8. Proofs add them for the offsets they
+    use, so the SAT solver need not rediscover them through the shifter."""
+    out = [z3.Extract(31, 21, C) == 0, aligned(C), z3.UGE(C, U(RING_MIN_CAPACITY))]
+    for x in xs:
+        m = x & (C - 1)
+        out += [z3.ULT(m, C), z3.Implies(aligned(x), z3.And(aligned(m), z3.ULE(m, C - 8)))]
+    return out
 
 
-def id_at(st: State, x: BV) -> BV:
-    """The sequence number of the record at x; at head, the next one to be produced."""
-    return z3.If(x == st.Uw, st.Pc, st.Id(x))
+def small(*xs: BV) -> list[Bool]:
+    """x < 2^21, for values the invariant bounds by the capacity (hypotheses implied by
+    the others: each use is justified next to it)."""
+    return [z3.Extract(31, 21, x) == 0 for x in xs]
 
 
 def inv_global(st: State) -> Bool:
     return z3.And(
         z3.ULE(st.Uw, st.C), aligned(st.T), aligned(st.Uw),
-        z3.If(st.Uw == 0, st.Cc == st.Pc, z3.And(st.Rs(U(0)), st.Id(U(0)) == st.Cc)),
+        z3.Or(st.Uw == 0, st.Rs(U(0))), st.IdAt(U(0)) == st.Cc,
     )
 
 
-def inv_local(st: State, a: BV, b: BV, k: BV) -> Bool:
-    """Layer 2 (byte queue vs message queue): the record at window offset a, the publish
-    point b and payload byte k. Quantified over a, b, k in the invariant."""
+def inv_local_parts(st: State, a: BV, b: BV, k: BV) -> list[tuple[str, Bool]]:
+    """Layer 2 (byte queue vs message queue), clause by clause: the record at window
+    offset a, the publish point b and payload byte k. Quantified over a, b, k."""
     C, Uw = st.C, st.Uw
     off = (st.T + a) & (C - 1)
     w = rd32(st.Q, a)
+    is_rec = z3.And(z3.ULT(a, Uw), st.Rs(a))
+    wr = z3.And(is_rec, w == U(RING_WRAP))
+    dr = z3.And(is_rec, w != U(RING_WRAP))
     skip = C - off
     nxw = a + skip
-    inside = lambda nx: z3.Not(z3.And(is_pub(st, b), z3.ULT(a, b), z3.ULT(b, nx)))  # noqa: E731
-    wrap_ok = z3.And(
-        z3.ULE(nxw, Uw),                               # the skip is in the window
-        z3.Or(nxw == Uw, st.Rs(nxw)), id_at(st, nxw) == st.Id(a),
-        inside(nxw),                                   # no publish point inside
-    )
     rec = rec_of(w)
     nxd = a + rec
-    data_ok = z3.And(
-        z3.ULE(w, C - RING_ALIGN), z3.ULE(rec, C - off), z3.ULE(nxd, Uw),
-        is_pub(st, nxd),                               # a message ends where head once was
-        z3.Or(nxd == Uw, st.Rs(nxd)), id_at(st, nxd) == st.Id(a) + 1,
-        inside(nxd),
-        w == st.GLen(a),
-        z3.Implies(z3.ULT(k, w), st.Q(a + RING_HDR_SIZE + k) == st.GB(a, k)),
-    )
-    rec_ok = z3.Implies(z3.And(z3.ULT(a, Uw), st.Rs(a)),
-                        z3.And(aligned(a), z3.If(w == U(RING_WRAP), wrap_ok, data_ok)))
-    pub_ok = z3.Implies(z3.And(is_pub(st, b), z3.ULE(b, Uw)), aligned(b))
-    return z3.And(rec_ok, pub_ok)
+
+    def inside(nx: BV) -> Bool:
+        return z3.Not(z3.And(st.IsPub(b), z3.ULT(a, b), z3.ULT(b, nx)))
+
+    return [
+        ("record aligned", z3.Implies(is_rec, aligned(a))),
+        ("wrap: skip inside window", z3.Implies(wr, z3.ULE(nxw, Uw))),
+        ("wrap: next is a record or head", z3.Implies(wr, z3.Or(nxw == Uw, st.Rs(nxw)))),
+        ("wrap: next has its sequence number", z3.Implies(wr, st.IdAt(nxw) == st.IdAt(a))),
+        ("wrap: no publish point inside", z3.Implies(wr, inside(nxw))),
+        ("data: len <= cap - 8", z3.Implies(dr, z3.ULE(w, C - RING_ALIGN))),
+        ("data: record before the end of data", z3.Implies(dr, z3.ULE(rec, C - off))),
+        ("data: record inside window", z3.Implies(dr, z3.ULE(nxd, Uw))),
+        ("data: ends at a publish point", z3.Implies(dr, st.IsPub(nxd))),
+        ("data: next is a record or head", z3.Implies(dr, z3.Or(nxd == Uw, st.Rs(nxd)))),
+        ("data: next sequence number", z3.Implies(dr, st.IdAt(nxd) == st.IdAt(a) + 1)),
+        ("data: no publish point inside", z3.Implies(dr, inside(nxd))),
+        ("data: length is the message's", z3.Implies(dr, w == st.GLen(a))),
+        ("data: bytes are the message's",
+         z3.Implies(z3.And(dr, z3.ULT(k, w)), st.Q(a + RING_HDR_SIZE + k) == st.GB(a, k))),
+        ("publish points aligned",
+         z3.Implies(z3.And(st.IsPub(b), z3.ULE(b, Uw)), aligned(b))),
+    ]
+
+
+def inv_local(st: State, a: BV, b: BV, k: BV) -> Bool:
+    return z3.And(*[f for _, f in inv_local_parts(st, a, b, k)])
 
 
 def skolems() -> tuple[BV, BV, BV]:
@@ -471,9 +495,9 @@ def skolems() -> tuple[BV, BV, BV]:
 def producer_inputs() -> tuple[BV, BV, BV, BV, Mem]:
     """Reserved len, payload bytes the caller wrote, committed len, the bytes; and the
     tail the producer saw, as ``lag`` bytes behind the current tail."""
-    msg = z3.Array("msg", z3.BitVecSort(32), z3.BitVecSort(8))
+    msg = z3.Function("msg", z3.BitVecSort(32), z3.BitVecSort(8))
     return (z3.BitVec("lag", 32), z3.BitVec("len", 32), z3.BitVec("plen", 32),
-            z3.BitVec("clen", 32), lambda j: msg[j])
+            z3.BitVec("clen", 32), msg)
 
 
 def producer_rely(st: State, lag: BV, pr: Produce) -> list[Bool]:
@@ -485,9 +509,9 @@ def producer_rely(st: State, lag: BV, pr: Produce) -> list[Bool]:
 
 
 def after_produce(st: State, pr: Produce, junk: Mem) -> State:
-    """The abstract state after a producer step: the window grows by ``pr.grow`` and the
-    byte queue gets the written bytes (unwritten padding keeps whatever ``junk`` says
-    was in the ring)."""
+    """The abstract state after a producer step: the window grows by ``pr.grow``, the
+    byte queue gets the written bytes (padding keeps whatever ``junk`` says was in the
+    ring), and the new records get ghost state; the message is number IdAt(head)."""
     Uw, U2 = st.Uw, st.Uw + pr.grow
     base = lambda a: z3.If(z3.ULT(a, Uw), st.Q(a), junk(a))  # noqa: E731
     Q2 = apply_writes(base, window_writes(pr, Uw))
@@ -495,16 +519,18 @@ def after_produce(st: State, pr: Produce, junk: Mem) -> State:
     starts = lambda x: z3.Or(  # noqa: E731
         z3.And(z3.Or(pr.ok, pr.lone_wrap), x == Uw), z3.And(pr.ok, pr.wrap, x == Uw + pr.hp))
     hpos = Uw + pr.hp
+    nid = st.IdAt(Uw)
     return State(
         st.C, st.T, U2, Q2,
         Rs=lambda x: z3.If(starts(x), T_, z3.If(new(x), F, st.Rs(x))),
-        Pub=lambda x: z3.If(z3.And(pr.grow != 0, x == Uw), T_,
-                            z3.If(new(x), F, st.Pub(x))),
-        Id=lambda x: z3.If(starts(x), st.Pc, st.Id(x)),
+        IsPub=lambda x: z3.If(x == U2, T_,
+                              z3.If(z3.And(z3.ULT(Uw, x), z3.ULT(x, U2)), F, st.IsPub(x))),
+        IdAt=lambda x: z3.If(x == U2, z3.If(pr.ok, nid + 1, nid),
+                             z3.If(starts(x), nid, st.IdAt(x))),
         GLen=lambda x: z3.If(z3.And(pr.ok, x == hpos), pr.clen, st.GLen(x)),
         GB=lambda x, j: z3.If(z3.And(pr.ok, x == hpos), Q2(hpos + RING_HDR_SIZE + j),
                               st.GB(x, j)),
-        Pc=z3.If(pr.ok, st.Pc + 1, st.Pc), Cc=st.Cc,
+        Cc=st.Cc,
     )
 
 
@@ -512,9 +538,9 @@ def after_peek(st: State, pk: Peek) -> State:
     """The abstract state after a consumer step: everything shifts by ``pk.advance``."""
     d = pk.advance
     return State(st.C, st.T + d, st.Uw - d, lambda a: st.Q(a + d),
-                 lambda a: st.Rs(a + d), lambda a: st.Pub(a + d), lambda a: st.Id(a + d),
+                 lambda a: st.Rs(a + d), lambda a: st.IsPub(a + d), lambda a: st.IdAt(a + d),
                  lambda a: st.GLen(a + d), lambda a, j: st.GB(a + d, j),
-                 st.Pc, z3.If(pk.ok_data, st.Cc + 1, st.Cc))
+                 z3.If(pk.ok_data, st.Cc + 1, st.Cc))
 
 
 # --------------------------------------------------------------------------------------
@@ -597,13 +623,15 @@ def prove_produce_refines(v: Variant = HONEST) -> Outcome:
     message (exactly its committed bytes) appended as number ``produced``."""
     C, st, lag, t, pr, hyps, show = _setup_producer(v)
     a, b, k = skolems()
-    junk = z3.Array("junk", z3.BitVecSort(32), z3.BitVecSort(8))
-    st2 = after_produce(st, pr, junk=lambda x: junk[x])
+    junk = z3.Function("junk", z3.BitVecSort(32), z3.BitVecSort(8))
+    st2 = after_produce(st, pr, junk=junk)
     hpos = st.Uw + pr.hp
     sent = z3.Implies(z3.And(pr.ok, z3.ULE(pr.clen, pr.plen), z3.ULT(k, pr.clen)),
                       st2.GB(hpos, k) == pr.msg(k))   # ring_send: the queue gets its buffer
     goal = z3.And(inv_global(st2), inv_local(st2, a, b, k), sent)
-    return solve(hyps + [inv_local(st, a, b, k)], goal, {**show, "window offset": a})
+    hyps += [inv_local(st, a, b, k)] + offset_facts(C, st.T + a, st.H, st.H + pr.hp)
+    hyps += small(st.Uw, lag)
+    return solve(hyps, goal, {**show, "window offset": a})
 
 
 def _setup_consumer(v: Variant = HONEST):
@@ -611,7 +639,7 @@ def _setup_consumer(v: Variant = HONEST):
     st = fresh_state(C)
     seen = z3.BitVec("seen", 32)          # head snapshot, as its offset from tail
     h = st.T + seen
-    hyps = cap_ok + [inv_global(st), is_pub(st, seen), z3.ULE(seen, st.Uw)]
+    hyps = cap_ok + [inv_global(st), st.IsPub(seen), z3.ULE(seen, st.Uw)]
     return C, st, seen, h, hyps
 
 
@@ -626,7 +654,8 @@ def prove_consume_index_bound(v: Variant = HONEST) -> Outcome:
     a, b, k = skolems()
     T2 = pk.new_tail
     goal = z3.And(z3.ULE(st.H - T2, C), aligned(T2), z3.ULE(T2 - st.T, st.H - st.T))
-    return solve(hyps + [inv_local(st, U(0), seen, k)], goal, _show_consumer(C, st, h, pk))
+    hyps += [inv_local(st, U(0), seen, k)] + offset_facts(C, st.T) + small(st.Uw, seen)
+    return solve(hyps, goal, _show_consumer(C, st, h, pk))
 
 
 def prove_consume_byte_queue(v: Variant = HONEST) -> Outcome:
@@ -656,9 +685,10 @@ def prove_consume_refines(v: Variant = HONEST) -> Outcome:
     a, b, k = skolems()
     d = pk.advance
     hyps = hyps + [inv_local(st, a + d, b + d, k), inv_local(st, U(0), seen, k)]
+    hyps += offset_facts(C, st.T, st.T + d + a) + small(st.Uw, seen, a, b)
     st2 = after_peek(st, pk)
     delivered = z3.Implies(pk.ok_data, z3.And(
-        st.Id(U(0)) == st.Cc, pk.hdr == st.GLen(U(0)),
+        st.IdAt(U(0)) == st.Cc, pk.hdr == st.GLen(U(0)),
         z3.Implies(z3.ULT(k, pk.hdr), st.Q(RING_HDR_SIZE + k) == st.GB(U(0), k))))
     no_false_alarm = z3.And(z3.Not(pk.corrupt_index), z3.Not(pk.corrupt_len),
                             pk.empty == (seen == 0))

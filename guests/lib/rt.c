@@ -28,6 +28,8 @@ int64_t ks_nop(void) { return ks_syscall3(SYS_NOP, 0, 0, 0); }
 int64_t ks_notify(const struct notify_desc *d) { return ks_syscall3(SYS_NOTIFY, (uint64_t)d, 0, 0); }
 int64_t ks_wait(uint32_t ch) { return ks_syscall3(SYS_WAIT, ch, 0, 0); }
 
+int64_t ks_report(uint32_t ch, uint32_t key, uint64_t v) { return ks_syscall3(SYS_REPORT, ch, key, v); }
+
 _Noreturn void ks_chanfault(uint32_t ch, int64_t code)
 {
     ks_syscall3(SYS_CHANFAULT, ch, (uint64_t)code, 0);

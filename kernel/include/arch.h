@@ -46,6 +46,9 @@ void arch_context_init(struct context *c, uint64_t kstack_top, struct trapframe 
 /* Save callee-saved registers in *old, load them from *new (arch/<arch>/swtch.S). */
 void swtch(struct context *old, struct context *new);
 
+/* This core's struct cpu, from the per-cpu register (x86-64 GS base, arm64 TPIDR_EL1). */
+struct cpu *arch_mycpu(void);
+
 /* Model cycle counter (rdtsc / cntvct_el0: virtual time). */
 uint64_t arch_cycles(void);
 void arch_cpu_relax(void);

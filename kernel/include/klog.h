@@ -11,6 +11,12 @@ enum klog_type {
     KLOG_FAULT = 2,     /* a = fault kind, b = address, c = pc */
     KLOG_CHAN_ERR = 3,  /* a = channel, b = error code (setup or channel fault), c = detail */
     KLOG_NOTIFY = 4,    /* a = channel, b = verdict (0 accepted, else reject reason) */
+    KLOG_STAT = 5,      /* a = channel, b = key (guests/include/keusim/keusim.h STAT_*), c = value */
+    KLOG_CHAN_STATS = 6, /* a = channel, b = accepted notifications, c = rejected */
+    KLOG_PROC = 7,      /* a = user root physical address, b = core: process created */
+    KLOG_CHAN_IDX = 8,  /* a = channel, b = head page pa, c = tail page pa */
+    KLOG_CHAN_DATA = 9, /* a = channel, b = first data page pa (contiguous), c = capacity */
+    KLOG_CTL = 10,      /* a = channel table pa, b = bytes: the supervisor-only control pages */
 };
 
 /* Fault kinds (also the kill reasons for rejected notifications). */

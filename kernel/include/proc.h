@@ -27,6 +27,7 @@ struct cpu {
     uint64_t kstack_top;    /* 0x00: kernel stack for system-call entry */
     uint64_t user_sp;       /* 0x08: scratch for the user stack pointer */
     struct proc *proc;      /* 0x10: running process, or 0 */
+    struct cpu *self;       /* 0x18: this struct, for arch_mycpu() */
     int id;
     int started;
     struct context sched;   /* the scheduler's context */

@@ -12,7 +12,8 @@
 #define SYS_WAIT      6   /* (channel) -> 0 when woken by a notify */
 #define SYS_CHANFAULT 7   /* (channel, code) -> does not return: report a corrupt channel */
 #define SYS_NOP       8   /* () -> 0: an empty round trip, for measuring trap cost */
-#define NSYSCALL      9
+#define SYS_REPORT    9   /* (channel, key, value) -> 0: a guest-side counter for the run report */
+#define NSYSCALL      10
 
 #define EINVAL   (-22)
 #define EFAULT   (-14)

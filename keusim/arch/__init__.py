@@ -51,3 +51,33 @@ def toolchain(name: str) -> ToolchainFacts:
     """The compiler facts for ``name`` (importable without Unicorn)."""
     mod = importlib.import_module(f"keusim.arch.{normalize(name)}_facts")
     return mod.TOOLCHAIN
+
+
+class Backend:
+    """The protocol every backend's ``ARCH`` object implements (documentation only).
+
+    Attributes:
+        name: canonical architecture name.
+        toolchain: :class:`ToolchainFacts`.
+        elf_machine: pyelftools ``e_machine`` string (``EM_X86_64``, ``EM_AARCH64``).
+        kernbase: start of the kernel's direct map (kernel/include/memlayout.h).
+        pte: a :class:`keusim.pagetable.PteCodec` for this architecture's entries.
+        root_symbol: kernel symbol right after the MMU-root write; the machine hooks
+            it to learn the current user root (for per-address-space cost tables).
+
+    Methods (``core`` is a :class:`keusim.machine.Core`):
+        new_uc() -> Uc
+        capstone() -> capstone.Cs with detail on
+        finish_boot_tables(machine, table_builder, alloc): arch extras after the
+            kernel direct map is built (arm64: an empty TTBR0 root).
+        boot_core(core, entry, stack_va, bootinfo_va, root_pa): registers for the
+            kernel entry: MMU on, kernel privilege; sets ``core.pc``.
+        install(core): trap hooks (record a trap in ``core.trap``, then emu_stop),
+            virtual-time instruction hooks through ``core.native``.
+        kernel_ready(core): the kernel wrote PLAT_READY on this core.
+        deliver(core, trap): architectural entry for a recorded trap or interrupt;
+            sets ``core.pc`` to the vector.
+        interrupt_trap(cause: "timer"|"ipi") -> trap object for deliver().
+        pc(core), user_mode(core) -> bool, read_root(uc) -> int.
+        fault_summary(core, trap) -> str: for kernel-mode faults (a panic).
+    """

@@ -82,6 +82,58 @@ class Trap:
         self.kind, self.vector, self.addr = kind, vector, addr
 
 
+def _find_inflight_offset() -> int:
+    """Locate QEMU's "exception in flight" field (env->old_exception) in context bytes.
+
+    It is -1 in a fresh instance and takes the vector of a contributory fault. A
+    context captured after boot can already hold 14 (seen with Unicorn 2.1.4), which
+    would turn the first user fault into #DF and the second into a silent triple
+    fault. Found by provoking #DE and #GP in scratch instances, never hard-coded.
+    """
+    import ctypes as C
+
+    from unicorn import UC_HOOK_INTR as HI
+
+    def provoke(code: bytes, paging: bool) -> tuple[bytes, bytes]:
+        uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.mem_map(0, 0x10000)
+        uc.mem_write(0x1000, code)
+        if paging:  # identity-map the code page only; 0x5000 stays unmapped
+            pml4, pdpt, pd, pt = 0x8000, 0x9000, 0xA000, 0xB000
+            for tab, nxt in ((pml4, pdpt), (pdpt, pd), (pd, pt)):
+                uc.mem_write(tab, struct.pack("<Q", nxt | 3))
+            uc.mem_write(pt + 8, struct.pack("<Q", 0x1000 | 3))
+            uc.reg_write(X.UC_X86_REG_CR3, pml4)
+            uc.reg_write(X.UC_X86_REG_CR4, 0x20)
+            uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x500))
+            uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+        uc.hook_add(HI, lambda uc, n, ud: uc.emu_stop())
+        before = bytes(uc.context_save())
+        uc.emu_start(0x1000, 0x1FF0, count=8)
+        return before, bytes(uc.context_save())
+
+    b1, a1 = provoke(bytes.fromhex("31c9f7f1"), False)     # div ecx -> #DE (vector 0)
+    b2, a2 = provoke(bytes.fromhex("8b042500500000"), True)  # mov eax, [0x5000] -> #PF (14)
+    hits = [i for i in range(0, len(b1) - 4, 4)
+            if C.c_int32.from_buffer_copy(b1, i).value == -1
+            and C.c_int32.from_buffer_copy(a1, i).value == 0
+            and C.c_int32.from_buffer_copy(a2, i).value == 14]
+    if len(hits) != 1:
+        raise RuntimeError(f"cannot locate the exception-in-flight field (candidates {hits})")
+    return hits[0]
+
+
+_INFLIGHT: list[int] = []
+
+
+def _clear_inflight(ctx) -> None:
+    import ctypes as C
+    if not _INFLIGHT:
+        _INFLIGHT.append(_find_inflight_offset())
+    base = C.cast(ctx._context, C.c_void_p).value
+    C.c_int32.from_address(base + _INFLIGHT[0]).value = -1
+
+
 class X86_64:
     name = "x86_64"
     toolchain = TOOLCHAIN
@@ -140,7 +192,10 @@ class X86_64:
     def kernel_ready(self, core) -> None:
         """PLAT_READY: capture this core's CPL0 context (before any fault)."""
         if core.arch_state["template"] is None:
-            core.arch_state["template"] = core.uc.context_save()
+            ctx = core.uc.context_save()
+            _clear_inflight(ctx)
+            core.uc.context_restore(ctx)
+            core.arch_state["template"] = ctx
             core.arch_state["lstar"] = core.uc.reg_read(X.UC_X86_REG_MSR, 0xC0000082)
             core.arch_state["fmask"] = core.uc.reg_read(X.UC_X86_REG_MSR, 0xC0000084)
             idtr = core.uc.reg_read(X.UC_X86_REG_IDTR)
@@ -161,7 +216,8 @@ class X86_64:
     def read_root(self, uc) -> int:
         return uc.reg_read(X.UC_X86_REG_CR3) & _ADDR
 
-    def user_root(self, core) -> int:
+    def root_for(self, core, va: int) -> int:
+        """The table root that translates va now (CR3 holds both halves)."""
         return self.read_root(core.uc)
 
     # -- trap entry -----------------------------------------------------------
@@ -254,7 +310,7 @@ class X86_64:
         if rip <= trap.addr < rip + 16:
             err |= 0x10
         else:
-            code = core.machine.read_user(core, rip, 16)
+            code = core.machine.read_virtual(core, rip, 16)
             if code:
                 for insn in self._cs.disasm(code, rip, 1):
                     for op in insn.operands:

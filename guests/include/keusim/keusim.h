@@ -25,6 +25,29 @@ int64_t ks_notify(const struct notify_desc *d);
 int64_t ks_wait(uint32_t channel);
 _Noreturn void ks_chanfault(uint32_t channel, int64_t code);
 
+/* Report a counter for the run report's channel section (key: STAT_*). */
+int64_t ks_report(uint32_t channel, uint32_t key, uint64_t value);
+#define STAT_SENT_MSGS      1
+#define STAT_SENT_BYTES     2
+#define STAT_RECV_MSGS      3
+#define STAT_RECV_BYTES     4
+#define STAT_VERIFIED_BYTES 5
+#define STAT_STREAM_HASH    6   /* FNV-1a 64 of every payload byte delivered, in order */
+#define STAT_MISMATCHES     7   /* bytes that differed from the expected payload */
+#define STAT_ROUND_TRIPS    8
+#define STAT_RT_CYCLES      9   /* model cycles spent in the measured round trips */
+#define STAT_NOTIFIED       10  /* notifications sent (producer) or received via wait (consumer) */
+
+/* FNV-1a 64-bit over n bytes, continuing from h (start with KS_FNV_INIT). */
+#define KS_FNV_INIT 0xcbf29ce484222325ull
+static inline uint64_t ks_fnv(uint64_t h, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    while (n--)
+        h = (h ^ *b++) * 0x100000001b3ull;
+    return h;
+}
+
 void ks_puts(const char *s);
 /* printf subset: %s %c %d %u %x %p (l/ll accepted). */
 void ks_printf(const char *fmt, ...);

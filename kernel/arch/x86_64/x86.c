@@ -207,6 +207,14 @@ uint64_t arch_tf_arg(struct trapframe *tf, int n)
     }
 }
 
+/* In the kernel, GS_BASE holds &cpus[id] (entry paths swapgs; see entry.S). */
+struct cpu *arch_mycpu(void)
+{
+    struct cpu *c;
+    asm volatile("mov %%gs:0x18, %0" : "=r"(c));
+    return c;
+}
+
 uint64_t arch_cycles(void)
 {
     uint32_t lo, hi;

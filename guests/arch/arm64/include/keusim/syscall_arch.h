@@ -11,3 +11,9 @@ static inline int64_t ks_syscall3(uint64_t n, uint64_t a, uint64_t b, uint64_t c
     asm volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
     return (int64_t)x0;
 }
+
+/* A privileged instruction, for fault tests: TTBR0_EL1 is not writable at EL0. */
+static inline void ks_arch_privileged(void)
+{
+    asm volatile("msr ttbr0_el1, %0" ::"r"(0ull) : "memory");
+}

@@ -8,3 +8,9 @@ static inline int64_t ks_syscall3(uint64_t n, uint64_t a, uint64_t b, uint64_t c
     asm volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
     return r;
 }
+
+/* A privileged instruction, for fault tests: writing CR3 at CPL3 raises #GP. */
+static inline void ks_arch_privileged(void)
+{
+    asm volatile("mov %0, %%cr3" ::"r"(0ull) : "memory");
+}

@@ -1,0 +1,243 @@
+"""Running a system: manifest -> builds -> machine -> boot -> run -> RunReport.
+
+This is the library entry point that the CLI, experiments and notebooks share:
+
+    >>> from keusim.system import run
+    >>> r = run("pingpong", arch="arm64", params={"messages": 1000})
+    >>> r.ok, r.channel(0).intact
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from keusim import arch as archmod
+from keusim import build, loader
+from keusim.costmodel import FlatCost
+from keusim.crypto.drbg import seed_key
+from keusim.errors import KeusimError
+from keusim.machine import Machine, MachineResult
+from keusim.manifest import SystemSpec, resolve
+from keusim.pagetable import coalesce, walk_all
+from keusim.report import (
+    CHANNEL_SETUP_ERRORS, FAULT_KINDS, KLOG_CHAN_DATA, KLOG_CHAN_ERR, KLOG_CHAN_IDX,
+    KLOG_CHAN_STATS, KLOG_CTL, KLOG_EXIT, KLOG_FAULT, KLOG_NOTIFY, KLOG_PROC, KLOG_STAT,
+    RING_ERRORS, STAT_KEYS, ChannelReport, CoreReport, Fault, ProcessReport, RunReport,
+)
+
+USER_BASE, INFO_VA = 0x400000, 0x10000000
+CHAN_VA_BASE, CHAN_STRIDE = 0x20000000, 0x400000
+
+
+def _cost_model(profile: str | None, arch: str):
+    """The block cost model and machine parameters for a profile name (None: flat)."""
+    if not profile or profile == "flat":
+        return FlatCost(), {}
+    try:
+        from keusim.costmodel import ProfileCost
+        from keusim.profiles import load_profile
+    except ImportError as e:  # pragma: no cover - profiles not installed
+        raise KeusimError(f"profiles are unavailable ({e})") from e
+    prof = load_profile(profile)
+    kw = {"coherence": prof.coherence(), "ipi_cycles": prof.ipi_cycles}
+    return ProfileCost(prof, arch), kw
+
+
+def build_images(spec: SystemSpec, arch: str, params: dict) -> list[loader.ElfImage]:
+    """Build (or load) every process image, checked for the user address range."""
+    a = archmod.get(arch)
+    defines = tuple(f"-D{k.upper()}={v}" for k, v in sorted(params.items()))
+    images = []
+    for p in spec.processes:
+        if p.is_elf:
+            path = p.sources[0]
+        else:
+            path = build.guest_image(arch, p.sources, name=f"{spec.name}-{p.name}-{arch}",
+                                     extra_cflags=defines + p.cflags)
+        img = loader.ElfImage(path, a.elf_machine, f"image of process {p.name!r}")
+        img.check_user(USER_BASE, INFO_VA)
+        images.append(img)
+    return images
+
+
+def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict | None = None,
+        profile: str | None = None, quantum: int = 200_000, lookahead: int = 200,
+        max_cycles: int | None = None, dump_mappings: bool = False, kernel_flags: int = 0,
+        progress: Callable[[int, int], None] | None = None) -> RunReport:
+    """Run a system and return its report.
+
+    Args:
+        system: a built-in scenario name, a manifest path, or a SystemSpec.
+        arch: ``x86_64`` or ``arm64`` (default: the manifest's, else x86_64).
+        params: overrides for the manifest's [params] (become -DNAME=value).
+        profile: microarchitecture profile for the cycle model (default: flat 1 cycle/insn).
+        quantum: cycles a core runs alone between host checks; never changes results.
+        lookahead: cross-core window in cycles (docs/architecture.md, virtual time).
+        max_cycles: model-time budget (default: the manifest's).
+        dump_mappings: read every process's page tables into ``report.mappings``.
+        kernel_flags: test-only kernel options (bootinfo flags).
+        progress: called as progress(model_cycles, max_cycles) now and then.
+    """
+    spec = system if isinstance(system, SystemSpec) else resolve(system)
+    a_name = archmod.normalize(arch or spec.arch or "x86_64")
+    a = archmod.get(a_name)
+    allp = dict(spec.params)
+    for k, v in (params or {}).items():
+        if k not in allp:
+            known = ", ".join(sorted(allp)) or "none"
+            raise KeusimError(f"scenario {spec.name!r} has no parameter {k!r} (it has: {known})")
+        allp[k] = v
+    images = build_images(spec, a_name, allp)
+    kernel = loader.ElfImage(build.kernel_image(a_name), a.elf_machine, "kernel")
+    idx = {p.name: i for i, p in enumerate(spec.processes)}
+    chans = [loader.BootChan(idx[c.producer], idx[c.consumer], c.capacity,
+                             0 if c.mode == "poll" else 1, c.verified) for c in spec.channels]
+    ram = spec.ram_mb << 20
+    cost, mkw = _cost_model(profile, a_name)
+    m = Machine(a, spec.cores, ram, cost=cost, lookahead=lookahead, quantum=quantum,
+                shared=loader.pool_region(ram, chans), **mkw)
+    try:
+        procs = [loader.BootProc(p.name, img, p.core) for p, img in zip(spec.processes, images)]
+        loader.boot(m, kernel, procs, chans, seed=seed_key(spec.seed), flags=kernel_flags,
+                    timeslice=spec.timeslice)
+        budget = max_cycles or spec.max_cycles
+        res = m.run(budget, (lambda t: progress(t, budget)) if progress else None)
+        mappings = _dump_mappings(m, spec, res) if dump_mappings else None
+        return _report(spec, a_name, allp, m, res, profile or "flat", mappings)
+    finally:
+        m.close()
+
+
+def _expectation(expect: str, exit_code: int | None, fault: Fault | None) -> bool:
+    if expect == "any":
+        return True
+    if expect.startswith("exit:"):
+        return fault is None and exit_code == int(expect[5:])
+    if expect.startswith("fault:"):
+        return fault is not None and fault.kind == expect[6:]
+    if expect.startswith("chanfault"):
+        return fault is not None and fault.kind == "channel-fault"
+    return False
+
+
+def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineResult,
+            profile: str, mappings) -> RunReport:
+    exits: dict[int, int] = {}
+    faults: dict[int, Fault] = {}
+    stats: dict[tuple[int, int], dict] = {}
+    chan_err: dict[int, str] = {}
+    chan_faults: dict[int, list] = {}
+    notes: dict[int, dict] = {}
+    for typ, pid, a, b, c in res.klog:
+        if typ == KLOG_EXIT:
+            exits[pid] = a - (1 << 64) if a >= 1 << 63 else a
+        elif typ == KLOG_FAULT:
+            faults[pid] = Fault(FAULT_KINDS.get(a, f"kind-{a}"), b, c)
+        elif typ == KLOG_STAT:
+            stats.setdefault((a, pid), {})[STAT_KEYS.get(b, f"key{b}")] = c
+        elif typ == KLOG_CHAN_ERR:
+            if pid == 0:
+                chan_err[a] = CHANNEL_SETUP_ERRORS.get(b, f"error {b}")
+            else:
+                code = b - (1 << 64) if b >= 1 << 63 else b
+                who = spec.processes[pid - 1].name if 0 < pid <= len(spec.processes) else pid
+                chan_faults.setdefault(a, []).append(
+                    f"{who}: {RING_ERRORS.get(code, code)} (process stopped)")
+        elif typ == KLOG_NOTIFY and b:
+            n = notes.setdefault(a, {"accepted": 0, "rejected": {}})
+            kind = FAULT_KINDS.get(b, str(b))
+            n["rejected"][kind] = n["rejected"].get(kind, 0) + 1
+        elif typ == KLOG_CHAN_STATS:
+            n = notes.setdefault(a, {"accepted": 0, "rejected": {}})
+            n["accepted"] = b
+    procs = []
+    for i, p in enumerate(spec.processes):
+        pid = i + 1
+        f = faults.get(pid)
+        ec = exits.get(pid)
+        console = res.consoles.get(pid, b"").decode("utf-8", "replace")
+        procs.append(ProcessReport(p.name, pid, p.core, ec, f, console, p.expect,
+                                   _expectation(p.expect, ec, f)))
+    cores = tuple(CoreReport(c.id, c.native.k.insns, c.native.k.clock, c.native.k.kinsns,
+                             c.native.k.kcycles, c.native.k.coh_xfers, c.native.k.coh_cycles,
+                             c.native.k.shared_reads, c.native.k.shared_writes)
+                  for c in m.cores)
+    idx = {p.name: i for i, p in enumerate(spec.processes)}
+    chans = []
+    for i, c in enumerate(spec.channels):
+        chans.append(ChannelReport(
+            i, c.name, c.producer, c.consumer, c.capacity, c.mode, c.verified, chan_err.get(i),
+            stats.get((i, idx[c.producer] + 1), {}), stats.get((i, idx[c.consumer] + 1), {}),
+            notes.get(i, {}), tuple(chan_faults.get(i, []))))
+    ok = res.status == "poweroff" and all(p.expectation_met for p in procs)
+    kernel_msg = res.message
+    if res.status == "poweroff" and not ok:
+        bad = [p.name for p in procs if not p.expectation_met]
+        kernel_msg = f"unexpected outcome for: {', '.join(bad)}"
+    return RunReport(spec.name, arch, ok, res.status, kernel_msg, dict(sorted(params.items())),
+                     tuple(procs), cores, tuple(chans), profile, res.klog_dropped, mappings)
+
+
+def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:
+    """Physical page -> what the kernel put there (from its own set-up records)."""
+    owners: dict[int, str] = {}
+    for typ, pid, a, b, c in res.klog:
+        if typ == KLOG_CHAN_IDX:
+            owners[b] = f"channel {a} head"
+            owners[c] = f"channel {a} tail"
+        elif typ == KLOG_CHAN_DATA:
+            for off in range(0, c, 4096):
+                owners[b + off] = f"channel {a} data"
+        elif typ == KLOG_CTL:
+            for off in range(0, b, 4096):
+                owners[a + off] = "kernel control (channel table, keys)"
+    return owners
+
+
+def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
+    """Every process's user mappings, read from the page tables in emulated RAM."""
+    owners = _owner_map(res, m, spec)
+    roots = {pid: a for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
+    out = {}
+    for i, p in enumerate(spec.processes):
+        root = roots.get(i + 1)
+        if root is None:
+            continue
+        pages = list(walk_all(m.ram, m.arch.pte, root))
+        runs = coalesce(pages)
+        rows = []
+        for r in runs:
+            d = r.as_dict()
+            d["owner"] = _classify(r.va, r.pa, owners, p.name)
+            rows.append(d)
+        out[p.name] = rows
+    out["_kernel_control_pages"] = sorted(
+        f"{pa:#x}" for pa, o in owners.items() if o.startswith("kernel"))
+    return out
+
+
+def _classify(va: int, pa: int, owners: dict[int, str], proc: str) -> str:
+    if pa in owners:
+        return owners[pa]
+    if va == INFO_VA:
+        return f"{proc} info page (kernel-written, read-only)"
+    if CHAN_VA_BASE <= va < CHAN_VA_BASE + 32 * CHAN_STRIDE:
+        return f"channel window {(va - CHAN_VA_BASE) // CHAN_STRIDE} (unknown page)"
+    if va >= 0x7F0000000000:
+        return f"{proc} stack"
+    return f"{proc} image"
+
+
+def default_progress(label: str):
+    """A tqdm progress bar on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    bar = tqdm(total=100, desc=label, unit="%", leave=False, file=sys.stderr)
+
+    def cb(t: int, budget: int) -> None:
+        pct = min(100, int(100 * t / budget)) if budget else 0
+        bar.update(max(0, pct - bar.n))
+    return cb

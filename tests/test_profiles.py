@@ -1,0 +1,280 @@
+"""Microarchitecture profiles (keusim.profiles) and calibration fitting (keusim.calibrate).
+
+Fitting is tested on synthetic harness results with known parameters; one tiny real
+calibration run checks the plumbing and never asserts a host timing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from keusim.calibrate import CalibrationReport, calibrate, fit_profile, model_checks
+from keusim.errors import ArchError, KeusimError
+from keusim.native.harness import NativeResult
+from keusim.profiles import (
+    CLASS_NAMES,
+    REQUIRED,
+    TRAP_CLASSES,
+    Param,
+    ProfileError,
+    describe,
+    list_profiles,
+    load_profile,
+    parse_profile,
+)
+
+PROFILES = ("host", "zen3", "raptorlake", "neoverse-n1", "cortex-a76")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_packaged_profiles_are_listed():
+    assert set(PROFILES) <= set(list_profiles())
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_loads_and_every_number_has_a_source(name):
+    p = load_profile(name)
+    assert p.name == name and p.isa in ("x86_64", "arm64")
+    for sec, keys in REQUIRED.items():
+        for k in keys:
+            assert p.param(f"{sec}.{k}").value >= 0
+    assert set(CLASS_NAMES) <= set(p.classes)
+    sources = p.sources()
+    assert len(sources) == len(p.params) + len(p.classes)
+    for key, src in sources.items():
+        assert isinstance(src, str) and len(src.strip()) >= 10, f"{name}: {key} lacks a source"
+    for key in TRAP_CLASSES.values():
+        assert p.cycles(key) > 0
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_machine_parameters_are_integer_cycles(name):
+    p = load_profile(name)
+    xfer, inval, fill = p.coherence()
+    assert all(isinstance(v, int) and v >= 0 for v in (xfer, inval, fill))
+    assert xfer + inval == p.cycles("coherence.core_to_core")
+    assert isinstance(p.ipi_cycles, int) and p.ipi_cycles > 0
+    assert p.cycles_per_ns == p.ghz > 0
+
+
+def test_profiles_say_what_they_describe():
+    assert load_profile("raptorlake").ghz == 5.4            # the paper's machine
+    for arm in ("neoverse-n1", "cortex-a76"):
+        p = load_profile(arm)
+        assert p.isa == "arm64" and not p.validated
+    assert load_profile("zen3").validated and load_profile("host").validated
+
+
+def test_ns_numbers_convert_with_the_profile_clock():
+    p = load_profile("zen3")
+    dram = p.param("memory.dram")
+    assert dram.unit == "ns" and math.isclose(dram.value, dram.given * p.ghz)
+    faster = p.with_params({"clock.ghz": dataclasses.replace(p.param("clock.ghz"), value=4.0,
+                                                             given=4.0)})
+    assert math.isclose(faster.param("memory.dram").value, dram.given * 4.0)
+    assert faster.cycles("memory.l1") == p.cycles("memory.l1")   # given in cycles
+
+
+def test_inheritance_keeps_the_parents_numbers_and_sources():
+    host, zen3 = load_profile("host"), load_profile("zen3")
+    assert host.inherits == "zen3"
+    assert host.classes["alu"] == zen3.classes["alu"]
+    assert host.param("trap.mmu_switch") == zen3.param("trap.mmu_switch")
+    assert host.param("memory.l1").origin == "host"
+    a76 = load_profile("cortex-a76")
+    assert a76.classes["mul"].origin == "neoverse-n1" and a76.ghz == 2.4
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_toml_round_trip(name):
+    p = load_profile(name)
+    q = parse_profile(p.to_toml(), where=f"{name} round trip")
+    assert {k: v.value for k, v in q.params.items()} == \
+        pytest.approx({k: v.value for k, v in p.params.items()})
+    assert {k: (c.latency, c.rthroughput, c.pipe, c.source) for k, c in q.classes.items()} == \
+        {k: (c.latency, c.rthroughput, c.pipe, c.source) for k, c in p.classes.items()}
+    assert (q.isa, q.validated, dict(q.machine)) == (p.isa, p.validated, dict(p.machine))
+
+
+def test_describe_has_a_row_per_profile():
+    rows = describe(PROFILES).splitlines()
+    assert len(rows) == len(PROFILES) + 1 and all(n in describe() for n in PROFILES)
+
+
+# --------------------------------------------------------------------------- errors
+
+_MINIMAL = """
+[profile]
+name = "t"
+isa = "x86_64"
+inherits = "zen3"
+"""
+
+
+def test_a_number_without_a_source_is_rejected():
+    with pytest.raises(ProfileError, match="memory.l1 has no source"):
+        parse_profile(_MINIMAL + "[memory]\nl1 = { cycles = 4 }\n")
+
+
+def test_bad_entries_are_one_clear_sentence():
+    cases = {
+        "[memory]\nl1 = 4\n": "must be an inline table",
+        "[memory]\nl1 = { cycles = 4, ns = 1, source = 'x' }\n": "exactly one of",
+        "[memory]\nl1 = { cycles = -1, source = 'x' }\n": "non-negative",
+        "[classes]\nfoo = { latency = 1, rthroughput = 1, pipe = 'alu', source = 'x' }\n":
+            "unknown instruction class 'foo'",
+        "[classes]\nalu = { latency = 1, rthroughput = 1, pipe = 'fpu', source = 'x' }\n":
+            "pipe must be one of",
+        "[coherence]\ninvalidate_share = { value = 2, source = 'x' }\n": r"in \[0, 1\]",
+    }
+    for text, msg in cases.items():
+        with pytest.raises(ProfileError, match=msg):
+            parse_profile(_MINIMAL + text)
+
+
+def test_a_profile_lacking_a_class_or_parameter_is_rejected():
+    text = load_profile("zen3").to_toml()
+    without_div = "\n".join(ln for ln in text.splitlines() if not ln.startswith("div = "))
+    with pytest.raises(ProfileError, match="lacks classes: div"):
+        parse_profile(without_div)
+    without_ipi = "\n".join(ln for ln in text.splitlines() if not ln.startswith("ipi = "))
+    with pytest.raises(ProfileError, match="lacks trap.ipi"):
+        parse_profile(without_ipi)
+
+
+def test_unknown_profiles_and_cycles_are_errors(tmp_path):
+    with pytest.raises(ProfileError, match="unknown profile 'pentium'") as e:
+        load_profile("pentium")
+    assert isinstance(e.value, ArchError) and isinstance(e.value, KeusimError)
+    (tmp_path / "a.toml").write_text('[profile]\nname = "a"\ninherits = "b"\n')
+    (tmp_path / "b.toml").write_text('[profile]\nname = "b"\ninherits = "a"\n')
+    with pytest.raises(ProfileError, match="inherits itself"):
+        load_profile(tmp_path / "a.toml")
+    with pytest.raises(ProfileError, match="not found"):
+        load_profile(tmp_path / "missing.toml")
+
+
+# --------------------------------------------------------------------------- calibration
+
+TSC_HZ = 2.5e9
+TIMER = 50.0        # ticks per timer pair
+
+
+def result(name: str, size: int, ns_per_op: float, ops: int, *, busy: bool = False,
+           single_cpu: bool = False) -> NativeResult:
+    """A synthetic harness result whose per-op time is ``ns_per_op`` once the timer
+    pair's share (TIMER ticks per sample of ``ops``) is removed, as the harness reports."""
+    ticks = ns_per_op * TSC_HZ / 1e9 + TIMER / ops
+    ns = ticks * 1e9 / TSC_HZ
+    return NativeResult(
+        name=name, size=size, unit="op", median_ns=ns, p10_ns=ns, p90_ns=ns,
+        median_ticks=ticks, p10_ticks=ticks, p90_ticks=ticks, samples=100,
+        ops_per_sample=ops, runs=1, run_medians_ns=(ns,), busy=busy, busy_reruns=0,
+        busy_share=0.5 if busy else 0.0, verified_bytes=0, errors=0,
+        cpus=(0, 0) if single_cpu else (0, 1), single_cpu=single_cpu)
+
+
+def synthetic(ghz: float, l1: float, l2: float, l3: float, dram: float, c2c: float,
+              syscall_rt: float, **flags) -> list[NativeResult]:
+    """Results of a machine with these parameters (all in core cycles but ghz)."""
+    tp = result("timer_pair", 0, TIMER * 1e9 / TSC_HZ, 1)
+    tp = dataclasses.replace(tp, median_ticks=TIMER)
+    out = [tp, result("alu_chain", 0, 1 / ghz, 100_000)]
+    for size, cyc in ((4 << 10, l1), (128 << 10, l2), (4 << 20, l3), (128 << 20, dram)):
+        out.append(result("load_chain", size, cyc / ghz, 10_000, **flags.get("load", {})))
+    out.append(result("cacheline_pingpong", 0, 2 * c2c / ghz, 100, **flags.get("pp", {})))
+    out.append(result("syscall_getppid", 0, syscall_rt / ghz, 100))
+    return out
+
+
+def test_fitting_recovers_known_parameters():
+    res = synthetic(2.8, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    prof, fits, warnings = fit_profile(res, TSC_HZ, "host", {"cpu": "synthetic"})
+    assert not warnings
+    assert prof.ghz == pytest.approx(2.8, rel=1e-4)
+    for key, cyc in (("memory.l1", 4), ("memory.l2", 12), ("memory.l3", 46),
+                     ("memory.dram", 400), ("coherence.core_to_core", 120)):
+        assert prof.param(key).value == pytest.approx(cyc, rel=1e-3), key
+        assert prof.param(key).origin == "host" and "measured" in prof.param(key).source
+    kwork = load_profile("host").param("calibration.linux_getppid_kernel_cycles").value
+    share = load_profile("host").param("calibration.syscall_entry_share").value
+    entry, exit_ = prof.cycles("trap.syscall_entry"), prof.cycles("trap.syscall_exit")
+    assert entry + exit_ == pytest.approx(600 - kwork, abs=1)
+    assert entry == pytest.approx((600 - kwork) * share, abs=1)
+    assert prof.name == "host" and prof.inherits == "zen3" and prof.machine["cpu"] == "synthetic"
+    assert {f.key for f in fits} >= {"clock.ghz", "memory.l1", "coherence.core_to_core"}
+    # Not measured: kept from the base (an ns figure is re-converted at the new clock).
+    ipi, base_ipi = prof.param("trap.ipi"), load_profile("host").param("trap.ipi")
+    assert (ipi.given, ipi.source) == (base_ipi.given, base_ipi.source)
+    assert ipi.value == pytest.approx(base_ipi.given * 2.8, rel=1e-4)
+    zen3 = load_profile("zen3").classes
+    assert {k: c for k, c in prof.classes.items() if k != "load"} == \
+        {k: c for k, c in zen3.items() if k != "load"}
+    assert prof.classes["load"].latency == prof.param("memory.l1").value   # the L1 hit
+
+
+def test_fitted_profile_reproduces_its_microbenchmarks():
+    res = synthetic(3.1, l1=5, l2=14, l3=50, dram=450, c2c=100, syscall_rt=700)
+    prof, _, _ = fit_profile(res, TSC_HZ, "zen3")
+    checks = {c.name.split()[0]: c for c in model_checks(prof, res, TSC_HZ)}
+    assert checks["alu_chain"].model_cycles == pytest.approx(checks["alu_chain"].measured_cycles)
+    assert checks["load_chain"].model_cycles == pytest.approx(
+        checks["load_chain"].measured_cycles)
+
+
+def test_busy_or_single_cpu_results_keep_the_base_values():
+    base = load_profile("host")
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600,
+                    load={"busy": True}, pp={"single_cpu": True})
+    prof, _, warnings = fit_profile(res, TSC_HZ, base)
+    assert prof.param("memory.l3").source == base.param("memory.l3").source
+    assert prof.param("coherence.core_to_core").source == \
+        base.param("coherence.core_to_core").source
+    assert any("other tasks" in w for w in warnings) and any("one CPU" in w for w in warnings)
+    forced, _, _ = fit_profile(res, TSC_HZ, base, allow_busy=True)
+    assert forced.param("memory.l3").value == pytest.approx(46, rel=1e-3)
+
+
+def test_fitted_profile_written_without_inherited_numbers_loads_back(tmp_path):
+    res = synthetic(3.3, l1=4, l2=12, l3=48, dram=500, c2c=150, syscall_rt=620)
+    prof, _, _ = fit_profile(res, TSC_HZ, "zen3", {"cpu": "x", "date": "d"})
+    path = tmp_path / "host.toml"
+    text = prof.to_toml(flatten=False)
+    assert "[classes]" not in text and 'inherits = "zen3"' in text
+    path.write_text(text)
+    again = load_profile(path)
+    assert again.ghz == pytest.approx(3.3, rel=1e-4)
+    assert again.coherence() == prof.coherence() and dict(again.machine) == {"cpu": "x",
+                                                                             "date": "d"}
+
+
+def test_a_broken_clock_measurement_is_an_error():
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    with pytest.raises(ProfileError, match="alu_chain"):
+        fit_profile([r for r in res if r.name != "alu_chain"], TSC_HZ)
+    slow = [dataclasses.replace(r, median_ticks=1000.0) if r.name == "alu_chain" else r
+            for r in res]
+    with pytest.raises(ProfileError, match="GHz"):
+        fit_profile(slow, TSC_HZ)
+
+
+def test_param_records_are_frozen():
+    p = Param(1.0, "x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.value = 2.0  # type: ignore[misc]
+
+
+def test_tiny_real_calibration_run(tmp_path):
+    """One short run of the real harness: the plumbing, not the numbers."""
+    out = tmp_path / "host.toml"
+    prof, report = calibrate(out, progress=False, runs=1, scale=0.01)
+    assert isinstance(report, CalibrationReport) and report.out_path == out
+    assert load_profile(out).ghz == prof.ghz
+    assert {"cpu", "kernel", "date", "tsc_hz"} <= set(prof.machine)
+    assert report.tsc_hz > 0 and len(report.checks) == 2
+    assert "keusim calibrate" in report.table()
