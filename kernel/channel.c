@@ -92,6 +92,8 @@ void channels_init(void)
         if ((uint8_t *)kalloc() != (uint8_t *)chantab + off)
             panic("channels_init: table pages not contiguous");
     klog(KLOG_CTL, 0, V2P(chantab), PGROUNDUP(bytes), 0);
+    for (int i = 0; i < nproc; i++)
+        proc_info(&procs[i])->ctl_va = (uint64_t)chantab;
     struct drbg rng;
     uint8_t seed[16];
     memcpy(seed, bootinfo->seed, 16);
@@ -122,5 +124,18 @@ void channels_init(void)
         add_endpoint(&procs[c->producer], i, EP_PRODUCER, c, c->consumer);
         add_endpoint(&procs[c->consumer], i, EP_CONSUMER, c, c->producer);
         c->ok = 1;
+    }
+}
+
+/* Log every channel's notification counters (the run report reads them). */
+void channels_report(void)
+{
+    for (int i = 0; i < nchan; i++) {
+        struct channel *c = &chantab[i];
+        uint64_t rej = 0;
+        for (int k = 0; k < 16; k++)
+            rej += c->rejected[k];
+        if (c->ok)
+            klog(KLOG_CHAN_STATS, 0, (uint64_t)i, c->accepted, rej);
     }
 }

@@ -157,8 +157,10 @@ static _Noreturn void finish(void)
     struct proc *p = myproc();
     p->state = ZOMBIE;
     nlive--;
-    if (nlive == 0)
+    if (nlive == 0) {
+        channels_report();
         poweroff(0);
+    }
     sched();
     panic("finish: zombie ran");
 }

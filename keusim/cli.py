@@ -40,11 +40,9 @@ def _params(ns) -> dict:
 def cmd_run(ns) -> int:
     from keusim.system import default_progress, run
     params = _params(ns)
-    if ns.verified:
-        params["verified"] = 1
     t0 = time.perf_counter()
     rep = run(ns.system, arch=ns.arch, params=params, profile=ns.profile, quantum=ns.quantum,
-              max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings,
+              max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
               progress=None if ns.json else default_progress(f"keusim run {ns.system}"))
     if ns.json:
         print(rep.to_json())

@@ -224,6 +224,8 @@ def _x86_decode(insn: cs.CsInsn) -> Decoded:
         loads |= mn in ("pop", "ret", "retq", "leave", "popfq")
         if mn in ("push", "pop", "call", "ret", "retq"):
             addr.append("rsp")
+        elif mn == "leave":  # mov rsp, rbp; pop rbp: the load is addressed by rbp
+            addr.append("rbp")
     # Zero idioms (xor r, r / sub r, r) do not depend on the register's old value
     # (LLVM X86ScheduleZnver3.td IsZeroIdiomFunction; Intel OPT, dependency breaking).
     if mn in ("xor", "sub") and len(insn.operands) == 2 and \

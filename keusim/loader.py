@@ -79,6 +79,11 @@ class ElfImage:
                 return a
         raise ImageError(f"{self.path}: symbol {name!r} not found")
 
+    def function(self, addr: int) -> str:
+        """The name of the symbol that contains addr (no offset), or '?'."""
+        i = bisect_right(self._addrs, addr) - 1
+        return self.symbols[i][1] if i >= 0 else "?"
+
     def symbolize(self, addr: int) -> str:
         i = bisect_right(self._addrs, addr) - 1
         if i < 0:

@@ -95,15 +95,21 @@ class ChannelReport:
 
     @property
     def intact(self) -> bool:
-        """Every byte received was verified, and as many bytes arrived as were sent."""
-        c, p = self.consumer_stats, self.producer_stats
-        return (c.get("mismatches", 0) == 0 and c.get("recv_bytes", 0) == c.get("verified_bytes", 0)
-                and c.get("recv_bytes", 0) == p.get("sent_bytes", 0))
+        """Every byte the consumer received matched what the producer generated."""
+        c = self.consumer_stats
+        return c.get("mismatches", 0) == 0 and c.get("recv_bytes", 0) == c.get("verified_bytes", 0)
+
+    @property
+    def complete(self) -> bool:
+        """Intact, and everything the producer sent was received."""
+        return self.intact and self.consumer_stats.get("recv_bytes", 0) == self.producer_stats.get(
+            "sent_bytes", 0)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["faults"] = list(self.faults)
         d["intact"] = self.intact
+        d["complete"] = self.complete
         for side in ("producer_stats", "consumer_stats"):
             if "stream_hash" in d[side]:
                 d[side]["stream_hash"] = f"{d[side]['stream_hash']:016x}"
@@ -124,6 +130,7 @@ class RunReport:
     profile: str = "flat"
     klog_dropped: int = 0
     mappings: dict | None = None
+    functions: tuple = ()
 
     def process(self, name: str) -> ProcessReport:
         for p in self.processes:
@@ -153,7 +160,20 @@ class RunReport:
         }
         if self.mappings is not None:
             d["mappings"] = self.mappings
+        if self.functions:
+            d["functions"] = list(self.functions)
         return d
+
+    def function_totals(self, image: str = "kernel") -> dict[str, dict]:
+        """Instructions and cycles per function of one image, summed over cores."""
+        out: dict[str, dict] = {}
+        for r in self.functions:
+            if r["image"] != image:
+                continue
+            t = out.setdefault(r["function"], {"instructions": 0, "cycles": 0})
+            t["instructions"] += r["instructions"]
+            t["cycles"] += r["cycles"]
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.as_dict(), indent=indent, sort_keys=False)
@@ -178,8 +198,9 @@ class RunReport:
                          f"{c.mode}{', verified' if c.verified else ''}): "
                          f"sent {c.producer_stats.get('sent_msgs', 0)} msgs, "
                          f"received {cs.get('recv_msgs', 0)}, verified {cs.get('verified_bytes', 0)} B"
-                         f"{'' if c.intact else ' (NOT intact)'}")
-            if c.notifications:
+                         f"{'' if c.intact else ' (NOT intact)'}"
+                         f"{'' if c.complete or not c.intact else ' (incomplete)'}")
+            if c.mode == "notify" and c.notifications:
                 lines.append(f"      notifications: {c.notifications}")
             for f in c.faults:
                 lines.append(f"      fault: {f}")

@@ -65,6 +65,7 @@ def build_images(spec: SystemSpec, arch: str, params: dict) -> list[loader.ElfIm
 def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict | None = None,
         profile: str | None = None, quantum: int = 200_000, lookahead: int = 200,
         max_cycles: int | None = None, dump_mappings: bool = False, kernel_flags: int = 0,
+        verified: bool = False, attribution: bool = False,
         progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run a system and return its report.
 
@@ -78,9 +79,15 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         max_cycles: model-time budget (default: the manifest's).
         dump_mappings: read every process's page tables into ``report.mappings``.
         kernel_flags: test-only kernel options (bootinfo flags).
+        attribution: break instructions and cycles down by function into
+            ``report.functions`` (kernel and each process, from ELF symbols).
+        verified: switch every channel to notify mode with SipHash-verified
+            descriptors (guests see -DVERIFIED=1).
         progress: called as progress(model_cycles, max_cycles) now and then.
     """
     spec = system if isinstance(system, SystemSpec) else resolve(system)
+    if verified:
+        spec = _verified(spec)
     a_name = archmod.normalize(arch or spec.arch or "x86_64")
     a = archmod.get(a_name)
     allp = dict(spec.params)
@@ -105,9 +112,19 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         budget = max_cycles or spec.max_cycles
         res = m.run(budget, (lambda t: progress(t, budget)) if progress else None)
         mappings = _dump_mappings(m, spec, res) if dump_mappings else None
-        return _report(spec, a_name, allp, m, res, profile or "flat", mappings)
+        rep = _report(spec, a_name, allp, m, res, profile or "flat", mappings)
+        if attribution:
+            import dataclasses
+            rep = dataclasses.replace(rep, functions=_attribution(m, spec, res, kernel, images))
+        return rep
     finally:
         m.close()
+
+
+def _verified(spec: SystemSpec) -> SystemSpec:
+    import dataclasses
+    chans = tuple(dataclasses.replace(c, mode="notify", verified=True) for c in spec.channels)
+    return dataclasses.replace(spec, channels=chans, params={**spec.params, "verified": 1})
 
 
 def _expectation(expect: str, exit_code: int | None, fault: Fault | None) -> bool:
@@ -144,7 +161,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
                 code = b - (1 << 64) if b >= 1 << 63 else b
                 who = spec.processes[pid - 1].name if 0 < pid <= len(spec.processes) else pid
                 chan_faults.setdefault(a, []).append(
-                    f"{who}: {RING_ERRORS.get(code, code)} (process stopped)")
+                    f"{RING_ERRORS.get(code, code)} (found and recorded by {who})")
         elif typ == KLOG_NOTIFY and b:
             n = notes.setdefault(a, {"accepted": 0, "rejected": {}})
             kind = FAULT_KINDS.get(b, str(b))
@@ -178,6 +195,29 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         kernel_msg = f"unexpected outcome for: {', '.join(bad)}"
     return RunReport(spec.name, arch, ok, res.status, kernel_msg, dict(sorted(params.items())),
                      tuple(procs), cores, tuple(chans), profile, res.klog_dropped, mappings)
+
+
+def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, images) -> tuple:
+    """Per (core, image, function): instructions, cycles and block executions."""
+    roots = {a: pid for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
+    acc: dict[tuple[int, str, str], list[int]] = {}
+    for core in m.cores:
+        for va, root, ninsn, cost, count in core.native.blocks():
+            if root == 0:
+                where, fn = "kernel", kernel.function(va)
+            else:
+                pid = roots.get(root)
+                if pid is None:
+                    continue
+                where, fn = spec.processes[pid - 1].name, images[pid - 1].function(va)
+            a = acc.setdefault((core.id, where, fn), [0, 0, 0])
+            a[0] += ninsn * count
+            a[1] += cost * count
+            a[2] += count
+    rows = [{"core": c, "image": w, "function": f, "instructions": v[0], "cycles": v[1],
+             "block_executions": v[2]} for (c, w, f), v in acc.items()]
+    rows.sort(key=lambda r: (r["core"], -r["cycles"], r["image"], r["function"]))
+    return tuple(rows)
 
 
 def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:

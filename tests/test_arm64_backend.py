@@ -179,8 +179,8 @@ def test_svc_enters_the_lower_el_sync_vector(bare):
 
 
 def test_data_abort_reports_syndrome_and_fault_address(bare):
-    _enter_user(bare, [0xD2800000 | (UNMAPPED >> 32 & 0xFFFF) << 5 | 2 << 21,  # movz x0, hi, lsl 32
-                       0xF2A00000 | (UNMAPPED >> 16 & 0xFFFF) << 5,             # movk x0, mid, lsl 16
+    _enter_user(bare, [0xD2C00000 | (UNMAPPED >> 32 & 0xFFFF) << 5,   # movz x0, hi, lsl 32
+                       0xF2A00000 | (UNMAPPED >> 16 & 0xFFFF) << 5,   # movk x0, mid, lsl 16
                        LDR_X1_X0])
     trap = bare.trap
     assert trap.intno == arm64.EXCP_DATA_ABORT and trap.far == UNMAPPED
@@ -263,6 +263,12 @@ GUESTS = {
             asm volatile("ldxr %0, [%1]" : "=r"(v) : "r"((char *)buf + 1) : "memory");
             return (int)v;
         }""",
+    "pcalign": """
+        int main(void) {
+            volatile uintptr_t target = (uintptr_t)&main + 2;
+            ((void (*)(void))target)();
+            return 0;
+        }""",
     "counter": """
         int main(void) {
             uint64_t a, f;
@@ -320,7 +326,7 @@ def test_system_calls_in_a_loop_and_deterministic_cycles(images):
 
 
 def test_user_faults_are_classified_and_the_honest_process_finishes(images):
-    bad = ["kread", "textw", "stackx", "msr", "udf", "daif", "align"]
+    bad = ["kread", "textw", "stackx", "msr", "udf", "daif", "align", "pcalign"]
     procs = [(n, i % 2) for i, n in enumerate(bad)] + [("honest", 0), ("honest", 1)]
     _, res, _ = _run(images, procs, 2)
     assert res.status == "poweroff", res.message
@@ -329,7 +335,7 @@ def test_user_faults_are_classified_and_the_honest_process_finishes(images):
     assert kinds == {"kread": FK["KERNEL_ACCESS"], "textw": FK["WRITE_PROTECT"],
                      "stackx": FK["EXEC_NX"], "msr": FK["PRIV_INSN"],
                      "udf": FK["UNDEF_INSN"], "daif": FK["PRIV_INSN"],
-                     "align": FK["ALIGNMENT"]}
+                     "align": FK["ALIGNMENT"], "pcalign": FK["ALIGNMENT"]}
     assert faults["kread"][3] == 0xFFFFFFFF80100000
     assert faults["stackx"][3] == faults["stackx"][4]          # fetch address = pc
     assert 0x400000 <= faults["textw"][3] < 0x401000           # its own text page

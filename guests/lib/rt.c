@@ -30,11 +30,14 @@ int64_t ks_wait(uint32_t ch) { return ks_syscall3(SYS_WAIT, ch, 0, 0); }
 
 int64_t ks_report(uint32_t ch, uint32_t key, uint64_t v) { return ks_syscall3(SYS_REPORT, ch, key, v); }
 
-_Noreturn void ks_chanfault(uint32_t ch, int64_t code)
+int64_t ks_chanfault(uint32_t ch, int64_t code) { return ks_syscall3(SYS_CHANFAULT, ch, (uint64_t)code, 0); }
+
+int ks_find_endpoint(uint32_t ch, uint32_t role)
 {
-    ks_syscall3(SYS_CHANFAULT, ch, (uint64_t)code, 0);
-    for (;;)
-        ;
+    for (uint32_t i = 0; i < ks_info->nchan; i++)
+        if (ks_info->chan[i].id == ch && ks_info->chan[i].role == role)
+            return (int)i;
+    return -1;
 }
 
 void ks_puts(const char *s)
@@ -108,12 +111,6 @@ int ks_ring_open(int i, struct ring_ep *ep)
     const struct info_chan *c = ks_endpoint(i);
     if (!c)
         return -1;
-    ep->head = (volatile uint32_t *)c->head_va;
-    ep->tail = (volatile uint32_t *)c->tail_va;
-    ep->data = (uint8_t *)c->data_va;
-    ep->capacity = c->capacity;
-    ep->mask = c->capacity - 1;
-    ep->local = 0;
-    ep->pending = 0;
-    return 0;
+    return ring_init(ep, (volatile uint32_t *)c->head_va, (volatile uint32_t *)c->tail_va,
+                     (void *)c->data_va, c->capacity) == 0 ? 0 : -1;
 }

@@ -56,6 +56,7 @@ void interrupt(void);
 
 /* channel.c */
 void channels_init(void);
+void channels_report(void);
 
 /* notify.c */
 int64_t sys_notify(uint64_t desc_va);

@@ -30,7 +30,8 @@ struct info_page {
     uint32_t nproc;
     uint32_t nchan;         /* endpoints below */
     uint64_t core;
-    uint64_t arg;           /* reserved */
+    uint64_t ctl_va;        /* kernel address of the channel table: knowing it grants
+                               nothing (the MMU gate), but attack scenarios aim at it */
     char name[MAXNAME];
     struct info_chan chan[MAXCHAN];
 };

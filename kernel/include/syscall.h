@@ -10,7 +10,7 @@
 #define SYS_CYCLES    4   /* () -> this core's model cycle count */
 #define SYS_NOTIFY    5   /* (struct notify_desc *) -> 0; bad descriptors kill the caller */
 #define SYS_WAIT      6   /* (channel) -> 0 when woken by a notify */
-#define SYS_CHANFAULT 7   /* (channel, code) -> does not return: report a corrupt channel */
+#define SYS_CHANFAULT 7   /* (channel, code) -> 0: record that the caller found the channel corrupt */
 #define SYS_NOP       8   /* () -> 0: an empty round trip, for measuring trap cost */
 #define SYS_REPORT    9   /* (channel, key, value) -> 0: a guest-side counter for the run report */
 #define NSYSCALL      10

@@ -3,7 +3,7 @@
 Unicorn never takes an exception into the guest (UNICORN-NOTES.md): ``svc``,
 aborts and undefined instructions only reach ``UC_HOOK_INTR`` (intno 2, 3/4, 1),
 with the PC left at ``svc+4`` or on the faulting instruction and PSTATE still at
-EL0. This module does what the silicon would (Arm ARM D1.10, "Exception entry"):
+EL0. This module does what the silicon would (Arm ARM, AArch64 "Exception entry"):
 
 * ELR_EL1 <- the preferred return address, SPSR_EL1 <- PSTATE;
 * ESR_EL1 <- the syndrome, FAR_EL1 <- the fault address (aborts);
@@ -56,8 +56,8 @@ ELR_EL1 = (3, 0, 4, 0, 1)
 ESR_EL1 = (3, 0, 5, 2, 0)
 ID_AA64MMFR0_EL1 = (3, 0, 0, 7, 0)
 
-# Descriptor bits (Arm ARM D8.3, VMSAv8-64 stage 1, 4 KiB granule); the kernel's
-# encoder (kernel/arch/arm64/arm64.c) uses the same ones.
+# Descriptor bits (Arm ARM, VMSAv8-64 translation table descriptor formats, 4 KiB
+# granule); the kernel's encoder (kernel/arch/arm64/arm64.c) uses the same ones.
 _VALID, _TYPE = 1 << 0, 1 << 1          # 0b11 table/page, 0b01 block
 _ATTR_DEV = 1 << 2                      # AttrIndx 1: MAIR slot 1 (Device-nGnRnE)
 _ATTR_MASK = 7 << 2
@@ -68,15 +68,15 @@ _PXN, _UXN = 1 << 53, 1 << 54
 _ADDR = 0x0000FFFFFFFFF000
 
 # MAIR_EL1: slot 0 normal memory, inner/outer write-back read/write-allocate (0xFF);
-# slot 1 Device-nGnRnE (0x00) (Arm ARM D17.2.97).
+# slot 1 Device-nGnRnE (0x00) (Arm ARM, MAIR_EL1).
 MAIR = 0x00FF
-# TCR_EL1 (Arm ARM D17.2.131): T0SZ = T1SZ = 16 (48-bit halves); 4 KiB granules
+# TCR_EL1 (Arm ARM, TCR_EL1): T0SZ = T1SZ = 16 (48-bit halves); 4 KiB granules
 # (TG0 = 0b00, TG1 = 0b10); walks inner-shareable, inner/outer write-back
 # write-allocate; ASID from TTBR0 (A1 = 0), 8 bits (AS = 0). IPS is filled in
 # from the CPU's PARange.
 TCR = (16 | 1 << 8 | 1 << 10 | 3 << 12 | 0 << 14
        | 16 << 16 | 1 << 24 | 1 << 26 | 3 << 28 | 2 << 30)
-# SCTLR_EL1 (Arm ARM D17.2.118): M (MMU), C, SA, SA0, I, UCT (EL0 may read
+# SCTLR_EL1 (Arm ARM, SCTLR_EL1): M (MMU), C, SA, SA0, I, UCT (EL0 may read
 # CTR_EL0); RES1 bits 29, 28, 23, 22, 20, 11. A = 0 (no alignment checks on
 # ordinary accesses), nTWI = nTWE = 0 (wfi/wfe at EL0 trap: a user process may
 # not idle the core), UMA = 0 (EL0 may not touch DAIF).
@@ -85,13 +85,16 @@ SCTLR = (1 << 0 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 12 | 1 << 15
 PSTATE_EL1H = 0x3C5                     # EL1 with SP_EL1, D A I F masked
 EL_MASK = 0xC                           # PSTATE.EL (bits 3..2)
 
-# Vector offsets from VBAR_EL1 (Arm ARM D1.10.2, Table D1-7).
+# Vector offsets from VBAR_EL1 (Arm ARM, "Exception vectors").
 VEC_CUR_SYNC, VEC_CUR_IRQ = 0x200, 0x280
 VEC_LOWER_SYNC, VEC_LOWER_IRQ = 0x400, 0x480
 
 # QEMU exception numbers seen by UC_HOOK_INTR (target/arm/cpu.h EXCP_*).
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT = 1, 2, 3, 4
-ESR_UNKNOWN = 1 << 25     # EC 0x00 "unknown reason", IL = 1 (Arm ARM D17.2.37)
+# ESR_EL1 values (Arm ARM, ESR_EL1): "unknown reason" (IL is RES1 for EC 0x00),
+# and a PC alignment fault.
+ESR_UNKNOWN = 1 << 25
+ESR_PC_ALIGN = 0x22 << 26 | 1 << 25
 
 _EC_NAMES = {0x00: "unknown/undefined", 0x01: "wfi/wfe", 0x07: "FP/SIMD access",
              0x0E: "illegal state", 0x15: "svc", 0x18: "system register",
@@ -195,7 +198,7 @@ def syndrome_layout() -> SyndromeLayout:
 
     Runs ``svc #0x1234``, ``svc #0xBEEF``, a load from one unmapped address and a
     store to another, and keeps the offsets whose contents match the expected
-    syndromes (Arm ARM D17.2.37: EC 0x15 SVC with IL and imm16; EC 0x25 data
+    syndromes (Arm ARM, ESR_EL1: EC 0x15 SVC with IL and imm16; EC 0x25 data
     abort at the current EL, DFSC 0b000100 translation fault level 0, WnR for the
     store) and fault addresses in every run. Raises ArchError unless exactly one
     offset survives for each.
@@ -400,7 +403,6 @@ class Arm64:
         if vbar < KERNBASE or vbar & 0x7FF:
             raise ArchError(f"core {core.id}: VBAR_EL1 = {vbar:#x} after PLAT_READY; the "
                             f"kernel's vector table must be a 2 KiB-aligned kernel address")
-        core.arch_state["vbar"] = vbar
 
     def after_mmio(self, core) -> None:
         """Nothing to repair after a device access: AArch64 QEMU keeps no
@@ -441,9 +443,17 @@ class Arm64:
             last = (ELR_EL1, pc)
         else:
             off = VEC_LOWER_SYNC if from_el0 else VEC_CUR_SYNC
-            last = (ESR_EL1, trap.esr)
+            esr = trap.esr
             if trap.intno in (EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT):
                 far = trap.far
+            if pc & 3 and trap.kind != "syscall":
+                # Unicorn does not check PC alignment: it fetches the misaligned
+                # word and usually reports it as undefined. The silicon raises a
+                # PC alignment fault first (Arm ARM, "PC alignment checking"),
+                # with FAR = the PC.
+                esr, far = ESR_PC_ALIGN, pc
+                trap.esr, trap.far = esr, far
+            last = (ESR_EL1, esr)
         st["write"].write(pc, sp_el0, sp, far, PSTATE_EL1H, pstate, last)
         core.pc = vbar + off
 

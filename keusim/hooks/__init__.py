@@ -48,6 +48,11 @@ class KCore(C.Structure):
 STOP_SLICE = 1
 
 
+class BEntry(C.Structure):
+    _fields_ = [("va", C.c_uint64), ("root", C.c_uint64), ("cost", C.c_uint32),
+                ("ninsn", C.c_uint32), ("count", C.c_uint64)]
+
+
 @lru_cache(maxsize=1)
 def lib() -> C.CDLL:
     """Build (cached) and load the fast-path library."""
@@ -58,6 +63,8 @@ def lib() -> C.CDLL:
     so.kcore_init.argtypes = [C.POINTER(KCore), C.c_uint]
     so.kcore_free.argtypes = [C.POINTER(KCore)]
     so.kcore_clear.argtypes = [C.POINTER(KCore)]
+    so.kcore_dump.argtypes = [C.POINTER(KCore), C.POINTER(BEntry), C.c_uint64]
+    so.kcore_dump.restype = C.c_uint64
     return so
 
 
@@ -123,6 +130,13 @@ class NativeCore:
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,
                                     _addr(lib(), "kh_mem"), self.k, begin=base,
                                     end=base + size - 1))
+
+    def blocks(self) -> list[tuple[int, int, int, int, int]]:
+        """(va, root, insns, cycles, executions) for every block that ran."""
+        n = self.k.tcount
+        buf = (BEntry * max(n, 1))()
+        got = lib().kcore_dump(C.byref(self.k), buf, n)
+        return [(e.va, e.root, e.ninsn, e.cost, e.count) for e in buf[:got]]
 
     def clear_costs(self) -> None:
         lib().kcore_clear(C.byref(self.k))

@@ -24,6 +24,7 @@ struct bentry {
     uint64_t root;      /* 0 for kernel addresses (shared by every address space) */
     uint32_t cost;
     uint32_t ninsn;
+    uint64_t count;     /* executions: for attribution by function after the run */
 };
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
@@ -93,8 +94,13 @@ static void grow(struct kcore *c)
     c->tcount = 0;
     c->table = calloc(c->tmask + 1, sizeof(struct bentry));
     for (uint64_t i = 0; i < oldn; i++)
-        if (old[i].va)
+        if (old[i].va) {
             insert(c, old[i].va, old[i].root, old[i].cost, old[i].ninsn);
+            uint64_t j = hash(old[i].va, old[i].root) & c->tmask;
+            while (!(c->table[j].va == old[i].va && c->table[j].root == old[i].root))
+                j = (j + 1) & c->tmask;
+            c->table[j].count = old[i].count;
+        }
     free(old);
 }
 
@@ -107,7 +113,17 @@ static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, u
         i = (i + 1) & c->tmask;
     if (!c->table[i].va)
         c->tcount++;
-    c->table[i] = (struct bentry){va, root, cost, n};
+    c->table[i] = (struct bentry){va, root, cost, n, 0};
+}
+
+/* Copy up to max table entries with a nonzero count to out; returns how many. */
+uint64_t kcore_dump(struct kcore *c, struct bentry *out, uint64_t max)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i <= c->tmask && n < max; i++)
+        if (c->table[i].va && c->table[i].count)
+            out[n++] = c->table[i];
+    return n;
 }
 
 /* Forget every cached block cost (after a profile change or code reload). */
@@ -135,6 +151,10 @@ void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
         if (!e->va) {
             uint64_t r = c->miss(c->id, va, size, root);
             insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r);
+            uint64_t j = hash(va, root) & c->tmask;
+            while (!(c->table[j].va == va && c->table[j].root == root))
+                j = (j + 1) & c->tmask;
+            c->table[j].count = 1;
             c->clock += r >> 32;
             c->insns += (uint32_t)r;
             if (!root) {
@@ -149,6 +169,7 @@ void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
     c->clock += e->cost;
     c->insns += e->ninsn;
     c->nblocks++;
+    e->count++;
     if (!root) {
         c->kinsns += e->ninsn;
         c->kcycles += e->cost;

@@ -23,7 +23,8 @@ void ks_yield(void);
 int64_t ks_nop(void);
 int64_t ks_notify(const struct notify_desc *d);
 int64_t ks_wait(uint32_t channel);
-_Noreturn void ks_chanfault(uint32_t channel, int64_t code);
+/* Record that this process found the channel corrupt (code: RING_E*). */
+int64_t ks_chanfault(uint32_t channel, int64_t code);
 
 /* Report a counter for the run report's channel section (key: STAT_*). */
 int64_t ks_report(uint32_t channel, uint32_t key, uint64_t value);
@@ -56,6 +57,8 @@ void ks_printf(const char *fmt, ...);
 const struct info_chan *ks_endpoint(int i);
 /* Fill ep from the i-th endpoint; returns 0, or -1 if there is none. */
 int ks_ring_open(int i, struct ring_ep *ep);
+/* The index of this process's endpoint on channel ch with role (EP_*), or -1. */
+int ks_find_endpoint(uint32_t ch, uint32_t role);
 
 /* A small deterministic PRNG (xorshift64*) for payloads both ends can regenerate. */
 static inline uint64_t ks_rand(uint64_t *s)

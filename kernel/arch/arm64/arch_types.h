@@ -5,8 +5,8 @@
 #define ARCH_ELF_MACHINE 183 /* EM_AARCH64 */
 
 /*
- * Built on SP_EL1 by entry.S on every exception (Arm ARM D1.10). The machine
- * enters at EL1h, so SP is already the running process's kernel stack: the
+ * Built on SP_EL1 by entry.S on every exception (Arm ARM, AArch64 exception
+ * entry). The machine enters at EL1h, so SP is already the running process's kernel stack: the
  * last eret to EL0 left SP_EL1 at the top of that stack. Offsets are fixed:
  * entry.S uses TF_* below.
  */

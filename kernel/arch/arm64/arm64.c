@@ -40,13 +40,16 @@ void arch_cpu_init(int cpu)
     MSR(cpacr_el1, 0);
     MSR(vbar_el1, (uint64_t)vectors);
     MSR(tpidr_el1, (uint64_t)&cpus[cpu]);
-    /* CNTKCTL_EL1.EL0VCTEN (bit 1): user code may read cntvct_el0, as on Linux. */
-    MSR(cntkctl_el1, 1ull << 1);
+    /*
+     * CNTKCTL_EL1.EL0VCTEN | EL0PCTEN: user code may read cntvct_el0 and cntpct_el0
+     * (the machine's MRS hook answers both from the model clock, even unenabled).
+     */
+    MSR(cntkctl_el1, (1ull << 1) | (1ull << 0));
     asm volatile("isb" ::: "memory");
 }
 
 /*
- * VMSAv8-64 stage-1 descriptors, 4 KiB granule (Arm ARM D8.3):
+ * VMSAv8-64 stage-1 descriptors, 4 KiB granule (Arm ARM, descriptor formats):
  *   bits 1..0   0b11 table (levels 0-2) or page (level 3); 0b01 block; x0 invalid
  *   bits 4..2   AttrIndx: MAIR_EL1 slot (0 normal write-back, 1 Device-nGnRnE)
  *   bits 7..6   AP[2:1]: 00 EL1 rw, 01 EL1+EL0 rw, 10 EL1 ro, 11 EL1+EL0 ro
@@ -120,8 +123,9 @@ void arch_uvm_init(pagetable_t root)
 /*
  * Make root_pa the user address space: TTBR0_EL1 = ASID << 48 | root.
  * ASIDs are the pid, unique for the life of the system, and user pages are nG,
- * so no TLB invalidation is needed (Arm ARM D8.13: entries of other ASIDs
- * cannot hit). The isb makes the new root visible to the instructions after it.
+ * so no TLB invalidation is needed (Arm ARM, "Translation Lookaside Buffers":
+ * entries tagged with another ASID cannot hit). The isb makes the new root
+ * visible to the instructions after it.
  * The machine watches the label arch_root_switched (cost tables per address space).
  */
 __attribute__((noinline)) void arch_switch_uvm(uint64_t root_pa, uint32_t asid)
@@ -147,7 +151,7 @@ void arch_tf_init(struct trapframe *tf, uint64_t entry, uint64_t sp, uint64_t ar
 {
     memset(tf, 0, sizeof(*tf));
     tf->elr = entry;
-    tf->spsr = 0;       /* EL0t, DAIF clear (Arm ARM C5.2.18, SPSR_EL1) */
+    tf->spsr = 0;       /* EL0t, DAIF clear (Arm ARM, SPSR_EL1) */
     tf->sp_el0 = sp;
     tf->x[0] = arg0;
 }
@@ -189,7 +193,7 @@ uint64_t arch_cycles(void)
 void arch_cpu_relax(void) { asm volatile("yield" ::: "memory"); }
 void arch_mb(void) { asm volatile("dmb ish" ::: "memory"); }
 
-/* ESR_EL1 exception classes (Arm ARM D17.2.37, ESR_ELx.EC). */
+/* ESR_EL1 exception classes (Arm ARM, ESR_EL1.EC). */
 #define EC_UNKNOWN     0x00
 #define EC_WFX         0x01
 #define EC_FPSIMD      0x07
@@ -207,8 +211,9 @@ void arch_mb(void) { asm volatile("dmb ish" ::: "memory"); }
 /*
  * An EC_UNKNOWN exception: the instruction is UNDEFINED at EL0. Accesses to EL1
  * system registers (msr ttbr0_el1, ...) and eret/hvc/smc are UNDEFINED at EL0
- * too (Arm ARM D1.9, C5.2), and report the same class, so the kernel tells a
- * privileged instruction from an unknown one by its encoding.
+ * too (Arm ARM: EL1 system registers, ERET/HVC/SMC at EL0), and report the
+ * same class, so the kernel tells a privileged instruction from an unknown one
+ * by its encoding.
  */
 static int undef_kind(struct trapframe *tf)
 {

@@ -1,10 +1,10 @@
 /*
  * arm64 entry points.
  *
- * keusim's machine performs architectural exception entry (docs/arch-arm64.md),
- * the way the Arm ARM (D1.10) describes it: ELR_EL1 <- the preferred return
- * address, SPSR_EL1 <- PSTATE, ESR_EL1/FAR_EL1 <- syndrome and fault address,
- * PSTATE <- EL1h with DAIF masked (so SP is SP_EL1), PC <- VBAR_EL1 + offset.
+ * keusim's machine performs architectural exception entry (docs/arch-arm64.md)
+ * as the Arm ARM describes it: ELR_EL1 <- the preferred return address,
+ * SPSR_EL1 <- PSTATE, ESR_EL1/FAR_EL1 <- syndrome and fault address, PSTATE <-
+ * EL1h with DAIF masked (so SP is SP_EL1), PC <- VBAR_EL1 + vector offset.
  * Only lower-EL synchronous/IRQ and current-EL IRQ (the kernel idling in
  * plat_wait) are ever taken; everything else is a kernel bug and panics.
  *
@@ -150,7 +150,8 @@ swtch:
     ret
 
 /*
- * The vector table (Arm ARM D1.10.2): 16 entries of 0x80 bytes, 2 KiB aligned.
+ * The vector table (Arm ARM, "Exception vectors"): 16 entries of 0x80 bytes,
+ * 2 KiB aligned.
  * Each entry branches to its handler; unused ones record their offset in x9
  * (clobbering a user register is fine: the run ends with a panic).
  */
