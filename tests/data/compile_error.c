@@ -1,0 +1,6 @@
+#include <keusim/keusim.h>
+
+int main(void)
+{
+    return undefined_thing + 1;
+}
