@@ -156,6 +156,7 @@ static _Noreturn void finish(void)
 {
     struct proc *p = myproc();
     p->state = ZOMBIE;
+    notify_exit(p);
     nlive--;
     if (nlive == 0) {
         channels_report();

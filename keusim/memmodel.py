@@ -40,7 +40,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Union
 
 import z3
 
@@ -100,7 +99,7 @@ class BoolOp:
     args: tuple[Cond, ...]
 
 
-Cond = Union[RegAtom, MemAtom, BoolOp]
+Cond = RegAtom | MemAtom | BoolOp
 
 
 @dataclass(frozen=True)
@@ -310,7 +309,7 @@ class Event:
     label: str
 
 
-Entry = Union[bool, z3.BoolRef]
+Entry = bool | z3.BoolRef
 
 
 def _and2(a: Entry, b: Entry) -> Entry:
@@ -426,7 +425,8 @@ class Candidate:
                 eid = len(evs)
                 lab = next(labels, f"e{eid}")
 
-                def src(reg: str, ins: Instr = ins, tid: int = tid) -> int:
+                def src(reg: str, ins: Instr = ins, tid: int = tid,
+                        last_load: dict[str, int] = last_load) -> int:
                     if reg not in last_load:
                         raise LitmusError(
                             f"{test.name}: P{tid} `{ins.text}` depends on {reg}, "
@@ -777,5 +777,5 @@ def outcomes(test: Litmus | str, mm: MemoryModel | str) -> set[tuple[tuple[str, 
         m = s.model()
         vals = tuple((k, m.eval(t, model_completion=True).as_long()) for k, t in keys)
         found.add(vals)
-        s.add(z3.Or(*[t != v for (_, t), (_, v) in zip(keys, vals)]))
+        s.add(z3.Or(*[t != v for (_, t), (_, v) in zip(keys, vals, strict=True)]))
     return found

@@ -158,8 +158,8 @@ def select(names: Sequence[str] | None, proofs: Sequence[Proof]) -> list[Proof]:
         if not hit:
             known = ", ".join(sorted({p.name.split(".")[0] for p in proofs} |
                                      {p.module for p in proofs}))
-            raise KeusimError(f"no proof named {n!r}; `keusim prove --list` shows them all "
-                              f"(groups and files: {known})")
+            raise KeusimError(f"no proof named {n!r}; give a proof name, a dotted prefix "
+                              f"or a file (groups and files: {known})")
         for p in hit:
             chosen.setdefault(p.name, p)
     return [p for p in proofs if p.name in chosen]

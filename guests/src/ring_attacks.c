@@ -49,7 +49,8 @@ static void attack(struct ring_ep *ep)
         break;
     }
     case 6:
-        *ep->tail = *ep->head + 64;
+        /* Past any head the producer can have published (it is <= tail + capacity). */
+        *ep->tail = *ep->head + ep->capacity + 64;
         break;
     }
 }

@@ -61,6 +61,7 @@ void channels_report(void);
 /* notify.c */
 int64_t sys_notify(uint64_t desc_va);
 int64_t sys_wait(uint64_t ch);
+void notify_exit(struct proc *p);
 
 /* string.c (guests/lib/string.c, shared) */
 void *memcpy(void *dst, const void *src, size_t n);

@@ -19,3 +19,4 @@
 #define EFAULT   (-14)
 #define ENOSYS   (-38)
 #define EPERM    (-1)
+#define EPIPE    (-32)  /* wait: the producer is gone and no notification is pending */

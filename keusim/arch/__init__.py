@@ -79,5 +79,7 @@ class Backend:
             sets ``core.pc`` to the vector.
         interrupt_trap(cause: "timer"|"ipi") -> trap object for deliver().
         pc(core), user_mode(core) -> bool, read_root(uc) -> int.
+        root_for(core, va) -> int: the table root translating va right now (for
+            keusim's own page walks; uc_vmem_* must not be used inside hooks).
         fault_summary(core, trap) -> str: for kernel-mode faults (a panic).
     """

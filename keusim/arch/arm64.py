@@ -404,10 +404,6 @@ class Arm64:
             raise ArchError(f"core {core.id}: VBAR_EL1 = {vbar:#x} after PLAT_READY; the "
                             f"kernel's vector table must be a 2 KiB-aligned kernel address")
 
-    def after_mmio(self, core) -> None:
-        """Nothing to repair after a device access: AArch64 QEMU keeps no
-        exception-in-flight state (the x86-64 backend has to clear it)."""
-
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:
         return core.uc.reg_read(A.UC_ARM64_REG_PC)
