@@ -13,9 +13,9 @@ completes but is not ok exits 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from pathlib import Path
 
 from keusim.errors import KeusimError
 
@@ -82,6 +82,14 @@ def cmd_native(ns) -> int:
     return harness.main(["--quick"] if ns.quick else [])
 
 
+def cmd_calibrate(ns) -> int:
+    from keusim import calibrate
+    from keusim.profiles import calibrated_dir
+    out = ns.out or str(calibrated_dir() / "host.toml")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return calibrate.main(["--write", out] + (["--allow-busy"] if ns.allow_busy else []))
+
+
 def cmd_demo(ns) -> int:
     from keusim.system import run
     ok = True
@@ -120,6 +128,11 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser("native", help="run the native harness on the host")
     n.add_argument("--quick", action="store_true")
     n.set_defaults(func=cmd_native)
+    c = sub.add_parser("calibrate", help="fit the `host` cycle-model profile on this machine")
+    c.add_argument("--out", default=None,
+                   help="profile path (default: the user profile dir, where it shadows `host`)")
+    c.add_argument("--allow-busy", action="store_true", help="fit even if the machine was busy")
+    c.set_defaults(func=cmd_calibrate)
     d = sub.add_parser("demo", help="run the demo scenarios on both architectures")
     d.set_defaults(func=cmd_demo)
     return ap

@@ -16,8 +16,8 @@ from __future__ import annotations
 import ctypes as C
 import mmap
 import os
-import sys
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -125,18 +125,21 @@ class Machine:
         ipi_cycles: latency of an inter-processor interrupt.
         shared: (base, size) of the physical region whose cache lines are modelled.
         coherence: (transfer, invalidate, fill) cycles for the shared-line model.
+        exception_cycles: hardware cost of exception/interrupt entry, charged when the
+            machine delivers one (syscall/svc are costed as instructions by the model).
     """
 
     def __init__(self, arch, ncores: int, ram_size: int, cost=None, lookahead: int = 200,
                  quantum: int = 200_000, ipi_cycles: int = 2000,
                  shared: tuple[int, int] | None = None,
-                 coherence: tuple[int, int, int] = (100, 60, 0)):
+                 coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0):
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
         self.lookahead = lookahead
         self.quantum = quantum
         self.ipi_cycles = ipi_cycles
+        self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
         self.consoles: dict[int, bytearray] = {}
         self.klog_pa = 0
@@ -216,6 +219,7 @@ class Machine:
     # -- running ----------------------------------------------------------------
     def _deliver_irq(self, core: Core) -> None:
         cause = "timer" if core.irq & IRQ_TIMER else "ipi"
+        core.native.k.clock += self.exception_cycles
         self.arch.deliver(core, self.arch.interrupt_trap(cause))
 
     def step(self) -> bool:
@@ -268,6 +272,8 @@ class Machine:
                     "panic", f"kernel exception on core {core.id}: "
                     f"{self.arch.fault_summary(core, trap)} in {self.symbolize(core.pc)}")
                 return False
+            if trap.kind != "syscall":
+                core.native.k.clock += self.exception_cycles
             self.arch.deliver(core, trap)
         return self.result is None
 

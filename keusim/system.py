@@ -22,9 +22,25 @@ from keusim.machine import Machine, MachineResult
 from keusim.manifest import SystemSpec, resolve
 from keusim.pagetable import coalesce, walk_all
 from keusim.report import (
-    CHANNEL_SETUP_ERRORS, FAULT_KINDS, KLOG_CHAN_DATA, KLOG_CHAN_ERR, KLOG_CHAN_IDX,
-    KLOG_CHAN_STATS, KLOG_CTL, KLOG_EXIT, KLOG_FAULT, KLOG_NOTIFY, KLOG_PROC, KLOG_STAT,
-    RING_ERRORS, STAT_KEYS, ChannelReport, CoreReport, Fault, ProcessReport, RunReport,
+    CHANNEL_SETUP_ERRORS,
+    FAULT_KINDS,
+    KLOG_CHAN_DATA,
+    KLOG_CHAN_ERR,
+    KLOG_CHAN_IDX,
+    KLOG_CHAN_STATS,
+    KLOG_CTL,
+    KLOG_EXIT,
+    KLOG_FAULT,
+    KLOG_NOTIFY,
+    KLOG_PROC,
+    KLOG_STAT,
+    RING_ERRORS,
+    STAT_KEYS,
+    ChannelReport,
+    CoreReport,
+    Fault,
+    ProcessReport,
+    RunReport,
 )
 
 USER_BASE, INFO_VA = 0x400000, 0x10000000
@@ -41,7 +57,8 @@ def _cost_model(profile: str | None, arch: str):
     except ImportError as e:  # pragma: no cover - profiles not installed
         raise KeusimError(f"profiles are unavailable ({e})") from e
     prof = load_profile(profile)
-    kw = {"coherence": prof.coherence(), "ipi_cycles": prof.ipi_cycles}
+    kw = {"coherence": prof.coherence(), "ipi_cycles": prof.ipi_cycles,
+          "exception_cycles": prof.cycles("trap.exception_entry")}
     return ProfileCost(prof, arch), kw
 
 
@@ -106,7 +123,7 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
     m = Machine(a, spec.cores, ram, cost=cost, lookahead=lookahead, quantum=quantum,
                 shared=loader.pool_region(ram, chans), **mkw)
     try:
-        procs = [loader.BootProc(p.name, img, p.core) for p, img in zip(spec.processes, images)]
+        procs = [loader.BootProc(p.name, img, p.core) for p, img in zip(spec.processes, images, strict=True)]
         loader.boot(m, kernel, procs, chans, seed=seed_key(spec.seed), flags=kernel_flags,
                     timeslice=spec.timeslice)
         budget = max_cycles or spec.max_cycles
@@ -223,7 +240,7 @@ def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, image
 def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:
     """Physical page -> what the kernel put there (from its own set-up records)."""
     owners: dict[int, str] = {}
-    for typ, pid, a, b, c in res.klog:
+    for typ, _pid, a, b, c in res.klog:
         if typ == KLOG_CHAN_IDX:
             owners[b] = f"channel {a} head"
             owners[c] = f"channel {a} tail"

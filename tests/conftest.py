@@ -11,7 +11,7 @@ from keusim.system import run
 ARCHES = ("x86_64", "arm64")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cached_run(name: str, arch: str, **kw):
     return run(name, arch=arch, **kw)
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import cached_run
+
 from keusim import manifest
 from keusim.errors import ArchError, BuildError, ImageError, ManifestError
 from keusim.system import run

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import ARCHES, cached_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ARCHES, cached_run
 from keusim import manifest
 from keusim.system import run
 

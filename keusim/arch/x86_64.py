@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 
 import capstone as cs
-from unicorn import UC_ARCH_X86, UC_MODE_64, UC_HOOK_INSN, UC_HOOK_INTR, Uc
+from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
 
 from keusim.arch.x86_64_facts import TOOLCHAIN

@@ -277,6 +277,22 @@ def parse_profile(text: str, *, base_dir: Path = PROFILE_DIR, where: str = "<str
     return _build(doc, where, base_dir, ())
 
 
+def calibrated_dir() -> Path:
+    """Where `keusim calibrate` writes fitted profiles; they shadow packaged ones by name.
+
+    ``$KEUSIM_PROFILES`` overrides; default ``$KEUSIM_CACHE/profiles`` or
+    ``~/.cache/keusim/profiles``. Kept out of the source tree so a calibration never
+    changes tracked files.
+    """
+    import os
+    env = os.environ.get("KEUSIM_PROFILES")
+    if env:
+        return Path(env)
+    base = os.environ.get("KEUSIM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "keusim")
+    return Path(base) / "profiles"
+
+
 def _resolve(name_or_path: str | Path, base_dir: Path) -> Path:
     s = str(name_or_path)
     if isinstance(name_or_path, Path) or s.endswith(".toml") or "/" in s:
@@ -284,7 +300,7 @@ def _resolve(name_or_path: str | Path, base_dir: Path) -> Path:
         if not p.exists():
             raise ProfileError(f"{p}: profile file not found; check the path")
         return p
-    for d in (base_dir, PROFILE_DIR):
+    for d in (calibrated_dir(), base_dir, PROFILE_DIR):
         p = d / f"{s}.toml"
         if p.exists():
             return p
