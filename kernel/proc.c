@@ -184,16 +184,22 @@ _Noreturn void proc_kill(uint32_t kind, uint64_t addr, uint64_t pc)
     finish();
 }
 
+/* Arm this core's timer for one time slice if another process waits for the core. */
+void arm_timeslice(void)
+{
+    struct cpu *c = mycpu();
+    if (!bootinfo->timeslice)
+        return;
+    int others = 0;
+    for (int i = 0; i < nproc; i++)
+        if (procs[i].core == c->id && procs[i].state == RUNNABLE)
+            others = 1;
+    plat_write(PLAT_TIMER, others ? arch_cycles() + bootinfo->timeslice : 0);
+}
+
 /* Last step of every return to user: arm the time slice, drop the kernel lock. */
 void usertrapret(void)
 {
-    struct cpu *c = mycpu();
-    if (bootinfo->timeslice) {
-        int others = 0;
-        for (int i = 0; i < nproc; i++)
-            if (procs[i].core == c->id && procs[i].state == RUNNABLE)
-                others = 1;
-        plat_write(PLAT_TIMER, others ? arch_cycles() + bootinfo->timeslice : 0);
-    }
+    arm_timeslice();
     release(&bkl);
 }

@@ -112,15 +112,19 @@ void user_fault(struct trapframe *tf, int access, uint64_t addr, int hw_kind)
     proc_kill(kind, addr, arch_tf_pc(tf));
 }
 
-/* An interrupt arrived (from user mode or while idle): handle its causes. */
+/*
+ * An interrupt arrived, from user mode or while this core idled in the scheduler
+ * (then myproc() is 0). IPIs only make the scheduler look again; a timer tick
+ * preempts the running process. Returning to user re-arms the time slice.
+ */
 void interrupt(void)
 {
     uint64_t cause = plat_read(PLAT_IRQ_CAUSE);
+    acquire(&bkl);
     struct proc *p = myproc();
-    /* IPIs only make the scheduler look again; a timer tick preempts. */
-    if ((cause & IRQ_TIMER) && p && p->state == RUNNING) {
-        acquire(&bkl);
+    if ((cause & IRQ_TIMER) && p && p->state == RUNNING)
         yield();
-        release(&bkl);
-    }
+    if (myproc())
+        arm_timeslice();
+    release(&bkl);
 }

@@ -95,3 +95,26 @@ def test_manifest_validation_names_the_field():
     with pytest.raises(ManifestError, match="'consumer' = 'ghost' is not a process"):
         manifest.parse('[[process]]\nname = "a"\nimage = "@/guests/src/hello.c"\n'
                        '[[channel]]\nproducer = "a"\nconsumer = "ghost"\n')
+
+
+def test_timer_preempts_processes_sharing_a_core(arch):
+    text = f"""
+[system]
+name = "timeslice"
+cores = 1
+timeslice = 20000
+max_cycles = 50_000_000
+[[process]]
+name = "a"
+image = "{DATA / 'spin.c'}"
+[[process]]
+name = "b"
+image = "{DATA / 'spin.c'}"
+"""
+    r = run(manifest.parse(text), arch=arch)
+    assert r.ok
+    for p in r.processes:
+        # Each spins for 2M model cycles; with a 20k-cycle slice and one rival it
+        # must have been preempted dozens of times (about 2M / (2 * 20k) = 50).
+        n = int(p.console.split(" saw ")[1].split()[0])
+        assert 30 <= n <= 70, p.console

@@ -48,6 +48,7 @@ _Noreturn void proc_exit(int code);
 _Noreturn void proc_kill(uint32_t kind, uint64_t addr, uint64_t pc);
 struct proc *myproc(void);
 void usertrapret(void);
+void arm_timeslice(void);
 
 /* trap.c */
 void syscall(struct trapframe *tf);
