@@ -120,8 +120,8 @@ def coalesce(pages: list[tuple[int, int, int]]) -> list[Mapping]:
 def translate(ram: PhysRAM, codec: PteCodec, root: int, va: int) -> tuple[int, int] | None:
     """(pa, perm) of va under root, or None if unmapped. Reads emulated RAM only.
 
-    Used instead of uc_vmem_read/translate, which must not be called from inside a
-    hook: on x86-64 it leaves QEMU's exception-in-flight state set (Unicorn 2.1.4).
+    Used instead of uc_vmem_read/translate: inside a hook, translating an unmapped
+    address raises a real CPU exception in the guest (x86-64, Unicorn 2.1.4).
     """
     t = root
     for level in (3, 2, 1, 0):

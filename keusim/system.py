@@ -272,6 +272,77 @@ def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
         out[p.name] = rows
     out["_kernel_control_pages"] = sorted(
         f"{pa:#x}" for pa, o in owners.items() if o.startswith("kernel"))
+    # -- Added for the gate-policy proofs (proofs/gate_policy.py, docs/proofs.md) --------
+    # Facts those proofs need beyond the user-half rows above, all read from the kernel's
+    # own records and from emulated RAM:
+    #   _channels          each channel the kernel set up (KLOG_CHAN_IDX/DATA): endpoints,
+    #                      capacity, and the pa of head, tail and the first data page;
+    #   _boot              from the boot-info block: free_pa (everything below it is the
+    #                      loader's: boot-info, kernel image, boot modules, boot stacks,
+    #                      boot page tables), the IPC pool and the kernel's table root;
+    #   _page_tables       every page-table page reachable from a process root or from
+    #                      the kernel root;
+    #   _kernel_half_user  per process, the user-accessible (U) leaves at or above
+    #                      USER_TOP in its MMU context (x86-64: entries 256..511 of its own
+    #                      root, copied from the kernel's; arm64: TTBR0 entries 256..511
+    #                      and the TTBR1 kernel root). Normally empty.
+    import struct
+
+    from keusim.pagetable import PAGE, U
+
+    chans: dict[int, dict] = {}
+    for typ, _pid, a, b, c in res.klog:
+        if typ == KLOG_CHAN_IDX:
+            sc = spec.channels[a]
+            chans[a] = {"id": a, "producer": sc.producer, "consumer": sc.consumer,
+                        "capacity": sc.capacity, "head_pa": f"{b:#x}", "tail_pa": f"{c:#x}"}
+        elif typ == KLOG_CHAN_DATA and a in chans:
+            chans[a]["data_pa"] = f"{b:#x}"
+    out["_channels"] = [chans[i] for i in sorted(chans)]
+    free_pa, pool_pa, pool_size, kroot = struct.unpack(
+        "<QQQQ", m.ram.read(loader.BOOTINFO_PA + 32, 32))
+    out["_boot"] = {"free_pa": f"{free_pa:#x}", "pool_pa": f"{pool_pa:#x}",
+                    "pool_size": f"{pool_size:#x}", "kernel_root": f"{kroot:#x}"}
+    tables: set[int] = set()
+    memo: dict[tuple[int, int, int], list] = {}
+
+    def scan(t: int, level: int, va: int, idxs: range) -> list[tuple[int, int, int]]:
+        """Record t and its subtables in `tables`; return its U leaves (va, pa, perm).
+        Shared subtrees (the kernel half) are scanned once (memo)."""
+        key = (t, level, va)
+        if idxs == range(512) and key in memo:
+            return memo[key]
+        tables.add(t)
+        ents = struct.unpack("<512Q", m.ram.read(t, PAGE))
+        found: list[tuple[int, int, int]] = []
+        for i in idxs:
+            kind, pa, perm = m.arch.pte.decode(ents[i], level)
+            v = va | i << (12 + 9 * level)
+            if kind == "table" and level > 0:
+                found += scan(pa, level - 1, v, range(512))
+            elif kind == "leaf" and perm & U:
+                found += [(v + o, pa + o, perm) for o in range(0, PAGE << 9 * level, PAGE)]
+        if idxs == range(512):
+            memo[key] = found
+        return found
+
+    ext = 0xFFFF << 48   # sign extension of a 48-bit upper-half address
+    arm = m.arch.name == "arm64"
+    kleaves = scan(kroot, 3, 0, range(512))
+    khalf: dict[str, list] = {}
+    for i, p in enumerate(spec.processes):
+        root = roots.get(i + 1)
+        if root is None:
+            continue
+        scan(root, 3, 0, range(256))
+        up = scan(root, 3, 0, range(256, 512))
+        up = [(v if arm else v | ext, pa, perm) for v, pa, perm in up]
+        if arm:
+            up += [(v | ext, pa, perm) for v, pa, perm in kleaves]
+        khalf[p.name] = [dict(r.as_dict(), owner=owners.get(r.pa, "kernel half"))
+                         for r in coalesce(up)]
+    out["_page_tables"] = [f"{t:#x}" for t in sorted(tables)]
+    out["_kernel_half_user"] = khalf
     return out
 
 
@@ -292,9 +363,10 @@ def default_progress(label: str):
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
-    bar = tqdm(total=100, desc=label, unit="%", leave=False, file=sys.stderr)
+    # A run ends when its processes do, usually long before max_cycles, so the bar
+    # shows model time advanced and its rate rather than a misleading percentage.
+    bar = tqdm(desc=label, unit=" cycles", unit_scale=True, leave=False, file=sys.stderr)
 
     def cb(t: int, budget: int) -> None:
-        pct = min(100, int(100 * t / budget)) if budget else 0
-        bar.update(max(0, pct - bar.n))
+        bar.update(max(0, t - bar.n))
     return cb

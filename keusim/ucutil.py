@@ -1,5 +1,9 @@
 """Small, fast helpers around the Unicorn C API (through the binding's ctypes handle).
 
+keusim does not use uc_vmem_read/uc_vmem_translate: inside a hook, translating an
+unmapped address raises a real CPU exception in the guest (seen on x86-64 with Unicorn
+2.1.4). keusim.pagetable walks the tables in emulated RAM instead.
+
 The binding's per-register calls cost ~3 us each; a raw batch call over a fixed
 register list is ~10x cheaper (UNICORN-NOTES.md). Trap entry uses these.
 """
@@ -10,19 +14,10 @@ import ctypes as C
 from collections.abc import Sequence
 
 from unicorn import UcError
-from unicorn import unicorn_const as UC
 from unicorn.unicorn_py3.unicorn import uclib
 
 _read_batch = uclib.uc_reg_read_batch
 _write_batch = uclib.uc_reg_write_batch
-_vmem_read = uclib.uc_vmem_read
-_vmem_read.argtypes = [C.c_void_p, C.c_uint64, C.c_int, C.c_void_p, C.c_size_t]
-_vmem_read.restype = C.c_int
-_vmem_translate = uclib.uc_vmem_translate
-_vmem_translate.argtypes = [C.c_void_p, C.c_uint64, C.c_int, C.POINTER(C.c_uint64)]
-_vmem_translate.restype = C.c_int
-
-
 class RegBatch:
     """A fixed list of 64-bit registers read or written in one C call."""
 
@@ -45,22 +40,6 @@ class RegBatch:
         err = _write_batch(self.uc._uch, self.ids, self.ptrs, self.n)
         if err:
             raise UcError(err)
-
-
-def vmem_read(uc, va: int, n: int) -> bytes | None:
-    """Read n bytes at virtual address va through the current MMU state, or None."""
-    buf = C.create_string_buffer(n)
-    if _vmem_read(uc._uch, va, UC.UC_PROT_READ, buf, n) != 0:
-        return None
-    return buf.raw
-
-
-def vmem_translate(uc, va: int, prot: int = UC.UC_PROT_READ) -> int | None:
-    """The physical address of va under the current MMU state, or None."""
-    pa = C.c_uint64()
-    if _vmem_translate(uc._uch, va, prot, C.byref(pa)) != 0:
-        return None
-    return pa.value
 
 
 _ctl = uclib.uc_ctl
