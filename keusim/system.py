@@ -255,6 +255,8 @@ def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, st
 
 def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
     """Every process's user mappings, read from the page tables in emulated RAM."""
+    import dataclasses
+
     owners = _owner_map(res, m, spec)
     roots = {pid: a for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
     out = {}
@@ -266,9 +268,20 @@ def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
         runs = coalesce(pages)
         rows = []
         for r in runs:
-            d = r.as_dict()
-            d["owner"] = _classify(r.va, r.pa, owners, p.name)
-            rows.append(d)
+            # A run can span pages of different owners (the broken layout maps head and
+            # tail both RW, contiguous in va and pa): split it where the owner changes,
+            # so each row names what it maps (the gate-policy proofs name rows).
+            pieces: list[list] = []
+            for off in range(0, r.size, 4096):
+                o = _classify(r.va + off, r.pa + off, owners, p.name)
+                if pieces and pieces[-1][2] == o:
+                    pieces[-1][1] += 4096
+                else:
+                    pieces.append([off, 4096, o])
+            for off, size, o in pieces:
+                d = dataclasses.replace(r, va=r.va + off, pa=r.pa + off, size=size).as_dict()
+                d["owner"] = o
+                rows.append(d)
         out[p.name] = rows
     out["_kernel_control_pages"] = sorted(
         f"{pa:#x}" for pa, o in owners.items() if o.startswith("kernel"))
@@ -327,7 +340,9 @@ def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
         return found
 
     ext = 0xFFFF << 48   # sign extension of a 48-bit upper-half address
-    arm = m.arch.name == "arm64"
+    # x86-64: a user root's entries 256..511 are the (shared) kernel half. arm64: the
+    # kernel half is the TTBR1 root; TTBR0 entries 256..511 are plain user-half VAs.
+    shared_root = m.arch.kernel_half_in_user_root
     kleaves = scan(kroot, 3, 0, range(512))
     khalf: dict[str, list] = {}
     for i, p in enumerate(spec.processes):
@@ -336,8 +351,8 @@ def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
             continue
         scan(root, 3, 0, range(256))
         up = scan(root, 3, 0, range(256, 512))
-        up = [(v if arm else v | ext, pa, perm) for v, pa, perm in up]
-        if arm:
+        up = [(v | ext if shared_root else v, pa, perm) for v, pa, perm in up]
+        if not shared_root:
             up += [(v | ext, pa, perm) for v, pa, perm in kleaves]
         khalf[p.name] = [dict(r.as_dict(), owner=owners.get(r.pa, "kernel half"))
                          for r in coalesce(up)]

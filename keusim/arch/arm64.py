@@ -322,6 +322,8 @@ class Arm64:
     kernbase = KERNBASE
     pte = PteCodec()
     root_symbol = "arch_root_switched"
+    # The kernel half lives in TTBR1; user roots (TTBR0) hold only the lower half.
+    kernel_half_in_user_root = False
     # cntvct_el0 counts model cycles; CNTFRQ_EL0 reports 1 GHz, the frequency
     # Armv8.6-A fixes for the system counter, so one tick reads as 1 ns of a
     # nominal 1 GHz core. The cycle model has no separate clock domain.

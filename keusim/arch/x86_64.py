@@ -141,6 +141,8 @@ class X86_64:
     kernbase = KERNBASE
     pte = PteCodec()
     root_symbol = "arch_root_switched"
+    # Every user PML4 shares entries 256..511 (the kernel half) with the boot root.
+    kernel_half_in_user_root = True
     # rdtsc returns model cycles; no separate counter frequency.
     counter_hz = 0
 

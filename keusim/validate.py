@@ -1,0 +1,721 @@
+"""Validation of the cycle model against native runs of the same C source.
+
+``validate()`` puts the simulated run (x86-64, a profile, default ``host``) beside native
+runs on the host, on workloads the model was **not** fitted on (calibration uses only the
+microbenchmarks of ``native/micro_bench.c``; docs/cycle-model.md §5):
+
+* ``pingpong`` -- ring round trips between two cores at each message size
+  (``guests/src/pingpong.c``: ping times ``send + receive of the echo`` with the cycle
+  counter and reports the sum over its round trips);
+* ``stream`` -- one-way streaming at each size (``guests/src/stream.c``: the consumer
+  times its whole receive-and-check loop; the figure is per message);
+* ``callchain`` -- a chain of nested calls that each copy the message
+  (``guests/src/callchain.c``; per chain).
+
+**Same source on both sides.** The native twin of a scenario is the scenario's own guest
+program, built for the host with the native harness's flags (``HOST_CFLAGS``: the x86-64
+guests' ISA) against ``native/guest_host.c``, a Linux implementation of the guest runtime
+(endpoints in a shared file laid out like the kernel's ring mappings, ``ks_report`` to
+stdout). One Linux process per guest process, pinned to its own CPU as the guest is to
+its core. ``ks_rdcycles`` is ``rdtsc`` on both sides: model cycles in the emulator, TSC
+ticks natively; ticks become core cycles with the profile's clock
+(``cycles = ticks / TSC Hz * clock.ghz``), the same conversion ``keusim calibrate`` used
+to fit the profile.
+
+**Statistics.** A configuration runs natively ``runs`` times (new processes each time, so
+CPU placement varies as the reference measurements warn); each run gives one per-op figure
+(its own average over thousands of ops), and the report shows the median and the p10-p90
+range of those figures. Runs during which other tasks used more than 5 % of the CPU time
+are re-run (up to twice) and flagged ``busy``. The simulated figure is deterministic.
+
+    >>> from keusim.validate import validate
+    >>> rep = validate()            # ~1-2 minutes on a 2-CPU machine
+    >>> print(rep.table()); rep.save("results/validation")
+
+``python -m keusim.validate`` (or ``keusim validate``) does the same from a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import re
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from keusim.errors import KeusimError
+from keusim.manifest import SystemSpec, resolve
+from keusim.toolchain import ROOT, host_executable
+
+SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
+WORKLOADS: tuple[str, ...] = ("pingpong", "stream", "callchain")
+GOAL_MEDIAN_PCT = 10.0
+"""Goal: median |error| at most this (the issue's target)."""
+GOAL_WORST_PCT = 25.0
+"""Goal: every |error| at most this."""
+BUSY_FRACTION = 0.05
+"""A native run is busy when other tasks used more than this share of the CPU time
+(the native harness's threshold, keusim/native/harness.py)."""
+NATIVE_TARGET_S = 0.03
+"""Host time one native run aims at (its op count is sized from a rough per-op guess)."""
+NATIVE_TIMEOUT_S = 60.0
+
+_HOST_MAGIC = 0x74736F684B45554B      # native/guest_host.c HOST_MAGIC
+_MAXCHAN = 32
+_PAGE = 4096
+_STAT_ROUND_TRIPS, _STAT_RT_CYCLES, _STAT_RECV_MSGS = 8, 9, 3   # guests/include/keusim/keusim.h
+_CALLCHAIN_RE = re.compile(r"callchain: (\d+) chains of depth \d+, \d+ bytes, (\d+) cycles")
+_UNITS = {"pingpong": "round trip", "stream": "message", "callchain": "chain"}
+
+
+class ValidationError(KeusimError):
+    """A validation run failed: a simulated run that was not ok, or a native twin that
+    could not be built or run."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One workload at one size: the model's prediction beside the native measurement.
+
+    Cycles are core cycles per op (``unit``); native cycles are TSC ticks converted with
+    the profile's clock. ``error_pct`` = (predicted - native median) / native median.
+    """
+
+    workload: str
+    size: int
+    unit: str
+    predicted_cycles: float
+    native_median_cycles: float
+    native_p10_cycles: float
+    native_p90_cycles: float
+    native_median_ns: float
+    error_pct: float
+    native_runs: int
+    native_ops: int
+    """Ops per native run (round trips, messages or chains)."""
+    sim_ops: int
+    """Ops of the simulated run."""
+    busy: bool
+    """A kept native run was busy even after re-runs (other tasks used the CPUs)."""
+    busy_share: float
+    native_run_cycles: tuple[float, ...] = ()
+    """The per-op figure of every native run, in core cycles."""
+    sim_host_s: float = 0.0
+    """Host seconds the simulated run took (boot included); for the speed picture only."""
+
+    @property
+    def within_spread(self) -> bool:
+        """The prediction lies inside the native p10-p90 range."""
+        return self.native_p10_cycles <= self.predicted_cycles <= self.native_p90_cycles
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Every row, what they were measured with, and the summary against the goal."""
+
+    profile: str
+    profile_path: str
+    ghz: float
+    tsc_hz: float
+    cpus: tuple[int, ...]
+    rows: tuple[ValidationRow, ...]
+    machine: dict = field(default_factory=dict)
+    """Host facts: CPU model, kernel, date, Python, whether the profile is calibrated."""
+    command: str = ""
+    elapsed_s: float = 0.0
+
+    @property
+    def abs_errors(self) -> list[float]:
+        return [abs(r.error_pct) for r in self.rows if not math.isnan(r.error_pct)]
+
+    @property
+    def median_abs_error(self) -> float:
+        e = sorted(self.abs_errors)
+        return _percentile(e, 0.5) if e else math.nan
+
+    @property
+    def worst(self) -> ValidationRow | None:
+        rows = [r for r in self.rows if not math.isnan(r.error_pct)]
+        return max(rows, key=lambda r: abs(r.error_pct)) if rows else None
+
+    @property
+    def goal_met(self) -> bool:
+        w = self.worst
+        return (w is not None and self.median_abs_error <= GOAL_MEDIAN_PCT
+                and abs(w.error_pct) <= GOAL_WORST_PCT)
+
+    def row(self, workload: str, size: int) -> ValidationRow:
+        for r in self.rows:
+            if r.workload == workload and r.size == size:
+                return r
+        raise KeyError(f"no validation row {workload!r} at {size} bytes")
+
+    # -- rendering ------------------------------------------------------------
+    def table(self) -> str:
+        """A fixed-width table with a header of context and the summary line."""
+        head = (f"cycle-model validation: profile {self.profile} ({self.ghz:g} GHz), "
+                f"x86-64 guest vs native on {self.machine.get('cpu', '?')}, "
+                f"TSC {self.tsc_hz / 1e6:.1f} MHz, CPUs {','.join(map(str, self.cpus))}")
+        cols = ("workload", "size", "per", "predicted", "native med", "native p10-p90",
+                "med ns", "error", "in p10-p90", "runs", "busy")
+        rows = []
+        for r in self.rows:
+            rows.append((r.workload, str(r.size), r.unit, f"{r.predicted_cycles:.0f}",
+                         f"{r.native_median_cycles:.0f}",
+                         f"{r.native_p10_cycles:.0f}-{r.native_p90_cycles:.0f}",
+                         f"{r.native_median_ns:.0f}", f"{r.error_pct:+.1f}%",
+                         "yes" if r.within_spread else "no", str(r.native_runs),
+                         f"yes {100 * r.busy_share:.0f}%" if r.busy else "no"))
+        widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c)
+                  for i, c in enumerate(cols)]
+        left = {0, 2}
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+        out = [head, "(cycles are core cycles per op; native = TSC ticks x clock / TSC rate)",
+               line(cols), line(["-" * w for w in widths])]
+        out += [line(x) for x in rows]
+        w = self.worst
+        if w is not None:
+            out.append("")
+            out.append(f"median |error| {self.median_abs_error:.1f}% (goal <= {GOAL_MEDIAN_PCT:g}%), "
+                       f"worst {w.error_pct:+.1f}% at {w.workload} {w.size} B (goal <= "
+                       f"{GOAL_WORST_PCT:g}%): goal {'MET' if self.goal_met else 'NOT met'}")
+        busy = [r for r in self.rows if r.busy]
+        if busy:
+            out.append(f"WARNING: {len(busy)} of {len(self.rows)} native figures were measured "
+                       "while other tasks used the CPUs; re-run on a quiet machine.")
+        return "\n".join(out)
+
+    def as_dict(self) -> dict:
+        d = {
+            "profile": self.profile, "profile_path": self.profile_path, "ghz": self.ghz,
+            "tsc_hz": self.tsc_hz, "cpus": list(self.cpus), "machine": self.machine,
+            "command": self.command, "elapsed_s": round(self.elapsed_s, 2),
+            "goal": {"median_abs_error_pct": GOAL_MEDIAN_PCT, "worst_abs_error_pct": GOAL_WORST_PCT},
+            "median_abs_error_pct": self.median_abs_error,
+            "worst_error_pct": self.worst.error_pct if self.worst else None,
+            "goal_met": self.goal_met,
+            "rows": [],
+        }
+        for r in self.rows:
+            x = asdict(r)
+            x["native_run_cycles"] = list(r.native_run_cycles)
+            x["within_spread"] = r.within_spread
+            d["rows"].append(x)
+        return d
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.as_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        cols = ("workload", "size", "unit", "predicted_cycles", "native_median_cycles",
+                "native_p10_cycles", "native_p90_cycles", "native_median_ns", "error_pct",
+                "within_spread", "native_runs", "native_ops", "sim_ops", "busy", "busy_share")
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in self.rows:
+            w.writerow([_csv_cell(getattr(r, c)) for c in cols])
+        return buf.getvalue()
+
+    def plot(self, path: str | Path) -> Path:
+        """Predicted vs native cycles per op for each workload, and the errors; PNG or SVG
+        by the suffix of ``path``."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        workloads = [w for w in WORKLOADS if any(r.workload == w for r in self.rows)]
+        workloads += sorted({r.workload for r in self.rows} - set(workloads))
+        fig, axes = plt.subplots(2, len(workloads), figsize=(4.2 * len(workloads), 6.4),
+                                 squeeze=False, gridspec_kw={"height_ratios": [3, 1.3]})
+        for i, wl in enumerate(workloads):
+            rows = sorted((r for r in self.rows if r.workload == wl), key=lambda r: r.size)
+            xs = [r.size for r in rows]
+            ax = axes[0][i]
+            med = [r.native_median_cycles for r in rows]
+            lo = [r.native_median_cycles - r.native_p10_cycles for r in rows]
+            hi = [r.native_p90_cycles - r.native_median_cycles for r in rows]
+            ax.errorbar(xs, med, yerr=[lo, hi], fmt="o-", color="tab:blue", capsize=3,
+                        label="native median (p10-p90)")
+            ax.plot(xs, [r.predicted_cycles for r in rows], "s--", color="tab:red",
+                    label=f"model ({self.profile})")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"{wl}: cycles per {_UNITS.get(wl, 'op')}")
+            ax.set_xticks(xs, [str(x) for x in xs])
+            ax.grid(True, which="both", alpha=0.3)
+            if i == 0:
+                ax.legend(fontsize=8)
+            ex = axes[1][i]
+            errs = [r.error_pct for r in rows]
+            ex.bar(range(len(xs)), errs, color=["tab:green" if abs(e) <= GOAL_MEDIAN_PCT else
+                                                "tab:orange" if abs(e) <= GOAL_WORST_PCT else
+                                                "tab:red" for e in errs])
+            ex.axhline(0, color="black", lw=0.8)
+            for g in (GOAL_WORST_PCT, -GOAL_WORST_PCT):
+                ex.axhline(g, color="gray", lw=0.6, ls=":")
+            ex.set_xticks(range(len(xs)), [str(x) for x in xs])
+            ex.set_xlabel("message bytes")
+            ex.set_ylabel("error %")
+        fig.suptitle(f"keusim cycle model vs native ({self.machine.get('cpu', 'host')}): "
+                     f"median |error| {self.median_abs_error:.1f}%", fontsize=10)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+    def save(self, folder: str | Path = "results/validation", plot: bool = True) -> list[Path]:
+        """Write validation.json, validation.csv, validation.txt and (plot) .png/.svg."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "validation.json", out / "validation.csv", out / "validation.txt"]
+        paths[0].write_text(self.to_json())
+        paths[1].write_text(self.to_csv())
+        paths[2].write_text(self.table() + "\n")
+        if plot:
+            paths.append(self.plot(out / "validation.png"))
+            paths.append(self.plot(out / "validation.svg"))
+        return paths
+
+
+def _csv_cell(v):
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return v
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile of already sorted values (numpy's default)."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class _Workload:
+    scenario: str
+    unit: str
+    count_param: str                       # the scenario parameter that sets the op count
+    sim_ops: Callable[[int], int]          # default simulated ops at a size
+    guess_ns: Callable[[int], float]       # rough native ns per op, to size native runs
+
+
+def _sim_ops_ring(size: int) -> int:
+    # ~1000-2000 simulated round trips per host second at small sizes, fewer at 4 KiB.
+    return 1000 if size <= 256 else 600 if size <= 1024 else 300
+
+
+_WORKLOADS: dict[str, _Workload] = {
+    "pingpong": _Workload("pingpong", "round trip", "messages", _sim_ops_ring,
+                          lambda s: 300 + 3.0 * s),
+    "stream": _Workload("stream", "message", "messages", _sim_ops_ring,
+                        lambda s: 80 + 4.0 * s),
+    "callchain": _Workload("callchain", "chain", "calls",
+                           lambda s: 2000 if s <= 256 else 500, lambda s: 60 + 3.0 * s),
+}
+
+
+def _metric_sim(workload: str, rep) -> tuple[float, int]:
+    """(cycles per op, ops) from a simulated RunReport."""
+    if not rep.ok:
+        raise ValidationError(f"simulated {rep.scenario} {rep.params} did not finish as "
+                              f"expected ({rep.status}: {rep.message})")
+    if workload == "pingpong":
+        st = rep.channel(0).producer_stats
+        n = st.get("round_trips", 0)
+        return (st.get("rt_cycles", 0) / n if n else math.nan), n
+    if workload == "stream":
+        st = rep.channel(0).consumer_stats
+        n = st.get("recv_msgs", 0)
+        return (st.get("rt_cycles", 0) / n if n else math.nan), n
+    return _callchain_metric(rep.processes[0].console, f"simulated {rep.scenario}")
+
+
+def _callchain_metric(console: str, what: str) -> tuple[float, int]:
+    m = _CALLCHAIN_RE.search(console)
+    if not m:
+        raise ValidationError(f"{what}: no callchain result line in its output: {console!r}")
+    n, cyc = int(m[1]), int(m[2])
+    return cyc / n, n
+
+
+def _metric_native(workload: str, stats: dict, consoles: dict[int, str]) -> tuple[float, int]:
+    """(ticks per op, ops) from a native run's #stat lines and consoles."""
+    if workload == "pingpong":
+        n = stats.get((1, 0, _STAT_ROUND_TRIPS), 0)
+        return (stats.get((1, 0, _STAT_RT_CYCLES), 0) / n if n else math.nan), n
+    if workload == "stream":
+        n = stats.get((2, 0, _STAT_RECV_MSGS), 0)
+        return (stats.get((2, 0, _STAT_RT_CYCLES), 0) / n if n else math.nan), n
+    return _callchain_metric(consoles.get(1, ""), "native callchain")
+
+
+# --------------------------------------------------------------------------- native twin
+
+
+def _native_include_dirs() -> tuple[Path, ...]:
+    g = ROOT / "guests"
+    return (g / "include", g / "arch" / "x86_64" / "include", ROOT / "kernel" / "include",
+            ROOT / "native")
+
+
+def native_twin(spec: SystemSpec, params: dict) -> list[Path]:
+    """Build each process of ``spec`` for the host (same C source, native/guest_host.c as
+    its runtime); returns one executable per process (cached by content hash)."""
+    from keusim.native.harness import HOST_CFLAGS
+
+    defines = tuple(f"-D{k.upper()}={v}" for k, v in sorted(params.items()))
+    g = ROOT / "guests"
+    runtime = (ROOT / "native" / "guest_host.c", g / "lib" / "ring.c", g / "lib" / "string.c")
+    exes = []
+    for p in spec.processes:
+        if p.is_elf:
+            raise ValidationError(f"process {p.name!r} of {spec.name!r} is a prebuilt ELF; a "
+                                  "native twin needs its C source")
+        name = f"native-{spec.name}-{p.name}-" + "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+        try:
+            exes.append(host_executable(tuple(p.sources) + runtime, name,
+                                        cflags=HOST_CFLAGS + defines + p.cflags,
+                                        include_dirs=_native_include_dirs()))
+        except KeusimError as e:
+            raise ValidationError(f"cannot build the native twin of {spec.name}/{p.name}: {e}") from e
+    return exes
+
+
+def _channel_file(spec: SystemSpec, folder: str) -> str:
+    """Lay out the shared channel file for native/guest_host.c; returns its path."""
+    idx = {p.name: i + 1 for i, p in enumerate(spec.processes)}
+    if len(spec.channels) > _MAXCHAN:
+        raise ValidationError(f"{spec.name}: more than {_MAXCHAN} channels")
+    off = _PAGE
+    table = b""
+    for c in spec.channels:
+        if c.mode != "poll":
+            raise ValidationError(f"{spec.name}: channel {c.name!r} is in {c.mode} mode; native "
+                                  "twins support poll-mode channels only")
+        head, tail, data = off, off + _PAGE, off + 2 * _PAGE
+        off = data + ((c.capacity + _PAGE - 1) & ~(_PAGE - 1))
+        table += struct.pack("<IIIIQQQ", idx[c.producer], idx[c.consumer], c.capacity, 0,
+                             head, tail, data)
+    ctl = struct.pack("<QIIII", _HOST_MAGIC, len(spec.processes), len(spec.channels), 0, 0)
+    ctl += table
+    path = os.path.join(folder, "channels")
+    with open(path, "wb") as f:
+        f.write(ctl + bytes(_PAGE - len(ctl) % _PAGE))
+        f.truncate(off)
+    return path
+
+
+def _cpu_ticks() -> int:
+    """Busy clock ticks of the whole system (/proc/stat, first line; steal counts as busy)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+def _children_ticks() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * os.sysconf("SC_CLK_TCK")
+
+
+def others_share(window_s: float = 0.3) -> float:
+    """Share of the machine's CPU time that other tasks used over ``window_s`` (we sleep)."""
+    b0, t0 = _cpu_ticks(), time.monotonic()
+    time.sleep(window_s)
+    used = _cpu_ticks() - b0
+    avail = (time.monotonic() - t0) * os.sysconf("SC_CLK_TCK") * max(1, os.cpu_count() or 1)
+    return min(1.0, used / avail) if avail > 0 else 0.0
+
+
+def wait_quiet(max_s: float, threshold: float = BUSY_FRACTION) -> bool:
+    """Wait up to ``max_s`` seconds for other tasks to use under ``threshold`` of the CPUs;
+    returns whether the machine is quiet."""
+    deadline = time.monotonic() + max_s
+    while True:
+        if others_share() <= threshold:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
+def allowed_cpus() -> tuple[int, ...]:
+    """The CPUs this process may run on, sorted."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return (0,)
+
+
+def run_native(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
+               timeout: float = NATIVE_TIMEOUT_S) -> tuple[dict, dict[int, str], float]:
+    """Run a native twin once: one pinned Linux process per guest process.
+
+    Returns (stats {(pid, channel, key): value}, consoles {pid: text}, busy share).
+    """
+    with tempfile.TemporaryDirectory(prefix="keusim-twin-", dir="/dev/shm"
+                                     if os.path.isdir("/dev/shm") else None) as tmp:
+        shm = _channel_file(spec, tmp) if spec.channels else None
+        procs = []
+        busy0, own0, t0 = _cpu_ticks(), _children_ticks(), time.monotonic()
+        for i, (p, exe) in enumerate(zip(spec.processes, exes, strict=True)):
+            env = dict(os.environ, KEUSIM_PID=str(i + 1))
+            if shm:
+                env["KEUSIM_SHM"] = shm
+            cpu = cpus[p.core % len(cpus)]
+            procs.append(subprocess.Popen(
+                [str(exe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                text=True, preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c})))
+        outs = []
+        try:
+            for pr in procs:
+                out, err = pr.communicate(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+                outs.append((pr.returncode, out, err))
+        except subprocess.TimeoutExpired:
+            for pr in procs:
+                pr.kill()
+                pr.communicate()
+            raise ValidationError(f"native twin of {spec.name} did not finish within "
+                                  f"{timeout:.0f} s; is the machine overloaded?") from None
+        wall = time.monotonic() - t0
+        other = (_cpu_ticks() - busy0) - (_children_ticks() - own0)
+    stats: dict = {}
+    consoles: dict[int, str] = {}
+    for i, (rc, out, err) in enumerate(outs):
+        if rc != 0:
+            detail = (err.strip().splitlines() or ["no message"])[-1]
+            raise ValidationError(f"native twin of {spec.name}/{spec.processes[i].name} exited "
+                                  f"with status {rc}: {detail}")
+        text = []
+        for ln in out.splitlines():
+            if ln.startswith("#stat "):
+                ch, key, v = (int(x) for x in ln.split()[1:4])
+                stats[(i + 1, ch, key)] = v
+            elif ln.startswith("#chanfault "):
+                raise ValidationError(f"native twin of {spec.name}: {spec.processes[i].name} "
+                                      f"found channel {ln.split()[1]} corrupt ({ln.split()[2]})")
+            else:
+                text.append(ln)
+        consoles[i + 1] = "\n".join(text)
+    available = wall * os.sysconf("SC_CLK_TCK") * max(1, os.cpu_count() or 1)
+    share = min(1.0, other / available) if other > 3 and available > 0 else 0.0
+    return stats, consoles, share
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _progress_bar(total: int, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc="validate", unit="step", file=sys.stderr, leave=False)
+
+
+def _machine_facts(profile) -> dict:
+    cpu = "?"
+    hyper = False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name") and cpu == "?":
+                    cpu = ln.split(":", 1)[1].strip()
+                if ln.startswith("flags") and " hypervisor" in ln:
+                    hyper = True
+    except OSError:
+        pass
+    if hyper:
+        cpu += " (virtual machine)"
+    return {"cpu": cpu, "kernel": platform.release(), "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "ncpu": os.cpu_count(),
+            "profile_machine": dict(profile.machine),
+            "profile_calibrated_here": bool(profile.machine.get("date"))
+            and "defaults" not in profile.machine.get("note", "")}
+
+
+def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
+             messages: int | None = None, progress: bool | None = None, *,
+             workloads: Iterable[str] = WORKLOADS, runs: int = 7,
+             native_messages: int | None = None, cpus: Sequence[int] | None = None,
+             max_reruns: int = 2, wait_quiet_s: float = 0.0,
+             command: str = "") -> ValidationReport:
+    """Simulate each held-out workload on x86-64 with ``profile`` and measure its native twin.
+
+    Args:
+        profile: the cycle-model profile (name or path); its clock converts native ticks.
+        sizes: message sizes in bytes (4..4096; each workload runs at every size).
+        messages: simulated ops per run (round trips, messages, chains); default by size
+            (1000 up to 256 B, fewer above: about a minute of simulation in all).
+        progress: a tqdm bar on stderr (default: when stderr is a terminal).
+        workloads: any of ``pingpong``, ``stream``, ``callchain``.
+        runs: native runs per configuration (new processes each; median and p10-p90).
+        native_messages: native ops per run (default: sized to ~30 ms a run).
+        cpus: CPUs for the native processes (default: the first two allowed).
+        max_reruns: re-runs of a native run during which the machine was busy.
+        wait_quiet_s: before each native configuration, wait up to this long for other
+            tasks to leave the CPUs (a shared machine); 0: do not wait.
+        command: how the caller invoked this, recorded in the report.
+
+    Raises:
+        ValidationError: a simulated run failed or a native twin could not run.
+    """
+    from keusim.native.harness import tsc_hz
+    from keusim.profiles import load_profile
+    from keusim.system import run
+
+    t_start = time.monotonic()
+    sizes = tuple(sizes)
+    workloads = tuple(workloads)
+    for w in workloads:
+        if w not in _WORKLOADS:
+            raise ValidationError(f"unknown workload {w!r}; choose from: {', '.join(_WORKLOADS)}")
+    for s in sizes:
+        if not 4 <= s <= 4096:
+            raise ValidationError(f"message size {s} must be in 4..4096 bytes")
+    if runs < 1:
+        raise ValidationError(f"runs must be at least 1, got {runs}")
+    prof = load_profile(profile)
+    if prof.isa != "x86_64":
+        raise ValidationError(f"profile {prof.name!r} describes {prof.isa}; only x86-64 "
+                              "profiles can be validated on this host")
+    cpus = tuple(cpus) if cpus else allowed_cpus()[:2]
+    hz = tsc_hz()
+    ghz = prof.ghz
+    bar = _progress_bar(len(workloads) * len(sizes) * 2, progress)
+    rows: list[ValidationRow] = []
+    try:
+        for wl in workloads:
+            w = _WORKLOADS[wl]
+            spec = resolve(w.scenario)
+            for size in sizes:
+                if bar is not None:
+                    bar.set_postfix_str(f"{wl} {size} B: simulating")
+                n_sim = messages or w.sim_ops(size)
+                t0 = time.monotonic()
+                rep = run(spec, arch="x86_64", params={w.count_param: n_sim, "size": size},
+                          profile=profile)
+                sim_s = time.monotonic() - t0
+                pred, sim_ops = _metric_sim(wl, rep)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{wl} {size} B: native")
+                n_nat = native_messages or int(min(200_000, max(
+                    2000, NATIVE_TARGET_S * 1e9 / w.guess_ns(size))))
+                params = {w.count_param: n_nat, "size": size}
+                exes = native_twin(spec, {**spec.params, **params})
+                if wait_quiet_s > 0:
+                    if bar is not None:
+                        bar.set_postfix_str(f"{wl} {size} B: waiting for a quiet machine")
+                    wait_quiet(wait_quiet_s)
+                per_run: list[float] = []
+                shares: list[float] = []
+                nat_ops = 0
+                for _ in range(runs):
+                    best = None
+                    for _attempt in range(max_reruns + 1):
+                        stats, consoles, share = run_native(spec, exes, cpus)
+                        if best is None or share < best[2]:
+                            best = (stats, consoles, share)
+                        if share <= BUSY_FRACTION:
+                            break
+                    ticks, nat_ops = _metric_native(wl, best[0], best[1])
+                    per_run.append(ticks / hz * 1e9 * ghz)
+                    shares.append(best[2])
+                srt = sorted(per_run)
+                med = _percentile(srt, 0.5)
+                rows.append(ValidationRow(
+                    workload=wl, size=size, unit=w.unit, predicted_cycles=pred,
+                    native_median_cycles=med, native_p10_cycles=_percentile(srt, 0.1),
+                    native_p90_cycles=_percentile(srt, 0.9), native_median_ns=med / ghz,
+                    error_pct=100.0 * (pred - med) / med if med else math.nan,
+                    native_runs=runs, native_ops=nat_ops, sim_ops=sim_ops,
+                    busy=max(shares) > BUSY_FRACTION, busy_share=max(shares),
+                    native_run_cycles=tuple(per_run), sim_host_s=sim_s))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return ValidationReport(profile=prof.name, profile_path=str(prof.path or ""), ghz=ghz,
+                            tsc_hz=hz, cpus=cpus, rows=tuple(rows), machine=_machine_facts(prof),
+                            command=command, elapsed_s=time.monotonic() - t_start)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m keusim.validate`` / ``keusim validate``: run, print the table, save."""
+    ap = argparse.ArgumentParser(prog="keusim validate",
+                                 description="Validate the cycle model against native runs "
+                                             "of the same C source on this host.")
+    ap.add_argument("--profile", default="host", help="cycle-model profile (default: host)")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                    help="message sizes in bytes, comma-separated")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help="comma-separated: pingpong, stream, callchain")
+    ap.add_argument("--messages", type=int, default=None,
+                    help="simulated ops per run (default: by size)")
+    ap.add_argument("--runs", type=int, default=7, help="native runs per configuration")
+    ap.add_argument("--out", default="results/validation",
+                    help="folder for validation.{json,csv,txt,png,svg} (default: %(default)s)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each native configuration, wait up to S seconds for other "
+                         "tasks to leave the CPUs (shared machines)")
+    ap.add_argument("--no-plot", action="store_true", help="write no figures")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    a = ap.parse_args(argv)
+    try:
+        sizes = tuple(int(s) for s in a.sizes.split(",") if s.strip())
+    except ValueError:
+        ap.error(f"--sizes wants integers separated by commas, got {a.sizes!r}")
+    cmd = "keusim validate" + (" " + " ".join(argv) if argv else "")
+    try:
+        rep = validate(a.profile, sizes, a.messages, None,
+                       workloads=[w.strip() for w in a.workloads.split(",") if w.strip()],
+                       runs=a.runs, wait_quiet_s=a.wait_quiet, command=cmd)
+        paths = rep.save(a.out, plot=not a.no_plot) if a.out else []
+    except KeusimError as e:
+        print(f"keusim: error: {e}", file=sys.stderr)
+        return 2
+    print(rep.to_json() if a.json else rep.table())
+    if paths and not a.json:
+        print(f"\nwrote {', '.join(str(p) for p in paths)} ({rep.elapsed_s:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Instruction traces (keusim.trace): the right instructions, symbolized and priced."""
+
+from __future__ import annotations
+
+import pytest
+
+from keusim import arch as archmod
+from keusim.costmodel import ProfileCost, disassembler
+from keusim.loader import ElfImage
+from keusim.manifest import resolve
+from keusim.system import build_images
+from keusim.trace import TraceError, format_trace, trace
+
+PARAMS = {"iterations": 200}
+
+
+def _elf(arch: str) -> ElfImage:
+    spec = resolve("compute")
+    img = build_images(spec, arch, {**spec.params, **PARAMS})[0]
+    return ElfImage(img.path, archmod.get(arch).elf_machine)
+
+
+def _straight_line(elf: ElfImage, arch: str, fn: str) -> list:
+    """The function's instructions from its entry up to and including the first branch."""
+    va = elf.symbol(fn)
+    seg = next(s for s in elf.segments if s.vaddr <= va < s.vaddr + len(s.data))
+    code = seg.data[va - seg.vaddr: va - seg.vaddr + 256]
+    out = []
+    for i in disassembler(arch).disasm(code, va):
+        out.append(i)
+        if i.group(1) or i.group(7) or i.mnemonic.startswith(("j", "b", "cb", "tb", "ret")):
+            break   # CS_GRP_JUMP / CS_GRP_BRANCH_RELATIVE
+    return out
+
+
+def test_trace_shows_the_function_it_was_asked_for(arch):
+    rows = trace("compute", arch=arch, start="compute:compute_loop", count=40, params=PARAMS)
+    assert len(rows) == 40
+    elf = _elf(arch)
+    want = _straight_line(elf, arch, "compute_loop")
+    got = rows[:len(want)]
+    assert [(r.pc, r.mnemonic) for r in got] == [(i.address, i.mnemonic) for i in want]
+    assert all(r.image == "compute" and r.symbol.startswith("compute_loop") for r in got)
+    assert rows[0].symbol == "compute_loop" and rows[0].block_start
+    # The block cost shown is the model's price of the block the machine ran.
+    cost = ProfileCost("host", arch)
+    assert rows[0].block_cycles == cost.block(want).cycles
+    assert rows[0].block_insns == len(want)
+    # Instruction indices are consecutive.
+    assert [r.index for r in rows] == list(range(rows[0].index, rows[0].index + 40))
+
+
+def test_clock_advances_by_each_blocks_cost():
+    rows = trace("compute", start="compute_loop", count=120, params=PARAMS)
+    starts = [r for r in rows if r.block_start]
+    assert len(starts) >= 3
+    for a, b in zip(starts, starts[1:]):
+        # Costs are charged at block entry; the loop touches no shared line.
+        assert b.clock - a.clock == b.block_cycles
+    assert all(r.coherence_cycles == 0 for r in rows)
+    assert {r.category for r in rows} <= {"compute", "memory", "trap"}
+
+
+def test_index_and_symbol_windows_agree():
+    by_sym = trace("compute", start="compute_loop", count=10, params=PARAMS)
+    by_idx = trace("compute", start=by_sym[0].index, count=10, params=PARAMS)
+    assert by_idx == by_sym
+
+
+def test_kernel_syscall_path_is_symbolized():
+    rows = trace("syscalls", start="kernel:syscall", count=30, params={"calls": 3})
+    assert rows[0].image == "kernel" and rows[0].symbol == "syscall"
+    assert all(r.image == "kernel" for r in rows)
+    text = format_trace(rows)
+    assert "kernel:syscall" in text and "cycles" in text
+
+
+def test_shared_ring_accesses_show_coherence_cycles():
+    rows = trace("pingpong", start="pong:ring_recv", count=300, params={"messages": 5},
+                 core=1)
+    assert any(r.coherence_cycles > 0 for r in rows)
+    assert any(r.image == "pong" for r in rows)
+
+
+def test_bad_requests_are_clear_errors():
+    with pytest.raises(TraceError, match="core 5 does not exist"):
+        trace("compute", core=5, params=PARAMS)
+    with pytest.raises(TraceError, match="no symbol 'no_such_fn'"):
+        trace("compute", start="no_such_fn", params=PARAMS)

@@ -1,0 +1,118 @@
+"""Cycle-model validation plumbing (keusim.validate) and determinism with a real profile.
+
+The native twins are the guests' own C sources built for the host: these tests check
+that they compute exactly what the guests compute, that the report is assembled and
+written correctly, and that simulated cycles are deterministic under the `host` profile.
+They never assert a host time or an error size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from keusim.manifest import resolve
+from keusim.system import run
+from keusim.validate import (
+    ValidationError,
+    ValidationReport,
+    ValidationRow,
+    allowed_cpus,
+    native_twin,
+    run_native,
+    validate,
+)
+
+
+def _twin(name: str, **params):
+    spec = resolve(name)
+    allp = {**spec.params, **params}
+    return spec, native_twin(spec, allp)
+
+
+def test_native_callchain_computes_what_the_guest_computes():
+    spec, exes = _twin("callchain", calls=300, size=200)
+    _stats, consoles, _busy = run_native(spec, exes, allowed_cpus()[:1])
+    sim = run("callchain", arch="x86_64", params={"calls": 300, "size": 200})
+    native_line, sim_line = consoles[1].strip(), sim.process("callchain").console.strip()
+    # Same C source: the same checksum; only the cycle figure differs.
+    assert native_line.split("checksum")[1] == sim_line.split("checksum")[1]
+    assert native_line.startswith("callchain: 300 chains of depth 8, 200 bytes")
+
+
+def test_native_stream_delivers_the_guests_byte_stream():
+    spec, exes = _twin("stream", messages=500, size=100)
+    stats, _consoles, _busy = run_native(spec, exes, allowed_cpus()[:2])
+    sim = run("stream", arch="x86_64", params={"messages": 500, "size": 100})
+    cons = sim.channel(0).consumer_stats
+    # consumer (pid 2), channel 0: recv_msgs (3), verified bytes (5), mismatches (7), hash (6)
+    assert stats[(2, 0, 3)] == cons["recv_msgs"] == 500
+    assert stats[(2, 0, 5)] == cons["verified_bytes"] == 50_000
+    assert stats[(2, 0, 7)] == 0
+    assert stats[(2, 0, 6)] == cons["stream_hash"]
+
+
+def test_validate_assembles_rows_and_writes_results(tmp_path):
+    rep = validate("host", sizes=(64,), messages=40, progress=False,
+                   workloads=("pingpong", "callchain"), runs=2, native_messages=2000)
+    assert isinstance(rep, ValidationReport)
+    assert [(r.workload, r.size) for r in rep.rows] == [("pingpong", 64), ("callchain", 64)]
+    sim = run("pingpong", arch="x86_64", params={"messages": 40, "size": 64}, profile="host")
+    st = sim.channel(0).producer_stats
+    pp = rep.row("pingpong", 64)
+    assert pp.predicted_cycles == st["rt_cycles"] / st["round_trips"]
+    assert pp.sim_ops == 40 and pp.native_ops == 2000 and pp.native_runs == 2
+    for r in rep.rows:
+        assert len(r.native_run_cycles) == 2 and all(c > 0 for c in r.native_run_cycles)
+        assert r.native_p10_cycles <= r.native_median_cycles <= r.native_p90_cycles
+        assert math.isclose(r.error_pct,
+                            100 * (r.predicted_cycles - r.native_median_cycles)
+                            / r.native_median_cycles)
+        assert math.isclose(r.native_median_ns * rep.ghz, r.native_median_cycles)
+    assert rep.median_abs_error == pytest.approx(
+        sorted(abs(r.error_pct) for r in rep.rows)[0] / 2
+        + sorted(abs(r.error_pct) for r in rep.rows)[1] / 2)
+    assert "median |error|" in rep.table()
+    paths = rep.save(tmp_path / "v", plot=True)
+    names = {p.name for p in paths}
+    assert names == {"validation.json", "validation.csv", "validation.txt", "validation.png",
+                     "validation.svg"}
+    assert all(p.stat().st_size > 0 for p in paths)
+    d = json.loads((tmp_path / "v" / "validation.json").read_text())
+    assert len(d["rows"]) == 2 and d["profile"] == "host"
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "v" / "validation.csv").read_text())))
+    assert [r["workload"] for r in rows] == ["pingpong", "callchain"]
+
+
+def test_goal_summary_uses_median_and_worst():
+    def row(err: float) -> ValidationRow:
+        return ValidationRow("pingpong", 8, "round trip", 100 + err, 100.0, 90.0, 110.0, 30.0,
+                             err, 3, 100, 100, False, 0.0)
+
+    ok = ValidationReport("host", "", 3.0, 2.4e9, (0, 1), (row(5), row(-8), row(20)))
+    assert ok.median_abs_error == 8 and ok.goal_met
+    bad = ValidationReport("host", "", 3.0, 2.4e9, (0, 1), (row(5), row(-8), row(30)))
+    assert not bad.goal_met and bad.worst.error_pct == 30
+
+
+def test_bad_arguments_are_one_clear_error():
+    with pytest.raises(ValidationError, match="unknown workload"):
+        validate(workloads=("nope",), progress=False)
+    with pytest.raises(ValidationError, match="message size"):
+        validate(sizes=(8192,), progress=False)
+    with pytest.raises(ValidationError, match="only x86-64"):
+        validate(profile="neoverse-n1", sizes=(64,), progress=False)
+
+
+def test_host_profile_cycles_are_deterministic(arch):
+    p = {"messages": 30, "size": 256}
+    a = run("pingpong", arch=arch, params=p, profile="host", quantum=5_000)
+    b = run("pingpong", arch=arch, params=p, profile="host", quantum=5_000)
+    c = run("pingpong", arch=arch, params=p, profile="host", quantum=2_000_000)
+    assert a.to_json() == b.to_json() == c.to_json()
+    assert a.channel(0).producer_stats["rt_cycles"] > 0
+    assert a.cores[0].coherence_cycles > 0
