@@ -54,7 +54,7 @@ def test_clock_advances_by_each_blocks_cost():
     rows = trace("compute", start="compute_loop", count=120, params=PARAMS)
     starts = [r for r in rows if r.block_start]
     assert len(starts) >= 3
-    for a, b in zip(starts, starts[1:]):
+    for a, b in zip(starts, starts[1:], strict=False):
         # Costs are charged at block entry; the loop touches no shared line.
         assert b.clock - a.clock == b.block_cycles
     assert all(r.coherence_cycles == 0 for r in rows)

@@ -4,8 +4,9 @@
  * off at build time, so that their additivity can be measured.
  *
  *   TRAP=0  no system call on the data path (the KeuOS data plane)
- *   TRAP=1  one system call (ks_nop) by the sender after each send and one by the
- *           receiver after each receive: the two crossings of a traditional IPC
+ *   TRAP=1  one system call (ks_nop) by the sender before each send and one by the
+ *           receiver after each receive: the two crossings of a traditional IPC,
+ *           both on the round trip's critical path
  *   TRAP=2  a SipHash-verified notify by the sender after each send; the receiver
  *           polls (needs notify-mode, verified channels): the paper's "with proof
  *           verification" path without the sleeping receiver's IPI
@@ -13,7 +14,8 @@
  *           sends from there: one extra copy per message, as through a kernel buffer
  *   LOCK=1  a test-and-test-and-set spinlock (atomic xchg) per channel, in a page
  *           both processes map (channel 2's data page), held around every send and
- *           around every receive attempt
+ *           around every receive (the receiver first waits for data without it)
+ *   RELAX   the poll loops' hint: 1 PAUSE/YIELD (as ring_recv_wait), 0 none
  *
  * ROLE 0 (ping) sends on channel 0 and receives the echo on channel 1; ROLE 1 (pong)
  * echoes. Ping times each round trip after WARMUP untimed ones (so the ring has
@@ -105,11 +107,17 @@ static inline void unlock(volatile uint32_t *l)
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
 }
 
-/* Send SIZE bytes from b with the configured costs; returns 0 or a RING_E* code. */
+/* Send SIZE bytes from b with the configured costs; returns 0 or a RING_E* code.
+ * TRAP=1 enters the kernel before publishing, as a send system call would, so that the
+ * crossing is on the round trip's critical path. TRAP=2 notifies after publishing, as
+ * KeuOS does: the receiver can already see the message while the sender is in the
+ * kernel. */
 static int send_msg(struct link *l, const uint64_t *b)
 {
     const void *src = b;
     int r;
+    if (TRAP == 1)
+        ks_nop();
     if (COPY) {
         memcpy(bounce, b, SIZE);
         __asm__ volatile("" ::: "memory");
@@ -127,19 +135,22 @@ static int send_msg(struct link *l, const uint64_t *b)
     }
     if (r != 0)
         return r;
-    if (TRAP == 1)
-        ks_nop();
     if (TRAP == 2)
         return (int)ks_notify_record(&l->n, &l->ep, SIZE);
     return 0;
 }
 
-/* Receive exactly SIZE bytes into b; returns 0, or -1 after recording a channel fault. */
+/* Receive exactly SIZE bytes into b; returns 0, or -1 after recording a channel fault.
+ * It first waits, without the lock, until head has moved past its tail (a lock taken
+ * and dropped in a tight loop would starve the sender), then receives under the lock.
+ * TRAP=1 leaves the kernel after receiving, as a receive system call would return. */
 static int recv_msg(struct link *l, uint64_t *b)
 {
     uint32_t n = 0;
     int r;
     for (;;) {
+        while (__atomic_load_n(l->ep.head, __ATOMIC_ACQUIRE) == *l->ep.tail)
+            relax();
         if (LOCK)
             lock(l->lock);
         r = ring_recv(&l->ep, b, SIZE, &n);
@@ -147,7 +158,6 @@ static int recv_msg(struct link *l, uint64_t *b)
             unlock(l->lock);
         if (r != RING_EAGAIN)
             break;
-        relax();
     }
     if (r != 0 || n != SIZE) {
         ks_chanfault(l->ch, r ? r : RING_ECORRUPT_LEN);
