@@ -4,6 +4,7 @@
     keusim scenarios
     keusim prove [--all | NAME ...]
     keusim native [--quick]
+    keusim calibrate | validate | trace | attribute | notifycost  [... --help]
     keusim demo
 
 Bad input gets one line `keusim: error: ...` and exit status 2; a run that
@@ -133,12 +134,32 @@ def parser() -> argparse.ArgumentParser:
                    help="profile path (default: the user profile dir, where it shadows `host`)")
     c.add_argument("--allow-busy", action="store_true", help="fit even if the machine was busy")
     c.set_defaults(func=cmd_calibrate)
+    for name, (_mod, desc) in PASSTHROUGH.items():
+        sub.add_parser(name, help=desc + f" (see `keusim {name} --help`)")
     d = sub.add_parser("demo", help="run the demo scenarios on both architectures")
     d.set_defaults(func=cmd_demo)
     return ap
 
 
+# Subcommands whose options belong to a library module: `keusim NAME ...` calls
+# keusim.MODULE.main([...]) with the rest of the command line.
+PASSTHROUGH = {
+    "validate": ("keusim.validate", "cycle model vs native runs on held-out workloads"),
+    "trace": ("keusim.trace", "a window of executed instructions with their costs"),
+    "attribute": ("keusim.attribution", "cycles by process, kernel path, function, category"),
+    "notifycost": ("keusim.notifycost", "kernel instructions per verified notify, by part"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        import importlib
+        try:
+            return importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:]) or 0
+        except KeusimError as e:
+            print(f"keusim: error: {e}", file=sys.stderr)
+            return 2
     ns = parser().parse_args(argv)
     try:
         return ns.func(ns)

@@ -52,3 +52,25 @@ def flush_tlb(uc) -> None:
     err = _ctl(uc._uch, C.c_int(_UC_CTL_TLB_FLUSH | (_UC_CTL_WRITE << 30)))
     if err:
         raise UcError(err)
+
+
+_reg_read = uclib.uc_reg_read
+_reg_read.argtypes = [C.c_void_p, C.c_int, C.c_void_p]
+_reg_read.restype = C.c_int
+
+
+class RegReader:
+    """One 64-bit register read through the raw C call: ~3x cheaper than the binding's
+    reg_read, and the machine reads the PC after every slice."""
+
+    def __init__(self, uc, reg_id: int):
+        self.h = C.c_void_p(uc._uch.value if hasattr(uc._uch, "value") else uc._uch)
+        self.reg = reg_id
+        self.val = C.c_uint64()
+        self.ptr = C.byref(self.val)
+
+    def __call__(self) -> int:
+        err = _reg_read(self.h, self.reg, self.ptr)
+        if err:
+            raise UcError(err)
+        return self.val.value

@@ -39,7 +39,7 @@ from keusim.arch.arm64_facts import TOOLCHAIN
 from keusim.errors import ArchError
 from keusim.pagetable import DEV, R, U, W
 from keusim.pagetable import X as PX
-from keusim.ucutil import RegBatch, flush_tlb
+from keusim.ucutil import RegBatch, RegReader, flush_tlb
 
 KERNBASE = 0xFFFFFFFF80000000
 
@@ -408,10 +408,16 @@ class Arm64:
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:
-        return core.uc.reg_read(A.UC_ARM64_REG_PC)
+        r = core.arch_state.get("pc")
+        if r is None:
+            r = core.arch_state["pc"] = RegReader(core.uc, A.UC_ARM64_REG_PC)
+        return r()
 
     def user_mode(self, core) -> bool:
-        return core.uc.reg_read(A.UC_ARM64_REG_PSTATE) & EL_MASK == 0
+        r = core.arch_state.get("pstate")
+        if r is None:
+            r = core.arch_state["pstate"] = RegReader(core.uc, A.UC_ARM64_REG_PSTATE)
+        return r() & EL_MASK == 0
 
     def read_root(self, uc) -> int:
         """TTBR0_EL1 without the ASID (bits 63..48) and CnP (bit 0)."""

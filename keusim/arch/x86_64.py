@@ -26,7 +26,7 @@ from unicorn import x86_const as X
 from keusim.arch.x86_64_facts import TOOLCHAIN
 from keusim.pagetable import DEV, R, U, W
 from keusim.pagetable import X as PX
-from keusim.ucutil import RegBatch, flush_tlb
+from keusim.ucutil import RegBatch, RegReader, flush_tlb
 
 KERNBASE = 0xFFFFFFFF80000000
 
@@ -210,10 +210,16 @@ class X86_64:
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:
-        return core.uc.reg_read(X.UC_X86_REG_RIP)
+        r = core.arch_state.get("rip")
+        if r is None:
+            r = core.arch_state["rip"] = RegReader(core.uc, X.UC_X86_REG_RIP)
+        return r()
 
     def user_mode(self, core) -> bool:
-        return core.uc.reg_read(X.UC_X86_REG_CS) & 3 == 3
+        r = core.arch_state.get("cs")
+        if r is None:
+            r = core.arch_state["cs"] = RegReader(core.uc, X.UC_X86_REG_CS)
+        return r() & 3 == 3
 
     def read_root(self, uc) -> int:
         return uc.reg_read(X.UC_X86_REG_CR3) & _ADDR
