@@ -2,7 +2,8 @@
 
 It runs the native calibration microbenchmarks (:func:`keusim.native.harness.
 run_calibration_micro`): the timer pair, a dependent ADD chain, a pointer chase at four
-working-set sizes, a cache line bounced between two CPUs, and ``getppid`` round trips.
+working-set sizes, a cache line bounced between two CPUs, a buffer of consecutive lines
+handed between two CPUs (4 and 16 KiB), and ``getppid`` round trips.
 These are *not* the validation workloads (ring ping-pong and streaming, the function-call
 chain): the model is fitted on the microbenchmarks and validated on those.
 
@@ -13,6 +14,8 @@ timer pair's share (``timer_pair`` ticks / ops per sample):
 ``clock.ghz``             ``classes.alu.latency`` (1) / TSC ticks per dependent ADD x TSC Hz
 ``memory.l1|l2|l3|dram``  ns per load of the 4 KiB / 128 KiB / 4 MiB / 128 MiB chase
 ``coherence.core_to_core`` ns per cache-line round trip / 2 (one hand-off)
+``coherence.stream_line`` (bulk hand-off round - line round trip - one hand-off) /
+                          (2 x (lines - 1)), mean over the buffer sizes
 ``trap.syscall_entry``    (getppid round trip in cycles - calibration.linux_getppid_kernel_cycles)
 ``trap.syscall_exit``     split by calibration.syscall_entry_share
 ========================  =================================================================
@@ -269,6 +272,46 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                   given=round(ns, 4), origin="host"),
             ns * ghz, base.param("coherence.core_to_core").value,
             f"pingpong {2 * ns:.1f} ns/round trip", "ns / 2 x GHz")
+
+    # Pipelined hand-offs: a buffer of consecutive lines written by one CPU, read by the
+    # other, then a flag round trip. The coherence model charges such a round the flag's
+    # round trip (a cacheline_pingpong op), one full invalidation (the writer's first
+    # line) and one full transfer (the reader's first line): one more hand-off, and
+    # stream_line for each of the other 2 x (lines - 1) line events. Inverted here.
+    bulk = [r for r in results if r.name == "bulk_handoff"]
+    if bulk and (pp is None or pp.single_cpu):
+        warnings.append("bulk_handoff needs a two-CPU cacheline_pingpong result: "
+                        "coherence.stream_line keeps the base value")
+    elif bulk:
+        pp_ns = ns_of(pp)
+        per: list[tuple[int, float]] = []
+        for r in bulk:
+            lines = r.size // 64
+            if r.single_cpu or lines < 2:
+                warnings.append(f"bulk_handoff {r.size} B ran on one CPU or has one line; "
+                                "ignored")
+                continue
+            ns = (ns_of(r) - pp_ns - pp_ns / 2) / (2 * (lines - 1))
+            per.append((r.size, ns))
+        if per:
+            ns = sum(v for _, v in per) / len(per)
+            if ns <= 0:
+                warnings.append("bulk_handoff is no slower than a line round trip: "
+                                "coherence.stream_line keeps the base value")
+            else:
+                each = ", ".join(f"{sz} B {v:.2f} ns" for sz, v in per)
+                key = "coherence.stream_line"
+                prev = base.param(key).value if key in base.params else \
+                    float(base.coherence()[0])   # serial model: a full transfer
+                put(key, Param(round(ns * ghz, 4), f"measured ({command}): micro_bench "
+                               f"bulk_handoff (one CPU writes the buffer's lines, the other "
+                               f"reads them, then a flag round trip) minus "
+                               f"cacheline_pingpong {pp_ns:.1f} ns and one more hand-off, "
+                               f"per each of the other 2 x (lines - 1) line events: {each}; "
+                               "mean. Includes the loops' few instructions per line",
+                               unit="ns", given=round(ns, 4), origin="host"),
+                    ns * ghz, prev, f"bulk {each}",
+                    "(round - pp - pp/2) / (2 (lines-1)) x GHz")
 
     # System call: the round trip less Linux's own work, split entry/exit.
     sc = _find(results, "syscall_getppid")

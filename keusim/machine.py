@@ -125,6 +125,8 @@ class Machine:
         ipi_cycles: latency of an inter-processor interrupt.
         shared: (base, size) of the physical region whose cache lines are modelled.
         coherence: (transfer, invalidate, fill) cycles for the shared-line model.
+        coherence_stream: cycles per hand-off that continues a core's run of nearby lines
+            (pipelined transfers; ``Profile.coherence_stream``); None charges all in full.
         exception_cycles: hardware cost of exception/interrupt entry, charged when the
             machine delivers one (syscall/svc are costed as instructions by the model).
     """
@@ -132,7 +134,8 @@ class Machine:
     def __init__(self, arch, ncores: int, ram_size: int, cost=None, lookahead: int = 200,
                  quantum: int = 200_000, ipi_cycles: int = 2000,
                  shared: tuple[int, int] | None = None,
-                 coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0):
+                 coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
+                 coherence_stream: int | None = None):
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
@@ -151,7 +154,8 @@ class Machine:
         self._coh_keep = None
         coh = None
         if shared:
-            coh, self._coh_keep = hooks.make_coherence(shared[0], shared[1], *coherence)
+            coh, self._coh_keep = hooks.make_coherence(shared[0], shared[1], *coherence,
+                                                       stream=coherence_stream)
         self._coh = coh
         self.cores = [Core(self, i) for i in range(ncores)]
         for c in self.cores:

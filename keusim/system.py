@@ -57,7 +57,8 @@ def _cost_model(profile: str | None, arch: str):
     except ImportError as e:  # pragma: no cover - profiles not installed
         raise KeusimError(f"profiles are unavailable ({e})") from e
     prof = load_profile(profile)
-    kw = {"coherence": prof.coherence(), "ipi_cycles": prof.ipi_cycles,
+    kw = {"coherence": prof.coherence(), "coherence_stream": prof.coherence_stream(),
+          "ipi_cycles": prof.ipi_cycles,
           "exception_cycles": prof.cycles("trap.exception_entry")}
     return ProfileCost(prof, arch), kw
 

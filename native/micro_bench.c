@@ -12,6 +12,12 @@
  *                       load. The size picks the level: 4 KiB L1, 128 KiB L2, 4 MiB L3...
  *   cacheline_pingpong  one cache line bounced between two CPUs with plain stores and
  *                       loads (no PAUSE); one op = one round trip (two line transfers)
+ *   bulk_handoff        a --size byte buffer (whole 64-byte lines, own pages) handed
+ *                       between two CPUs: the parent writes every 8-byte word, raises a
+ *                       flag on a separate line; the partner reads and checks every word
+ *                       and answers on the flag. One op = one round (the parent's writes
+ *                       invalidate the partner's copies, the partner fetches every line
+ *                       modified, plus one flag round trip: a cacheline_pingpong op)
  *   syscall_getppid     syscall(SYS_getppid); one op = one system call round trip
  *
  * Prints one JSON object (bench.c: json_*).
@@ -261,6 +267,65 @@ run_cacheline_pingpong(int single)
     finish(&s, &a, *line != 2 * total, single);
 }
 
+/* bulk_handoff: the buffer and an error word the partner raises (on the flag's page). */
+static volatile uint64_t *bulk;
+static uint64_t bulk_words;
+
+static void
+bulk_partner(void *arg)
+{
+    (void)arg;
+    for (uint64_t i = 0; i < total; i++) {
+        uint64_t sum = 0, want = bulk_words * i + bulk_words * (bulk_words - 1) / 2;
+        await(2 * i + 1);
+        for (uint64_t w = 0; w < bulk_words; w++)
+            sum += bulk[w];
+        if (sum != want)
+            line[16]++;   /* error count, its own line (128 bytes past the flag) */
+        *line = 2 * i + 2;
+    }
+}
+
+static void
+run_bulk_handoff(int single)
+{
+    uint64_t nsamples = O.iters / O.batch, i = 0, k, j, w;
+    struct samples s;
+    struct acct a;
+    pid_t pid;
+
+    if (O.size < 64 || O.size % 64)
+        die(EXIT_USAGE, "bulk_handoff: --size must be a multiple of 64 bytes, at least 64");
+    bulk_words = O.size / 8;
+    total = O.warmup + nsamples * O.batch;
+    line = shm_alloc(4096);                 /* flag: a line (and page) of its own */
+    bulk = shm_alloc(O.size);               /* page-aligned: whole lines */
+    samples_init(&s, nsamples, O.batch);
+    if (pin(O.cpu[0]) != 0)
+        die(EXIT_SETUP, "sched_setaffinity(CPU %d): %s", O.cpu[0], strerror(errno));
+    pid = partner_start(O.cpu[1], bulk_partner, 0);
+    for (k = 0; k < O.warmup; k++, i++) {
+        for (w = 0; w < bulk_words; w++)
+            bulk[w] = i + w;
+        *line = 2 * i + 1;
+        await(2 * i + 2);
+    }
+    acct_begin(&a, pid);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        for (j = 0; j < O.batch; j++, i++) {
+            for (w = 0; w < bulk_words; w++)
+                bulk[w] = i + w;
+            *line = 2 * i + 1;              /* TSO: the payload stores are visible first */
+            await(2 * i + 2);
+        }
+        sample_end(&s);
+    }
+    acct_end(&a);
+    partner_finish(pid);
+    finish(&s, &a, (*line != 2 * total) + line[16], single);
+}
+
 static void
 run_getppid(void)
 {
@@ -301,10 +366,12 @@ main(int argc, char **argv)
         run_load_chain();
     else if (strcmp(O.bench, "cacheline_pingpong") == 0)
         run_cacheline_pingpong(single);
+    else if (strcmp(O.bench, "bulk_handoff") == 0)
+        run_bulk_handoff(single);
     else if (strcmp(O.bench, "syscall_getppid") == 0)
         run_getppid();
     else
         die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, alu_chain, load_chain, "
-            "cacheline_pingpong, syscall_getppid)", O.bench);
+            "cacheline_pingpong, bulk_handoff, syscall_getppid)", O.bench);
     return 0;
 }

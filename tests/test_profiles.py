@@ -278,3 +278,24 @@ def test_tiny_real_calibration_run(tmp_path):
     assert {"cpu", "kernel", "date", "tsc_hz"} <= set(prof.machine)
     assert report.tsc_hz > 0 and len(report.checks) == 2
     assert "keusim calibrate" in report.table()
+
+
+def test_stream_line_is_fitted_from_the_bulk_handoff():
+    ghz, c2c, stream = 3.0, 120.0, 18.0
+    res = synthetic(ghz, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600)
+    for size in (4 << 10, 16 << 10):
+        lines = size // 64
+        round_cycles = 2 * c2c + c2c + 2 * (lines - 1) * stream   # what the model charges
+        res.append(result("bulk_handoff", size, round_cycles / ghz, 100))
+    prof, fits, warnings = fit_profile(res, TSC_HZ, "host")
+    assert not warnings
+    assert prof.param("coherence.stream_line").value == pytest.approx(stream, rel=1e-3)
+    assert prof.coherence_stream() == 18 and "bulk_handoff" in \
+        prof.param("coherence.stream_line").source
+    assert "coherence.stream_line" in {f.key for f in fits}
+    # Without a two-CPU ping-pong there is no single hand-off to subtract: keep the base.
+    solo = [r for r in res if r.name != "cacheline_pingpong"]
+    prof2, _, warnings2 = fit_profile(solo, TSC_HZ, "host")
+    assert prof2.param("coherence.stream_line").source == \
+        load_profile("host").param("coherence.stream_line").source
+    assert any("bulk_handoff" in w for w in warnings2)

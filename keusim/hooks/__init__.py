@@ -26,6 +26,7 @@ class KCoh(C.Structure):
         ("base", C.c_uint64), ("size", C.c_uint64),
         ("xfer_cycles", C.c_uint64), ("inval_cycles", C.c_uint64), ("fill_cycles", C.c_uint64),
         ("owner", C.POINTER(C.c_uint8)), ("sharers", C.POINTER(C.c_uint64)),
+        ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
     ]
 
 
@@ -42,6 +43,7 @@ class KCore(C.Structure):
         ("coh", C.POINTER(KCoh)),
         ("reg_a", C.c_uint64), ("reg_b", C.c_uint64), ("reg_c", C.c_uint64),
         ("tsc_aux", C.c_uint64), ("counter_hz", C.c_uint64), ("nblocks", C.c_uint64),
+        ("coh_last", C.c_uint64), ("coh_streamed", C.c_uint64),
     ]
 
 
@@ -150,12 +152,25 @@ def _addr(so: C.CDLL, name: str) -> int:
     return C.cast(getattr(so, name), C.c_void_p).value
 
 
-def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int) -> tuple[KCoh, tuple]:
-    """Coherence state for a shared physical region; returns (struct, buffers to keep alive)."""
+STREAM_STRIDE = 2
+"""Lines: a hand-off this close to the same core's previous one continues its stream."""
+
+
+def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
+                   stream: int | None = None, stride: int = STREAM_STRIDE
+                   ) -> tuple[KCoh, tuple]:
+    """Coherence state for a shared physical region; returns (struct, buffers to keep alive).
+
+    ``stream``: cycles charged for a transfer or invalidation within ``stride`` lines of
+    the same core's previous one (pipelined hand-offs of consecutive lines; fastpath.c
+    ``handoff``). None (the default) charges every hand-off in full, the serial model.
+    """
     lines = max(1, size // 64)
     owner = (C.c_uint8 * lines)()
     sharers = (C.c_uint64 * lines)()
     coh = KCoh(base=base, size=size, xfer_cycles=xfer, inval_cycles=inval, fill_cycles=fill,
                owner=C.cast(owner, C.POINTER(C.c_uint8)),
-               sharers=C.cast(sharers, C.POINTER(C.c_uint64)))
+               sharers=C.cast(sharers, C.POINTER(C.c_uint64)),
+               stream_cycles=max(xfer, inval) if stream is None else stream,
+               stream_stride=0 if stream is None else stride)
     return coh, (owner, sharers)

@@ -35,6 +35,15 @@ struct kcoh {
     uint64_t fill_cycles;       /* first touch by this core: from the memory side */
     uint8_t *owner;             /* 0: none; else 1 + core holding it modified */
     uint64_t *sharers;          /* bit per core holding a valid copy */
+    /* Pipelined hand-offs (added at the end: keep the offsets above). A transfer or an
+     * invalidation within stream_stride lines (either way, not the same line) of the same
+     * core's previous one is charged stream_cycles, not xfer/inval_cycles: real cores keep
+     * several line fetches in flight (L2 stream prefetcher, miss buffers) and retire
+     * stores into the store buffer, so a run of consecutive lines costs the per-line
+     * throughput, not the latency, after the first. stream_cycles == xfer_cycles and
+     * stream_stride == 0 is the serial model. */
+    uint64_t stream_cycles;
+    uint64_t stream_stride;     /* lines; 0: no streaming */
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1 };
@@ -59,6 +68,9 @@ struct kcore {
     uint64_t tsc_aux;           /* rdtscp: RCX value (the core id) */
     uint64_t counter_hz;        /* cntfrq_el0 */
     uint64_t nblocks;
+    /* Added at the end (keep the offsets above): the stream state of kh_mem. */
+    uint64_t coh_last;          /* 1 + line of this core's last transfer/invalidation; 0: none */
+    uint64_t coh_streamed;      /* transfers/invalidations charged stream_cycles */
 };
 
 /* Allocate the block table with 2^log2 entries. Returns 0, or -1 on OOM. */
@@ -212,6 +224,24 @@ uint32_t kh_mrs(void *uc, int reg, const struct cp_reg *cp, struct kcore *c)
     return 0;
 }
 
+/* The cost of a transfer or invalidation (full) of `line` by core c: stream_cycles when
+ * it continues this core's run of nearby lines, else full. Updates the stream state. */
+static inline uint64_t handoff(struct kcore *c, const struct kcoh *h, uint64_t line,
+                               uint64_t full)
+{
+    uint64_t last = c->coh_last, d;
+    c->coh_last = line + 1;
+    c->coh_xfers++;
+    if (last) {
+        d = line + 1 > last ? line + 1 - last : last - line - 1;
+        if (d && d <= h->stream_stride) {
+            c->coh_streamed++;
+            return h->stream_cycles < full ? h->stream_cycles : full;
+        }
+    }
+    return full;
+}
+
 /* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
 void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct kcore *c)
 {
@@ -227,8 +257,7 @@ void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct k
         c->shared_writes++;
         if (owner != c->id + 1) {
             if (owner || (h->sharers[line] & ~me)) {
-                cost = owner ? h->xfer_cycles : h->inval_cycles;
-                c->coh_xfers++;
+                cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles);
             } else if (!(h->sharers[line] & me)) {
                 cost = h->fill_cycles;
             }
@@ -238,8 +267,7 @@ void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct k
     } else {
         c->shared_reads++;
         if (owner && owner != c->id + 1) {
-            cost = h->xfer_cycles;
-            c->coh_xfers++;
+            cost = handoff(c, h, line, h->xfer_cycles);
             h->owner[line] = 0;
             h->sharers[line] |= me;
         } else if (!(h->sharers[line] & me)) {

@@ -80,9 +80,11 @@ RING_CAPACITY = 16384
 BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "futex",
                               "syscall_getppid", "funccall", "funccall_dep")
 MICRO: tuple[str, ...] = ("timer_pair", "alu_chain", "load_chain", "cacheline_pingpong",
-                          "syscall_getppid")
+                          "bulk_handoff", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
+BULK_SIZES: tuple[int, ...] = (4 << 10, 16 << 10)
+"""bulk_handoff buffers: 64 and 256 consecutive lines handed between two CPUs."""
 
 BUSY_FRACTION = 0.05
 """A run is busy when other tasks used more than this share of the CPU time available."""
@@ -123,6 +125,7 @@ _BENCHES: dict[str, _Bench] = {
     "alu_chain": _Bench("micro_bench", "add", 20_000_000, 100_000, False),
     "load_chain": _Bench("micro_bench", "load", 2_000_000, 10_000, False),
     "cacheline_pingpong": _Bench("micro_bench", "round_trip", 200_000, 100, True),
+    "bulk_handoff": _Bench("micro_bench", "round_trip", 200_000, 100, True, True),
     "syscall_getppid": _Bench("micro_bench", "call", 100_000, 100, False),
 }
 
@@ -164,7 +167,7 @@ class NativeResult:
     extra: Mapping[str, float] = field(default_factory=dict, compare=False, hash=False)
     """Derived figures: ``median_ns_clock`` (the median per-op time by CLOCK_MONOTONIC,
     which includes two clock reads per sample), ``core_cycles_per_tick`` and ``core_ghz``
-    (alu_chain), ``ns_per_transfer`` (cacheline_pingpong)."""
+    (alu_chain), ``ns_per_transfer`` (cacheline_pingpong), ``lines`` (bulk_handoff)."""
 
     @property
     def spread(self) -> float:
@@ -357,6 +360,8 @@ def _summarize(name: str, size: int, runs: Sequence[dict], reruns: int,
         extra["core_ghz"] = hz / 1e9 / median_ticks
     if name == "cacheline_pingpong":
         extra["ns_per_transfer"] = _percentile(sns, 0.5) / 2
+    if name == "bulk_handoff":
+        extra["lines"] = size / 64
     return NativeResult(
         name=name, size=size, unit=_BENCHES[name].unit,
         median_ns=_percentile(sns, 0.5), p10_ns=_percentile(sns, 0.1),
@@ -529,6 +534,7 @@ def run_baselines(names: Iterable[str] = BASELINES, *, size: int = 64,
 
 def run_calibration_micro(names: Iterable[str] = MICRO, *,
                           load_sizes: Iterable[int] = LOAD_CHAIN_SIZES,
+                          bulk_sizes: Iterable[int] = BULK_SIZES,
                           iterations: int | None = None, batch: int | None = None,
                           warmup: int | None = None, scale: float = 1.0, runs: int = 1, seed: int = 1,
                           cpus: tuple[int, int] | None = None, max_reruns: int = 2,
@@ -538,8 +544,10 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
     ``timer_pair`` (the cost of the timing brackets), ``alu_chain`` (dependent adds:
     ``extra["core_cycles_per_tick"]``), ``load_chain`` at each of ``load_sizes`` (a
     random pointer chase; ns per load), ``cacheline_pingpong`` (one line bounced between
-    two CPUs; ns per round trip) and ``syscall_getppid``. Times are per op; arguments
-    otherwise as :func:`run_ring`.
+    two CPUs; ns per round trip), ``bulk_handoff`` at each of ``bulk_sizes`` (a buffer of
+    consecutive lines written by one CPU and read by the other, then a flag round trip;
+    ns per round) and ``syscall_getppid``. Times are per op; arguments otherwise as
+    :func:`run_ring`.
     """
     names = tuple(names)
     jobs: list[_Job] = []
@@ -551,6 +559,12 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
                 if s < 128 or s % 64:
                     raise NativeHarnessError(f"load_chain size {s} must be a multiple of "
                                              "64 bytes, at least 128")
+                jobs.append(_job(n, s, iterations, batch, warmup, scale))
+        elif n == "bulk_handoff":
+            for s in bulk_sizes:
+                if s < 64 or s % 64:
+                    raise NativeHarnessError(f"bulk_handoff size {s} must be a multiple of "
+                                             "64 bytes, at least 64")
                 jobs.append(_job(n, s, iterations, batch, warmup, scale))
         else:
             jobs.append(_job(n, 0, iterations, batch, warmup, scale))
@@ -591,7 +605,7 @@ def run_all(groups: Iterable[str] = GROUPS, *, capacity: int = RING_CAPACITY, se
 
 
 def _fmt_size(name: str, size: int) -> str:
-    if name == "load_chain":
+    if name in ("load_chain", "bulk_handoff"):
         for unit, shift in (("M", 20), ("K", 10)):
             if size >= 1 << shift and size % (1 << shift) == 0:
                 return f"{size >> shift}{unit}"

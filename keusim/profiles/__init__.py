@@ -19,6 +19,7 @@ The format, the model that uses it and the sources are described in docs/cycle-m
 
     p = load_profile("zen3")
     p.coherence()      # (29, 29, 42): (transfer, invalidate, fill) for Machine(coherence=...)
+    p.coherence_stream()  # cycles per line of a pipelined run, for Machine(coherence_stream=...)
     p.ipi_cycles       # 3240: for Machine(ipi_cycles=...)
 """
 
@@ -75,9 +76,10 @@ REQUIRED: Mapping[str, tuple[str, ...]] = MappingProxyType({
 """Sections and the parameters each profile must define (after inheritance)."""
 
 OPTIONAL: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "coherence": ("transfer", "invalidate", "fill"),
+    "coherence": ("transfer", "invalidate", "fill", "stream_line"),
 })
-"""Parameters that override a derived value when present (see :meth:`Profile.coherence`)."""
+"""Parameters that override a derived value when present (see :meth:`Profile.coherence`),
+or add a mechanism (``coherence.stream_line``: :meth:`Profile.coherence_stream`)."""
 
 
 class ProfileError(ArchError):
@@ -193,6 +195,18 @@ class Profile:
         if "coherence.fill" in self.params:
             fill = self.cycles("coherence.fill")
         return xfer, inval, fill
+
+    def coherence_stream(self) -> int | None:
+        """Cycles per line of a pipelined run of hand-offs (``Machine(coherence_stream=...)``).
+
+        ``coherence.stream_line``: what one more consecutive line costs a core that is
+        already transferring (or invalidating) the lines next to it, the throughput of
+        overlapped line fetches and retired-early stores rather than the latency of one
+        hand-off. None when the profile lacks it (every hand-off charged in full).
+        """
+        if "coherence.stream_line" not in self.params:
+            return None
+        return self.cycles("coherence.stream_line")
 
     def sources(self) -> dict[str, str]:
         """Every number of the profile -> its source (classes as ``classes.<name>``)."""
@@ -493,13 +507,14 @@ def _param_toml(p: Param) -> str:
 def describe(profiles: Iterable[str] | None = None) -> str:
     """A one-line-per-profile summary table of key numbers (for docs and reports)."""
     rows = [("profile", "isa", "GHz", "L1", "L2", "L3", "DRAM", "c2c", "xfer/inv/fill",
-             "sys in/out", "ipi", "validated")]
+             "stream", "sys in/out", "ipi", "validated")]
     for n in profiles or list_profiles():
         p = load_profile(n)
         x, i, f = p.coherence()
         rows.append((p.name, p.isa, f"{p.ghz:g}", *(str(p.cycles(f"memory.{k}"))
                                                      for k in ("l1", "l2", "l3", "dram")),
                      str(p.cycles("coherence.core_to_core")), f"{x}/{i}/{f}",
+                     str(p.coherence_stream() or "-"),
                      f"{p.cycles('trap.syscall_entry')}/{p.cycles('trap.syscall_exit')}",
                      str(p.ipi_cycles), "yes" if p.validated else "no"))
     w = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]

@@ -1,0 +1,134 @@
+"""The shared-line coherence hook's stream rule (fastpath.c kh_mem / handoff).
+
+kh_mem is driven directly through ctypes (its Uc argument is unused), so each test is a
+deterministic sequence of line accesses by two cores.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+
+import pytest
+
+from keusim import hooks
+from keusim.profiles import list_profiles, load_profile
+
+BASE, SIZE = 0x100000, 64 * 64
+READ, WRITE = 16, 17          # UC_MEM_READ, UC_MEM_WRITE
+XFER, INVAL, FILL, STREAM = 70, 60, 40, 15
+
+
+def _setup(stream=STREAM, stride=hooks.STREAM_STRIDE):
+    coh, keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
+                                     stride=stride)
+    cores = []
+    for i in range(2):
+        k = hooks.KCore()
+        k.id = i
+        k.coh = C.pointer(coh)
+        cores.append(k)
+    return coh, keep, cores
+
+
+def _access(core, kind, lines):
+    fn = hooks.lib().kh_mem
+    fn.argtypes = [C.c_void_p, C.c_int, C.c_uint64, C.c_int, C.c_int64,
+                   C.POINTER(hooks.KCore)]
+    fn.restype = None
+    before = core.clock
+    for ln in lines:
+        fn(None, kind, BASE + 64 * ln + 8, 8, 0, C.byref(core))
+    return core.clock - before
+
+
+def test_sequential_transfers_are_charged_stream_cycles():
+    _, _keep, (a, b) = _setup()
+    assert _access(a, WRITE, range(8)) == 8 * FILL          # first touch: no hand-off
+    # The reader fetches 8 consecutive modified lines: the first in full, then streamed.
+    assert _access(b, READ, range(8)) == XFER + 7 * STREAM
+    assert (b.coh_xfers, b.coh_streamed) == (8, 7)
+    # The writer upgrades them again (the reader holds them shared): invalidations.
+    assert _access(a, WRITE, range(8)) == INVAL + 7 * STREAM
+    assert a.coh_streamed == 7
+
+
+def test_scattered_transfers_are_charged_in_full():
+    _, _keep, (a, b) = _setup()
+    lines = range(0, 64, 8)
+    _access(a, WRITE, lines)
+    assert _access(b, READ, lines) == 8 * XFER and b.coh_streamed == 0
+    assert _access(a, WRITE, lines) == 8 * INVAL and a.coh_streamed == 0
+
+
+def test_stride_direction_and_repeats():
+    _, _keep, (a, b) = _setup(stride=2)
+    seq = [10, 12, 11, 9, 30, 31]     # +2, -1, -2 stream; 30 breaks it; 31 streams
+    _access(a, WRITE, seq)
+    assert _access(b, READ, seq) == 2 * XFER + 4 * STREAM
+    # A second hand-off of the same line is never a stream continuation.
+    _, _keep2, (a, b) = _setup()
+    for _ in range(3):
+        _access(a, WRITE, [5])
+        _access(b, READ, [5])
+    assert a.coh_streamed == b.coh_streamed == 0
+
+
+def test_stream_state_is_per_core():
+    _, _keep, (a, b) = _setup()
+    _access(a, WRITE, [0, 20])
+    _access(b, READ, [0])             # b's previous event: line 0
+    assert _access(b, READ, [20]) == XFER   # 20 is not near 0 (a's 20 does not count)
+
+
+def test_default_is_the_serial_model():
+    coh, keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
+    assert coh.stream_stride == 0
+    cores = []
+    for i in range(2):
+        k = hooks.KCore()
+        k.id, k.coh = i, C.pointer(coh)
+        cores.append(k)
+    a, b = cores
+    _access(a, WRITE, range(8))
+    assert _access(b, READ, range(8)) == 8 * XFER and b.coh_streamed == 0
+
+
+def test_stream_never_costs_more_than_the_full_hand_off():
+    _, _keep, (a, b) = _setup(stream=500)
+    _access(a, WRITE, range(4))
+    assert _access(b, READ, range(4)) == 4 * XFER
+
+
+def test_struct_fields_keep_their_offsets():
+    # New fields go at the end: fastpath.c's offsets of the old ones are unchanged.
+    assert hooks.KCoh.owner.offset == 40 and hooks.KCoh.sharers.offset == 48
+    assert hooks.KCoh.stream_cycles.offset == 56 and hooks.KCoh.stream_stride.offset == 64
+    assert hooks.KCore.nblocks.offset == 200 and hooks.KCore.coh_last.offset == 208
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_every_profile_prices_a_stream_line(name):
+    p = load_profile(name)
+    assert "coherence.stream_line" in p.params and p.param("coherence.stream_line").source
+    xfer, inval, _ = p.coherence()
+    assert 0 < p.coherence_stream() < min(xfer, inval)
+
+
+def test_a_guest_ring_copy_streams_its_payload_lines(tmp_path):
+    from keusim.system import run
+
+    serial = tmp_path / "serial.toml"
+    serial.write_text('[profile]\nname = "serial"\ninherits = "host"\n\n[coherence]\n'
+                      'stream_line = { cycles = 1000, source = "test: never cheaper than '
+                      'a full hand-off, i.e. the serial model" }\n')
+    p = {"messages": 20, "size": 1024}
+    fast = run("pingpong", arch="x86_64", params=p, profile="host")
+    slow = run("pingpong", arch="x86_64", params=p, profile=str(serial))
+    assert fast.ok and slow.ok
+    xfer, inval, _ = load_profile("host").coherence()
+    saved = slow.cores[0].coherence_cycles - fast.cores[0].coherence_cycles
+    # Each round trip streams most of 2 x 16 payload lines per core.
+    assert saved > 20 * 16 * (min(xfer, inval) - load_profile("host").coherence_stream())
+    assert fast.cores[0].coherence_transfers == slow.cores[0].coherence_transfers
+    assert fast.channel(0).producer_stats["rt_cycles"] < slow.channel(0).producer_stats[
+        "rt_cycles"]
