@@ -30,6 +30,7 @@ from keusim.errors import MachineError
 from keusim.pagetable import read_virtual, translate
 
 INF = 1 << 64
+NKLOG = 256  # kernel/include/param.h: records in the kernel's event log
 
 
 class RAM:
@@ -283,7 +284,11 @@ class Machine:
 
     def run(self, max_cycles: int = 10**10, progress: Callable[[int], None] | None = None
             ) -> MachineResult:
-        """Run until power-off, panic, deadlock or max_cycles."""
+        """Run until power-off, panic, deadlock or max_cycles.
+
+        With ``KEUSIM_TRACE_STEPS=1`` in the environment, every slice prints one line
+        per core (state, symbolized pc, clock, events) to stderr: a debugging aid.
+        """
         self.max_cycles = max_cycles
         n = 0
         trace = os.environ.get("KEUSIM_TRACE_STEPS")
@@ -298,10 +303,10 @@ class Machine:
         res.consoles = {pid: bytes(b) for pid, b in sorted(self.consoles.items())}
         if self.klog_pa:
             count = self.ram.u64(self.klog_pa)
-            nrec = min(count, 256)
+            nrec = min(count, NKLOG)
             raw = self.ram.read(self.klog_pa + 8, 32 * nrec)
             res.klog = [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)]
-            res.klog_dropped = max(0, count - 256)
+            res.klog_dropped = max(0, count - NKLOG)
         return res
 
     def close(self) -> None:
