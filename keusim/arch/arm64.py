@@ -386,6 +386,9 @@ class Arm64:
         core.arch_state["syndrome_ctx"] = ctx   # keep the buffer alive
 
         def on_intr(uc, intno, _ud):
+            if core.trap is not None:   # the first exception is the real one
+                uc.emu_stop()
+                return
             uc.context_update(ctx)
             far = far_at.value if intno in (EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT) else 0
             # An ESR of 0 is never valid for AArch64 (EC 0 has IL = 1), yet Unicorn

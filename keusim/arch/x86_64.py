@@ -183,7 +183,11 @@ class X86_64:
             uc.emu_stop()
 
         def on_intr(uc, intno, _ud):
-            core.trap = Trap("exception", intno, uc.reg_read(X.UC_X86_REG_CR2) if intno == 14 else 0)
+            # The first exception is the real one. The faulting instruction can run once
+            # more before the stop takes effect, and QEMU then reports #DF (vector 8).
+            if core.trap is None:
+                core.trap = Trap("exception", intno,
+                                 uc.reg_read(X.UC_X86_REG_CR2) if intno == 14 else 0)
             uc.emu_stop()
 
         uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)

@@ -1,0 +1,12 @@
+"""Paper reproductions: one module per table or claim of the seeds (docs/experiments.md).
+
+    paper_table  the KeuOS benchmark table (seeds/003)
+    additivity   trap + copy + lock = 1,400 cycles
+    tag_check    the ~15-cycle SipHash tag check "using the hardware CRC extension"
+    coherence    "zero coherence traffic for the index variables"
+    claim_56ns   seed 000's 56 ns cross-language IPC
+    run_all      all of them, timed
+
+Each module has ``run(quick=False, out=None, workers=None, native=True) -> Experiment``
+and a ``main`` for ``python experiments/<name>.py [--quick]``.
+"""
