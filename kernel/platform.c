@@ -60,62 +60,15 @@ size_t strnlen(const char *s, size_t max)
     return n;
 }
 
-static char *putnum(char *p, char *end, uint64_t v, int base, int neg)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    if (neg && p < end)
-        *p++ = '-';
-    while (n && p < end)
-        *p++ = tmp[--n];
-    return p;
-}
+size_t ks_vformat(char *buf, size_t n, const char *fmt, va_list ap); /* guests/lib/fmt.c */
 
-/* Minimal printf to the kernel console: %s %c %d %u %x %p, with l/ll ignored. */
+/* printf to the kernel console (pid 0): %s %c %d %u %x %p. */
 void kprintf(const char *fmt, ...)
 {
     char buf[256];
-    char *p = buf, *end = buf + sizeof(buf);
     va_list ap;
     va_start(ap, fmt);
-    for (; *fmt && p < end; fmt++) {
-        if (*fmt != '%') {
-            *p++ = *fmt;
-            continue;
-        }
-        fmt++;
-        while (*fmt == 'l')
-            fmt++;
-        switch (*fmt) {
-        case 's': {
-            const char *s = va_arg(ap, const char *);
-            while (s && *s && p < end)
-                *p++ = *s++;
-            break;
-        }
-        case 'c':
-            *p++ = (char)va_arg(ap, int);
-            break;
-        case 'd': {
-            int64_t v = va_arg(ap, int64_t);
-            p = putnum(p, end, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0);
-            break;
-        }
-        case 'u':
-            p = putnum(p, end, va_arg(ap, uint64_t), 10, 0);
-            break;
-        case 'x':
-        case 'p':
-            p = putnum(p, end, va_arg(ap, uint64_t), 16, 0);
-            break;
-        default:
-            *p++ = *fmt;
-        }
-    }
+    size_t n = ks_vformat(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    console_write(0, buf, (uint64_t)(p - buf));
+    console_write(0, buf, n);
 }

@@ -20,7 +20,7 @@ def kernel_image(arch: str, extra_cflags: Sequence[str] = ()) -> Path:
     facts = archmod.toolchain(a)
     adir = KERNEL / "arch" / a
     srcs = (sources_in(KERNEL) + sources_in(KERNEL / "lib") + sources_in(adir)
-            + (GUESTS / "lib" / "string.c",))
+            + (GUESTS / "lib" / "string.c", GUESTS / "lib" / "fmt.c"))
     spec = BuildSpec(sources=srcs, target=facts.zig_target,
                      cflags=facts.kernel_cflags + tuple(extra_cflags),
                      include_dirs=(KERNEL / "include", adir), linker_script=adir / "link.ld",

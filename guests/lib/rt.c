@@ -48,55 +48,16 @@ void ks_puts(const char *s)
     ks_write(s, n);
 }
 
-static char *num(char *p, char *end, uint64_t v, int base, int neg)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % (uint64_t)base];
-        v /= (uint64_t)base;
-    } while (v);
-    if (neg && p < end)
-        *p++ = '-';
-    while (n && p < end)
-        *p++ = tmp[--n];
-    return p;
-}
+size_t ks_vformat(char *buf, size_t n, const char *fmt, va_list ap); /* fmt.c */
 
 void ks_printf(const char *fmt, ...)
 {
     char buf[256];
-    char *p = buf, *end = buf + sizeof(buf);
     va_list ap;
     va_start(ap, fmt);
-    for (; *fmt && p < end; fmt++) {
-        if (*fmt != '%') {
-            *p++ = *fmt;
-            continue;
-        }
-        fmt++;
-        while (*fmt == 'l')
-            fmt++;
-        switch (*fmt) {
-        case 's': {
-            const char *s = va_arg(ap, const char *);
-            while (s && *s && p < end)
-                *p++ = *s++;
-            break;
-        }
-        case 'c': *p++ = (char)va_arg(ap, int); break;
-        case 'd': {
-            int64_t v = va_arg(ap, int64_t);
-            p = num(p, end, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0);
-            break;
-        }
-        case 'u': p = num(p, end, va_arg(ap, uint64_t), 10, 0); break;
-        case 'x': case 'p': p = num(p, end, va_arg(ap, uint64_t), 16, 0); break;
-        default: *p++ = *fmt;
-        }
-    }
+    size_t n = ks_vformat(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    ks_write(buf, (uint64_t)(p - buf));
+    ks_write(buf, n);
 }
 
 const struct info_chan *ks_endpoint(int i)
