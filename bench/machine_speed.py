@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import sys
 import time
 
 from unicorn import UC_PROT_ALL, Uc
-from unicorn import arm64_const as A
-from unicorn import x86_const as X
 
 from keusim import arch as archmod
 from keusim import loader
@@ -87,17 +84,7 @@ def raw_compute(arch: str, iterations: int) -> float:
         uc.mem_write(s.vaddr, s.data)
     stack = STOP + size + 0x10000 - 0x100
     fn = loader.ElfImage(img.path, a.elf_machine).symbol("compute_loop")
-    if arch == "x86_64":
-        uc.mem_write(STOP, b"\xf4")                      # hlt; never reached (until=STOP)
-        uc.mem_write(stack, struct.pack("<Q", STOP))     # return address
-        uc.reg_write(X.UC_X86_REG_RSP, stack)
-        uc.reg_write(X.UC_X86_REG_RDI, iterations)
-        uc.reg_write(X.UC_X86_REG_RSI, 42)
-    else:
-        uc.reg_write(A.UC_ARM64_REG_SP, stack)
-        uc.reg_write(A.UC_ARM64_REG_X0, iterations)
-        uc.reg_write(A.UC_ARM64_REG_X1, 42)
-        uc.reg_write(A.UC_ARM64_REG_X30, STOP)
+    a.setup_call(uc, (iterations, 42), stack, STOP, uc.mem_write)   # returns to STOP
     t0 = time.perf_counter()
     uc.emu_start(fn, STOP)
     return time.perf_counter() - t0

@@ -58,11 +58,10 @@ def _measure(arch: str, profile: str | None, notifications: int) -> dict:
 
 def crc_scan(path: Path, arch: str, symbols=("siphash24",)) -> dict:
     """Instructions and CRC instructions in functions of an ELF (capstone)."""
-    import capstone
     from elftools.elf.elffile import ELFFile
 
-    md = (capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64) if arch == "x86_64" else
-          capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM))
+    from keusim import arch as archmod
+    md = archmod.get(arch).capstone()
     out = {}
     with path.open("rb") as f:
         elf = ELFFile(f)

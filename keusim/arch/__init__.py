@@ -84,4 +84,6 @@ class Backend:
         root_for(core, va) -> int: the table root translating va right now (for
             keusim's own page walks; uc_vmem_* must not be used inside hooks).
         fault_summary(core, trap) -> str: for kernel-mode faults (a panic).
+        setup_call(uc, args, sp, ret, mem_write): the C calling convention, for running
+            one guest function in a bare Uc (bench/machine_speed.py).
     """

@@ -346,6 +346,13 @@ class Arm64:
         return uc
 
     # -- boot -----------------------------------------------------------------
+    def setup_call(self, uc, args: tuple[int, ...], sp: int, ret: int, mem_write) -> None:
+        """Prepare an AAPCS64 call in a bare Uc: args in x0.., return address in x30."""
+        uc.reg_write(A.UC_ARM64_REG_SP, sp)
+        for i, v in enumerate(args):
+            uc.reg_write(A.UC_ARM64_REG_X0 + i, v)
+        uc.reg_write(A.UC_ARM64_REG_X30, ret)
+
     def finish_boot_tables(self, machine, tb, alloc) -> None:
         """An empty TTBR0 root: user addresses fault until the kernel switches in a process."""
         empty = alloc()

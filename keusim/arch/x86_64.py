@@ -172,6 +172,16 @@ class X86_64:
         core.pc = entry
         core.arch_state = {"template": None, "batch": RegBatch(uc, _SAVE)}
 
+    def setup_call(self, uc, args: tuple[int, ...], sp: int, ret: int, mem_write) -> None:
+        """Prepare a System V AMD64 call in a bare Uc: args in rdi, rsi, ... and the
+        return address ``ret`` pushed at ``sp`` (for running one guest function alone)."""
+        mem_write(sp, struct.pack("<Q", ret))
+        uc.reg_write(X.UC_X86_REG_RSP, sp)
+        regs = (X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
+                X.UC_X86_REG_RCX, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+        for i, v in enumerate(args):
+            uc.reg_write(regs[i], v)
+
     def finish_boot_tables(self, machine, tb, alloc) -> None:
         """Nothing beyond the kernel half: user roots copy PML4 entries 256..511."""
 
