@@ -417,3 +417,12 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
+
+
+def script_main(description: str, run: Callable, argv: Sequence[str] | None = None) -> int:
+    """The command line of every experiment script: parse, run, print the table."""
+    a = cli(description, argv)
+    exp = run(quick=a.quick, out=a.out, workers=a.workers, native=not a.no_native)
+    print(exp.table())
+    print(f"wrote {', '.join(str(p) for p in exp.files)} ({exp.seconds:.1f} s)")
+    return 0

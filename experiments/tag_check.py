@@ -25,7 +25,6 @@ from experiments._common import (  # noqa: E402
     Measurement,
     Row,
     Timer,
-    cli,
     fmt,
     host_clock,
     log,
@@ -34,6 +33,7 @@ from experiments._common import (  # noqa: E402
     provenance,
     run_native,
     save,
+    script_main,
 )
 from keusim.toolchain import ROOT  # noqa: E402
 
@@ -244,11 +244,7 @@ def figure(exp: Experiment):
 
 
 def main(argv=None) -> int:
-    a = cli(__doc__.splitlines()[0], argv)
-    exp = run(quick=a.quick, out=a.out, workers=a.workers, native=not a.no_native)
-    print(exp.table())
-    print(f"wrote {', '.join(str(p) for p in exp.files)} ({exp.seconds:.1f} s)")
-    return 0
+    return script_main(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

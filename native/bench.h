@@ -113,6 +113,17 @@ pool_msg(const struct pool *p, uint64_t i)
     return p->buf + (i % POOL_N) * p->stride;
 }
 uint64_t count_mismatch(const uint8_t *got, const uint8_t *want, uint64_t n);
+
+// Compare a received message with message i of pool p: returns mismatched bytes (a wrong
+// length counts as all of it) and adds the compared bytes to *verified.
+static inline uint64_t
+check_msg(const uint8_t *got, uint32_t n, const struct pool *p, uint64_t i, uint64_t *verified)
+{
+    if (n != p->size)
+        return p->size ? p->size : 1;
+    *verified += n;
+    return count_mismatch(got, pool_msg(p, i), n);
+}
 uint64_t splitmix64(uint64_t *state);
 
 /* Shared memory and the forked partner. */

@@ -93,17 +93,6 @@ recv_one(struct ring_ep *ep, void *buf, uint32_t maxlen)
     return n;
 }
 
-// Compare a received message with message i of pool p: returns mismatched bytes (a wrong
-// length counts as all of it) and adds the compared bytes to *verified.
-static inline uint64_t
-check(const uint8_t *got, uint32_t n, const struct pool *p, uint64_t i, uint64_t *verified)
-{
-    if (n != p->size)
-        return p->size ? p->size : 1;
-    *verified += n;
-    return count_mismatch(got, pool_msg(p, i), n);
-}
-
 static void
 echo_partner(void *arg)
 {
@@ -116,7 +105,7 @@ echo_partner(void *arg)
     ep_init(&tx, &R[1]);
     for (i = 0; i < total; i++) {
         uint32_t n = recv_one(&rx, buf, (uint32_t)O.capacity);
-        errors += check(buf, n, &PA, i, &verified);
+        errors += check_msg(buf, n, &PA, i, &verified);
         send_one(&tx, pool_msg(&PB, i), (uint32_t)O.size);
     }
     C->verified = verified;
@@ -176,26 +165,26 @@ main(int argc, char **argv)
     if (pingpong) {
         for (k = 0; k < O.warmup; k++, i++) {
             send_one(&tx, pool_msg(&PA, i), (uint32_t)O.size);
-            errors += check(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PB, i, &verified);
+            errors += check_msg(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PB, i, &verified);
         }
         acct_begin(&a, pid);
         for (k = 0; k < nsamples; k++) {
             sample_begin(&s);
             for (j = 0; j < O.batch; j++, i++) {
                 send_one(&tx, pool_msg(&PA, i), (uint32_t)O.size);
-                errors += check(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PB, i, &verified);
+                errors += check_msg(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PB, i, &verified);
             }
             sample_end(&s);
         }
         acct_end(&a);
     } else {
         for (k = 0; k < O.warmup; k++, i++)
-            errors += check(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PA, i, &verified);
+            errors += check_msg(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PA, i, &verified);
         acct_begin(&a, pid);
         for (k = 0; k < nsamples; k++) {
             sample_begin(&s);
             for (j = 0; j < O.batch; j++, i++)
-                errors += check(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PA, i, &verified);
+                errors += check_msg(buf, recv_one(&rx, buf, (uint32_t)O.capacity), &PA, i, &verified);
             sample_end(&s);
         }
         acct_end(&a);

@@ -153,15 +153,6 @@ recv_one(struct ring_ep *ep, volatile uint32_t *l, void *buf, uint32_t maxlen)
     return n;
 }
 
-static inline uint64_t
-check(const uint8_t *got, uint32_t n, const struct pool *p, uint64_t i, uint64_t *verified)
-{
-    if (n != p->size)
-        return p->size ? p->size : 1;
-    *verified += n;
-    return count_mismatch(got, pool_msg(p, i), n);
-}
-
 static void
 echo_partner(void *arg)
 {
@@ -175,7 +166,7 @@ echo_partner(void *arg)
     for (i = 0; i < total; i++) {
         set_combo(i);
         uint32_t n = recv_one(&rx, C->lock[0], buf, (uint32_t)O.capacity);
-        errors += check(buf, n, &PA, i, &verified);
+        errors += check_msg(buf, n, &PA, i, &verified);
         send_one(&tx, C->lock[1], pool_msg(&PB, i), (uint32_t)O.size);
     }
     C->verified = verified;
@@ -219,7 +210,7 @@ main(int argc, char **argv)
     for (k = 0; k < O.warmup; k++, i++) {
         set_combo(i);
         send_one(&tx, C->lock[0], pool_msg(&PA, i), (uint32_t)O.size);
-        errors += check(buf, recv_one(&rx, C->lock[1], buf, (uint32_t)O.capacity), &PB, i,
+        errors += check_msg(buf, recv_one(&rx, C->lock[1], buf, (uint32_t)O.capacity), &PB, i,
                         &verified);
     }
     acct_begin(&a, pid);
@@ -228,7 +219,7 @@ main(int argc, char **argv)
         for (j = 0; j < O.batch; j++, i++) {
             set_combo(i);
             send_one(&tx, C->lock[0], pool_msg(&PA, i), (uint32_t)O.size);
-            errors += check(buf, recv_one(&rx, C->lock[1], buf, (uint32_t)O.capacity), &PB,
+            errors += check_msg(buf, recv_one(&rx, C->lock[1], buf, (uint32_t)O.capacity), &PB,
                             i, &verified);
         }
         sample_end(&s);
