@@ -3,7 +3,8 @@
 It runs the native calibration microbenchmarks (:func:`keusim.native.harness.
 run_calibration_micro`): the timer pair, a dependent ADD chain, a pointer chase at four
 working-set sizes, a cache line bounced between two CPUs, a buffer of consecutive lines
-handed between two CPUs (4 and 16 KiB), and ``getppid`` round trips.
+handed between two CPUs (4 and 16 KiB), a mix of independent loads and stores, and
+``getppid`` round trips.
 These are *not* the validation workloads (ring ping-pong and streaming, the function-call
 chain): the model is fitted on the microbenchmarks and validated on those.
 
@@ -14,8 +15,10 @@ timer pair's share (``timer_pair`` ticks / ops per sample):
 ``clock.ghz``             ``classes.alu.latency`` (1) / TSC ticks per dependent ADD x TSC Hz
 ``memory.l1|l2|l3|dram``  ns per load of the 4 KiB / 128 KiB / 4 MiB / 128 MiB chase
 ``coherence.core_to_core`` ns per cache-line round trip / 2 (one hand-off)
-``coherence.stream_line`` (bulk hand-off round - line round trip - one hand-off) /
-                          (2 x (lines - 1)), mean over the buffer sizes
+``pipeline.memory_ops``  16 / cycles per mem_mix iteration (8 loads + 8 stores)
+``coherence.stream_line`` (bulk hand-off round - line round trip - one transfer - the
+                          model's cycles for the fill and sum loops) / (2 x (lines - 1)),
+                          mean over the buffer sizes
 ``trap.syscall_entry``    (getppid round trip in cycles - calibration.linux_getppid_kernel_cycles)
 ``trap.syscall_exit``     split by calibration.syscall_entry_share
 ========================  =================================================================
@@ -273,17 +276,37 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
             ns * ghz, base.param("coherence.core_to_core").value,
             f"pingpong {2 * ns:.1f} ns/round trip", "ns / 2 x GHz")
 
+    # Memory operations per cycle: mem_mix's 16 independent L1 loads and stores per
+    # iteration. Zen 3's separate load (3/cycle) and store (2/cycle) limits allow 4
+    # cycles; what it takes beyond that is the shared limit.
+    mix = _find(results, "mem_mix")
+    if mix is not None:
+        cyc = _per_op_ticks(mix, timer) * ghz * 1e9 / tsc_hz
+        ops = _MEM_MIX_OPS / cyc
+        key = "pipeline.memory_ops"
+        put(key, Param(round(ops, 4), f"measured ({command}): micro_bench mem_mix, 8 "
+                       f"independent L1 loads + 8 stores per iteration in {cyc:.3f} cycles: "
+                       f"{_MEM_MIX_OPS} / cycles", unit="value", given=round(ops, 4),
+                       origin="host"),
+            ops, base.param(key).value, f"mem_mix {cyc:.2f} cycles/iteration",
+            "16 memory ops / cycles")
+
     # Pipelined hand-offs: a buffer of consecutive lines written by one CPU, read by the
-    # other, then a flag round trip. The coherence model charges such a round the flag's
-    # round trip (a cacheline_pingpong op), one full invalidation (the writer's first
-    # line) and one full transfer (the reader's first line): one more hand-off, and
-    # stream_line for each of the other 2 x (lines - 1) line events. Inverted here.
+    # other, then a flag round trip. With posted writes the model charges such a round
+    # the flag's round trip (a cacheline_pingpong op), one full transfer (the reader's
+    # first line; the writer's first invalidation is posted), stream_line for each of
+    # the other 2 x (lines - 1) line events, and the fill and sum loops' instructions
+    # (priced by the model being fitted: the block costs charge them separately).
+    # Inverted here.
     bulk = [r for r in results if r.name == "bulk_handoff"]
     if bulk and (pp is None or pp.single_cpu):
         warnings.append("bulk_handoff needs a two-CPU cacheline_pingpong result: "
                         "coherence.stream_line keeps the base value")
     elif bulk:
         pp_ns = ns_of(pp)
+        fitted = base.with_params({**updates}, path=None)
+        loop_cyc = bulk_loop_cycles(fitted)      # model cycles per line, fill + sum
+        xfer_ns = fitted.coherence()[0] / ghz    # the reader's first line, in full
         per: list[tuple[int, float]] = []
         for r in bulk:
             lines = r.size // 64
@@ -291,7 +314,7 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                 warnings.append(f"bulk_handoff {r.size} B ran on one CPU or has one line; "
                                 "ignored")
                 continue
-            ns = (ns_of(r) - pp_ns - pp_ns / 2) / (2 * (lines - 1))
+            ns = (ns_of(r) - pp_ns - xfer_ns - lines * loop_cyc / ghz) / (2 * (lines - 1))
             per.append((r.size, ns))
         if per:
             ns = sum(v for _, v in per) / len(per)
@@ -306,12 +329,13 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                 put(key, Param(round(ns * ghz, 4), f"measured ({command}): micro_bench "
                                f"bulk_handoff (one CPU writes the buffer's lines, the other "
                                f"reads them, then a flag round trip) minus "
-                               f"cacheline_pingpong {pp_ns:.1f} ns and one more hand-off, "
-                               f"per each of the other 2 x (lines - 1) line events: {each}; "
-                               "mean. Includes the loops' few instructions per line",
+                               f"cacheline_pingpong {pp_ns:.1f} ns, one transfer "
+                               f"{xfer_ns:.1f} ns and the model's {loop_cyc:.2f} cycles "
+                               f"per line of the fill and sum loops, per each of the other "
+                               f"2 x (lines - 1) line events: {each}; mean",
                                unit="ns", given=round(ns, 4), origin="host"),
                     ns * ghz, prev, f"bulk {each}",
-                    "(round - pp - pp/2) / (2 (lines-1)) x GHz")
+                    "(round - pp - xfer - lines x loops) / (2 (lines-1)) x GHz")
 
     # System call: the round trip less Linux's own work, split entry/exit.
     sc = _find(results, "syscall_getppid")
@@ -358,6 +382,27 @@ _ADD_CHAIN = bytes.fromhex("4883c001") * 100          # add rax, 1  (x100, depen
 _CHASE = bytes.fromhex("488b00" "4883e901" "75f6")    # mov rax,[rax]; sub rcx,1; jne
 
 
+# micro_bench.c's bulk_fill and bulk_sum loops (one 64-byte line per iteration) and its
+# mem_mix loop, byte for byte (tests/test_profiles.py finds them in the built binary).
+_BULK_FILL = bytes.fromhex(
+    "488917488957084889571048895718488957204889572848895730488957384883c7404839f772d8")
+_BULK_SUM = bytes.fromhex(
+    "4c8b074c0347084c8b4f104c034f184c8b57204c0357284c8b5f304c035f384d01c84d01da4d01d0"
+    "4c01c04883c7404839f772cc")
+_MEM_MIX = bytes.fromhex(
+    "488b0748899700020000488b470848899708020000488b471048899710020000488b4718488997180200"
+    "00488b472048899720020000488b472848899728020000488b473048899730020000488b473848899738"
+    "0200004883e90175a3")
+_MEM_MIX_OPS = 16
+
+
+def bulk_loop_cycles(profile: Profile) -> float:
+    """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
+    pc = ProfileCost(profile, "x86_64")
+    return float(pc.block(block_from_bytes(_BULK_FILL, "x86_64")).cycles
+                 + pc.block(block_from_bytes(_BULK_SUM, "x86_64")).cycles)
+
+
 def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: float
                  ) -> tuple[ModelCheck, ...]:
     """Run the fitted model on the ADD chain and the L1 pointer chase and compare."""
@@ -377,6 +422,11 @@ def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: floa
         model = pc.block(block_from_bytes(code, "x86_64")).cycles
         out.append(ModelCheck("load_chain 4 KiB (cycles per load)",
                               _per_op_ticks(l1, timer) * cyc_per_tick, model))
+    mix = _find(results, "mem_mix")
+    if mix is not None:
+        model = pc.block(block_from_bytes(_MEM_MIX, "x86_64")).cycles
+        out.append(ModelCheck("mem_mix (cycles per 8 loads + 8 stores)",
+                              _per_op_ticks(mix, timer) * cyc_per_tick, model))
     return tuple(out)
 
 

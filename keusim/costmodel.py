@@ -8,7 +8,8 @@ cost the same cycles. :class:`FlatCost` (one cycle per instruction) is the place
 in short, for each stretch of the block between serializing instructions:
 
     cycles = max(front end  = instructions / issue width,
-                 busiest execution resource = sum of reciprocal throughputs on it,
+                 busiest execution resource = sum of reciprocal throughputs on it
+                                              (loads + stores also / memory_ops),
                  loop-carried chain = longest path from a register's value on entry to
                                       the same register's value on exit)
 
@@ -53,6 +54,11 @@ class FlatCost:
 # --------------------------------------------------------------------------- classes
 
 CATEGORIES: tuple[str, ...] = ("compute", "memory", "trap")
+
+MEMORY_OPS = "memory_ops"
+"""The pseudo-resource of the throughput bound that counts every load and store micro-op
+against ``pipeline.memory_ops`` (shared address generation), beside the separate ``load``
+and ``store`` pipes."""
 """Where :meth:`ProfileCost.attribute` puts cycles."""
 
 CATEGORY: Mapping[str, str] = MappingProxyType({
@@ -537,6 +543,7 @@ class ProfileCost:
             self._pipe[cls] = "none"
         self._l1 = p.param("memory.l1").value
         self._width = p.issue_width
+        self._memops = p.memory_ops
 
     # -- the interface the machine uses --------------------------------------
     def block(self, insns: Sequence[cs.CsInsn]) -> BlockCost:
@@ -601,6 +608,15 @@ class ProfileCost:
                 per_pipe[p] = per_pipe.get(p, 0.0) + rt[u]
                 pc = per_pipe_cat.setdefault(p, dict.fromkeys(CATEGORIES, 0.0))
                 pc[CATEGORY[u]] += rt[u]
+        # The load and store pipes share the load/store unit's address generation: at
+        # most pipeline.memory_ops memory micro-ops per cycle in total.
+        mem_uops = [u for d in seg if d.cls != "pause" for u in d.uops
+                    if pipe[u] in ("load", "store")]
+        if mem_uops:
+            per_pipe[MEMORY_OPS] = len(mem_uops) / self._memops
+            pc = per_pipe_cat.setdefault(MEMORY_OPS, dict.fromkeys(CATEGORIES, 0.0))
+            for u in mem_uops:
+                pc[CATEGORY[u]] += 1.0 / self._memops
         front = len(seg) / self._width
         busiest = max(per_pipe.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0.0))
         t_bound = max(front, busiest[1])

@@ -129,6 +129,9 @@ class Machine:
         coherence: (transfer, invalidate, fill) cycles for the shared-line model.
         coherence_stream: cycles per hand-off that continues a core's run of nearby lines
             (pipelined transfers; ``Profile.coherence_stream``); None charges all in full.
+        coherence_posted: stores that take a line from another core retire into the store
+            buffer instead of stalling; readers wait until the line is visible
+            (``Profile.coherence_posted``). False: every hand-off stalls its core.
         exception_cycles: hardware cost of exception/interrupt entry, charged when the
             machine delivers one (syscall/svc are costed as instructions by the model).
     """
@@ -137,7 +140,7 @@ class Machine:
                  quantum: int = 200_000, ipi_cycles: int = 2000,
                  shared: tuple[int, int] | None = None,
                  coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
-                 coherence_stream: int | None = None):
+                 coherence_stream: int | None = None, coherence_posted: bool = False):
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
@@ -155,7 +158,8 @@ class Machine:
         coh = None
         if shared:
             coh, self._coh_keep = hooks.make_coherence(shared[0], shared[1], *coherence,
-                                                       stream=coherence_stream)
+                                                       stream=coherence_stream,
+                                                       posted=coherence_posted)
         self._coh = coh
         self.cores = [Core(self, i) for i in range(ncores)]
         for c in self.cores:

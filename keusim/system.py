@@ -58,6 +58,7 @@ def _cost_model(profile: str | None, arch: str):
         raise KeusimError(f"profiles are unavailable ({e})") from e
     prof = load_profile(profile)
     kw = {"coherence": prof.coherence(), "coherence_stream": prof.coherence_stream(),
+          "coherence_posted": prof.coherence_posted(),
           "ipi_cycles": prof.ipi_cycles,
           "exception_cycles": prof.cycles("trap.exception_entry")}
     return ProfileCost(prof, arch), kw

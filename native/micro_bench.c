@@ -18,6 +18,12 @@
  *                       and answers on the flag. One op = one round (the parent's writes
  *                       invalidate the partner's copies, the partner fetches every line
  *                       modified, plus one flag round trip: a cacheline_pingpong op)
+ *                       The fill and sum loops are assembly (bulk_fill, bulk_sum) so that
+ *                       keusim/calibrate.py prices exactly these instructions with the
+ *                       model and takes them out of the per-line hand-off cost
+ *   mem_mix             8 independent loads and 8 independent stores per iteration (all L1
+ *                       hits); one op = one iteration. Zen 3 runs at most three memory
+ *                       operations per cycle, loads and stores together (pipeline.memory_ops)
  *   syscall_getppid     syscall(SYS_getppid); one op = one system call round trip
  *
  * Prints one JSON object (bench.c: json_*).
@@ -271,15 +277,57 @@ run_cacheline_pingpong(int single)
 static volatile uint64_t *bulk;
 static uint64_t bulk_words;
 
+/*
+ * Write v to every word of lines 64-byte lines at p: eight stores per line. Fixed
+ * registers, so the bytes are fixed: keusim/calibrate.py (_BULK_FILL) prices this loop
+ * with the cycle model, and tests/test_profiles.py checks the bytes in the binary.
+ */
+__attribute__((noinline)) static void
+bulk_fill(volatile uint64_t *p, uint64_t lines, uint64_t v)
+{
+    volatile uint64_t *end = p + 8 * lines;
+    __asm__ volatile(
+        "1:\n\t"
+        "mov %%rdx, (%%rdi)\n\t"    "mov %%rdx, 8(%%rdi)\n\t"
+        "mov %%rdx, 16(%%rdi)\n\t"  "mov %%rdx, 24(%%rdi)\n\t"
+        "mov %%rdx, 32(%%rdi)\n\t"  "mov %%rdx, 40(%%rdi)\n\t"
+        "mov %%rdx, 48(%%rdi)\n\t"  "mov %%rdx, 56(%%rdi)\n\t"
+        "add $64, %%rdi\n\t"
+        "cmp %%rsi, %%rdi\n\t"
+        "jb 1b\n\t"
+        : "+D"(p) : "S"(end), "d"(v) : "memory", "cc");
+}
+
+/* The sum of every word of lines 64-byte lines at p: eight loads per line, added as a
+ * tree so that the loop carries one add (calibrate.py _BULK_SUM). */
+__attribute__((noinline)) static uint64_t
+bulk_sum(volatile uint64_t *p, uint64_t lines)
+{
+    volatile uint64_t *end = p + 8 * lines;
+    uint64_t sum = 0;
+    __asm__ volatile(
+        "1:\n\t"
+        "mov (%%rdi), %%r8\n\t"     "add 8(%%rdi), %%r8\n\t"
+        "mov 16(%%rdi), %%r9\n\t"   "add 24(%%rdi), %%r9\n\t"
+        "mov 32(%%rdi), %%r10\n\t"  "add 40(%%rdi), %%r10\n\t"
+        "mov 48(%%rdi), %%r11\n\t"  "add 56(%%rdi), %%r11\n\t"
+        "add %%r9, %%r8\n\t"        "add %%r11, %%r10\n\t"
+        "add %%r10, %%r8\n\t"       "add %%r8, %%rax\n\t"
+        "add $64, %%rdi\n\t"
+        "cmp %%rsi, %%rdi\n\t"
+        "jb 1b\n\t"
+        : "+D"(p), "+a"(sum) : "S"(end) : "r8", "r9", "r10", "r11", "memory", "cc");
+    return sum;
+}
+
 static void
 bulk_partner(void *arg)
 {
     (void)arg;
     for (uint64_t i = 0; i < total; i++) {
-        uint64_t sum = 0, want = bulk_words * i + bulk_words * (bulk_words - 1) / 2;
+        uint64_t sum, want = bulk_words * i;
         await(2 * i + 1);
-        for (uint64_t w = 0; w < bulk_words; w++)
-            sum += bulk[w];
+        sum = bulk_sum(bulk, bulk_words / 8);
         if (sum != want)
             line[16]++;   /* error count, its own line (128 bytes past the flag) */
         *line = 2 * i + 2;
@@ -289,7 +337,7 @@ bulk_partner(void *arg)
 static void
 run_bulk_handoff(int single)
 {
-    uint64_t nsamples = O.iters / O.batch, i = 0, k, j, w;
+    uint64_t nsamples = O.iters / O.batch, i = 0, k, j;
     struct samples s;
     struct acct a;
     pid_t pid;
@@ -305,8 +353,7 @@ run_bulk_handoff(int single)
         die(EXIT_SETUP, "sched_setaffinity(CPU %d): %s", O.cpu[0], strerror(errno));
     pid = partner_start(O.cpu[1], bulk_partner, 0);
     for (k = 0; k < O.warmup; k++, i++) {
-        for (w = 0; w < bulk_words; w++)
-            bulk[w] = i + w;
+        bulk_fill(bulk, bulk_words / 8, i);
         *line = 2 * i + 1;
         await(2 * i + 2);
     }
@@ -314,8 +361,7 @@ run_bulk_handoff(int single)
     for (k = 0; k < nsamples; k++) {
         sample_begin(&s);
         for (j = 0; j < O.batch; j++, i++) {
-            for (w = 0; w < bulk_words; w++)
-                bulk[w] = i + w;
+            bulk_fill(bulk, bulk_words / 8, i);
             *line = 2 * i + 1;              /* TSO: the payload stores are visible first */
             await(2 * i + 2);
         }
@@ -324,6 +370,45 @@ run_bulk_handoff(int single)
     acct_end(&a);
     partner_finish(pid);
     finish(&s, &a, (*line != 2 * total) + line[16], single);
+}
+
+/* mem_mix: reps iterations of 8 loads and 8 stores, all independent, to two L1-resident
+ * lines (calibrate.py _MEM_MIX prices the same bytes). */
+static uint64_t mix_buf[128] __attribute__((aligned(64)));
+
+#define MIX_PAIR(o) "mov " #o "(%%rdi), %%rax\n\t" "mov %%rdx, " #o "+512(%%rdi)\n\t"
+
+__attribute__((noinline)) static void
+mem_mix(uint64_t *p, uint64_t reps, uint64_t v)
+{
+    __asm__ volatile(
+        "1:\n\t"
+        MIX_PAIR(0) MIX_PAIR(8) MIX_PAIR(16) MIX_PAIR(24)
+        MIX_PAIR(32) MIX_PAIR(40) MIX_PAIR(48) MIX_PAIR(56)
+        "sub $1, %%rcx\n\t"
+        "jne 1b\n\t"
+        : "+c"(reps) : "D"(p), "d"(v) : "rax", "memory", "cc");
+}
+
+static void
+run_mem_mix(void)
+{
+    uint64_t nsamples = O.iters / O.batch, k;
+    struct samples s;
+    struct acct a;
+
+    samples_init(&s, nsamples, O.batch);
+    pin(O.cpu[0]);
+    mem_mix(mix_buf, O.warmup ? O.warmup : 1, 1);
+    acct_begin(&a, 0);
+    for (k = 0; k < nsamples; k++) {
+        sample_begin(&s);
+        mem_mix(mix_buf, O.batch, k + 2);
+        sample_end(&s);
+    }
+    acct_end(&a);
+    /* The stores landed: the last value is in the second line. */
+    finish(&s, &a, mix_buf[64] != nsamples + 1 || mix_buf[71] != nsamples + 1, 0);
 }
 
 static void
@@ -368,10 +453,12 @@ main(int argc, char **argv)
         run_cacheline_pingpong(single);
     else if (strcmp(O.bench, "bulk_handoff") == 0)
         run_bulk_handoff(single);
+    else if (strcmp(O.bench, "mem_mix") == 0)
+        run_mem_mix();
     else if (strcmp(O.bench, "syscall_getppid") == 0)
         run_getppid();
     else
         die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, alu_chain, load_chain, "
-            "cacheline_pingpong, bulk_handoff, syscall_getppid)", O.bench);
+            "cacheline_pingpong, bulk_handoff, mem_mix, syscall_getppid)", O.bench);
     return 0;
 }

@@ -18,9 +18,9 @@ READ, WRITE = 16, 17          # UC_MEM_READ, UC_MEM_WRITE
 XFER, INVAL, FILL, STREAM = 70, 60, 40, 15
 
 
-def _setup(stream=STREAM, stride=hooks.STREAM_STRIDE):
+def _setup(stream=STREAM, stride=hooks.STREAM_STRIDE, posted=False):
     coh, keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
-                                     stride=stride)
+                                     stride=stride, posted=posted)
     cores = []
     for i in range(2):
         k = hooks.KCore()
@@ -104,6 +104,54 @@ def test_struct_fields_keep_their_offsets():
     assert hooks.KCoh.owner.offset == 40 and hooks.KCoh.sharers.offset == 48
     assert hooks.KCoh.stream_cycles.offset == 56 and hooks.KCoh.stream_stride.offset == 64
     assert hooks.KCore.nblocks.offset == 200 and hooks.KCore.coh_last.offset == 208
+
+
+def test_posted_write_does_not_stall_and_the_reader_waits_for_it():
+    _, _keep, (a, b) = _setup(posted=True)
+    _access(a, WRITE, [3])
+    _access(b, READ, [3])                  # b holds line 3 shared
+    a.clock = b.clock = 1000
+    assert _access(a, WRITE, [3]) == 0     # the upgrade retires into the store buffer
+    assert a.coh_posted == 1 and a.wready == 1000 + INVAL
+    # b reads at once: it waits for the invalidation to complete, then fetches the line.
+    assert _access(b, READ, [3]) == INVAL + XFER and b.coh_waited == INVAL
+    # Read later than that: the transfer only.
+    a.clock, b.clock = 2000, 2000
+    _access(a, WRITE, [3])
+    b.clock = 2000 + 500
+    assert _access(b, READ, [3]) == XFER
+
+
+def test_posted_writes_become_visible_in_program_order():
+    _, _keep, (a, b) = _setup(posted=True)
+    _access(a, WRITE, [0, 40])
+    _access(b, READ, [0, 40])
+    a.clock = b.clock = 100
+    # Two isolated lines (record, then flag): both posted; the flag is visible no
+    # earlier than the record, and both after one invalidation, not two in sequence.
+    assert _access(a, WRITE, [0, 40]) == 0 and a.coh_posted == 2
+    assert a.wready == 100 + INVAL
+    assert _access(b, READ, [40]) == INVAL + XFER
+    # A run of lines still stalls the writer at the stream rate (the store buffer fills).
+    _, _keep2, (a, b) = _setup(posted=True)
+    _access(a, WRITE, range(8))
+    _access(b, READ, range(8))
+    assert _access(a, WRITE, range(8)) == 7 * STREAM
+    assert a.wready >= a.clock
+
+
+def test_posted_writes_are_deterministic_and_off_by_default():
+    coh, _keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
+    assert coh.posted == 0
+    runs = []
+    for _ in range(2):
+        _, _k, (a, b) = _setup(posted=True)
+        for r in range(5):
+            _access(a, WRITE, [r, r + 1, 30])
+            b.clock = a.clock + 7 * r
+            _access(b, READ, [30, r, r + 1])
+        runs.append((a.clock, b.clock, a.wready, b.coh_waited))
+    assert runs[0] == runs[1]
 
 
 @pytest.mark.parametrize("name", list_profiles())

@@ -5,6 +5,7 @@ behaviour of the pricing rules (docs/cycle-model.md). No test here depends on ho
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,23 @@ def test_copy_loop_is_throughput_bound_not_latency_bound():
                                                     "72f0"))
     t_bound, chain, fixed, drained = b.segments[0]
     assert b.cycles == 1 and chain == 1.0 and not drained and fixed == 0
+
+
+def test_loads_and_stores_share_the_memory_ops_bound():
+    # string.c's 4-byte-aligned copy loop (what a ring payload copy runs): 8 loads and
+    # 8 stores per 32 bytes. Separately they need 8/3 and 8/2 = 4 cycles; together they
+    # are 16 memory operations at pipeline.memory_ops (3 on Zen 3, AMD SOG 2.12) per cycle.
+    loop = ("8b3e" "8939" "8b7e04" "897904" "8b7e08" "897908" "8b7e0c" "89790c"
+            "8b7e10" "897910" "8b7e14" "897914" "8b7e18" "897918" "8b7e1c" "89791c"
+            "4883c2e0" "4883c120" "4883c620" "4883fa03" "77c0")
+    zen3 = load_profile("zen3")
+    b = ProfileCost(zen3, "x86_64").breakdown(x86(loop))
+    assert zen3.memory_ops == 3
+    assert b.segments[0][0] == pytest.approx(16 / 3)  # the throughput bound
+    assert b.cycles == 5
+    wide = zen3.with_params({"pipeline.memory_ops": replace(
+        zen3.param("pipeline.memory_ops"), value=16.0)})
+    assert ProfileCost(wide, "x86_64").block(x86(loop)).cycles == 4   # the store pipe
 
 
 def test_stack_engine_makes_pushes_independent():

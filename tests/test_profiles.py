@@ -11,6 +11,7 @@ import math
 
 import pytest
 
+from keusim import calibrate as calibrate_mod
 from keusim.calibrate import CalibrationReport, calibrate, fit_profile, model_checks
 from keusim.errors import ArchError, KeusimError
 from keusim.native.harness import NativeResult
@@ -192,6 +193,25 @@ def synthetic(ghz: float, l1: float, l2: float, l3: float, dram: float, c2c: flo
     return out
 
 
+def test_memory_ops_is_fitted_from_mem_mix():
+    """16 memory operations in 5.5 cycles: 2.91 per cycle, and the model prices the
+    benchmark's own loop at that bound (above the separate store pipe's 4 cycles)."""
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    res.append(result("mem_mix", 0, 5.5 / 3.0, 10_000))
+    prof, fits, warnings = fit_profile(res, TSC_HZ, "host")
+    assert not warnings
+    assert prof.memory_ops == pytest.approx(16 / 5.5, rel=1e-3)
+    assert "mem_mix" in prof.param("pipeline.memory_ops").source
+    checks = {c.name: c for c in calibrate_mod.model_checks(prof, res, TSC_HZ)}
+    mix = checks["mem_mix (cycles per 8 loads + 8 stores)"]
+    assert mix.model_cycles in (5, 6) and mix.measured_cycles == pytest.approx(5.5, rel=1e-3)
+    # With loads and stores on separate pipes only (memory_ops large) the loop is 4.
+    wide = prof.with_params({"pipeline.memory_ops": dataclasses.replace(
+        prof.param("pipeline.memory_ops"), value=8.0)})
+    assert {c.name: c for c in calibrate_mod.model_checks(wide, res, TSC_HZ)}[
+        "mem_mix (cycles per 8 loads + 8 stores)"].model_cycles == 4
+
+
 def test_fitting_recovers_known_parameters():
     res = synthetic(2.8, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
     prof, fits, warnings = fit_profile(res, TSC_HZ, "host", {"cpu": "synthetic"})
@@ -276,18 +296,24 @@ def test_tiny_real_calibration_run(tmp_path):
     assert isinstance(report, CalibrationReport) and report.out_path == out
     assert load_profile(out).ghz == prof.ghz
     assert {"cpu", "kernel", "date", "tsc_hz"} <= set(prof.machine)
-    assert report.tsc_hz > 0 and len(report.checks) == 2
+    assert report.tsc_hz > 0 and len(report.checks) == 3
     assert "keusim calibrate" in report.table()
 
 
 def test_stream_line_is_fitted_from_the_bulk_handoff():
     ghz, c2c, stream = 3.0, 120.0, 18.0
     res = synthetic(ghz, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600)
+    base = load_profile("host")
+    loops = calibrate_mod.bulk_loop_cycles(base)      # fill + sum, model cycles per line
+    assert loops >= 6, "8 stores at 2/cycle + 8 loads at 3/cycle cannot take less"
+    xfer = 60                                         # c2c 120, invalidate_share 0.5
     for size in (4 << 10, 16 << 10):
         lines = size // 64
-        round_cycles = 2 * c2c + c2c + 2 * (lines - 1) * stream   # what the model charges
+        # What the model charges (posted writes): the flag's round trip, the reader's
+        # first line in full, the other line events streamed, the loops' instructions.
+        round_cycles = 2 * c2c + xfer + 2 * (lines - 1) * stream + lines * loops
         res.append(result("bulk_handoff", size, round_cycles / ghz, 100))
-    prof, fits, warnings = fit_profile(res, TSC_HZ, "host")
+    prof, fits, warnings = fit_profile(res, TSC_HZ, base)
     assert not warnings
     assert prof.param("coherence.stream_line").value == pytest.approx(stream, rel=1e-3)
     assert prof.coherence_stream() == 18 and "bulk_handoff" in \
@@ -295,7 +321,16 @@ def test_stream_line_is_fitted_from_the_bulk_handoff():
     assert "coherence.stream_line" in {f.key for f in fits}
     # Without a two-CPU ping-pong there is no single hand-off to subtract: keep the base.
     solo = [r for r in res if r.name != "cacheline_pingpong"]
-    prof2, _, warnings2 = fit_profile(solo, TSC_HZ, "host")
+    prof2, _, warnings2 = fit_profile(solo, TSC_HZ, base)
     assert prof2.param("coherence.stream_line").source == \
         load_profile("host").param("coherence.stream_line").source
     assert any("bulk_handoff" in w for w in warnings2)
+
+
+def test_calibrate_prices_the_loops_the_benchmark_runs():
+    """calibrate.py prices micro_bench's bulk_fill, bulk_sum and mem_mix loops from byte
+    constants: they must be the bytes the built benchmark really runs."""
+    from keusim.native import harness
+    elf = harness.build_program("micro_bench").read_bytes()
+    for name in ("_BULK_FILL", "_BULK_SUM", "_MEM_MIX"):
+        assert getattr(calibrate_mod, name) in elf, name

@@ -27,6 +27,7 @@ class KCoh(C.Structure):
         ("xfer_cycles", C.c_uint64), ("inval_cycles", C.c_uint64), ("fill_cycles", C.c_uint64),
         ("owner", C.POINTER(C.c_uint8)), ("sharers", C.POINTER(C.c_uint64)),
         ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
+        ("posted", C.c_uint64), ("ready", C.POINTER(C.c_uint64)),
     ]
 
 
@@ -44,6 +45,7 @@ class KCore(C.Structure):
         ("reg_a", C.c_uint64), ("reg_b", C.c_uint64), ("reg_c", C.c_uint64),
         ("tsc_aux", C.c_uint64), ("counter_hz", C.c_uint64), ("nblocks", C.c_uint64),
         ("coh_last", C.c_uint64), ("coh_streamed", C.c_uint64),
+        ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
     ]
 
 
@@ -157,20 +159,27 @@ STREAM_STRIDE = 2
 
 
 def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
-                   stream: int | None = None, stride: int = STREAM_STRIDE
-                   ) -> tuple[KCoh, tuple]:
+                   stream: int | None = None, stride: int = STREAM_STRIDE,
+                   posted: bool = False) -> tuple[KCoh, tuple]:
     """Coherence state for a shared physical region; returns (struct, buffers to keep alive).
 
     ``stream``: cycles charged for a transfer or invalidation within ``stride`` lines of
     the same core's previous one (pipelined hand-offs of consecutive lines; fastpath.c
     ``handoff``). None (the default) charges every hand-off in full, the serial model.
+
+    ``posted``: stores that take a line from another core retire into the store buffer
+    instead of stalling their core; the line is visible to others once the hand-off is
+    done, and a reader waits for that (fastpath.c ``kh_mem``). False (the default): every
+    hand-off stalls the core that makes it.
     """
     lines = max(1, size // 64)
     owner = (C.c_uint8 * lines)()
     sharers = (C.c_uint64 * lines)()
+    ready = (C.c_uint64 * lines)()
     coh = KCoh(base=base, size=size, xfer_cycles=xfer, inval_cycles=inval, fill_cycles=fill,
                owner=C.cast(owner, C.POINTER(C.c_uint8)),
                sharers=C.cast(sharers, C.POINTER(C.c_uint64)),
                stream_cycles=max(xfer, inval) if stream is None else stream,
-               stream_stride=0 if stream is None else stride)
-    return coh, (owner, sharers)
+               stream_stride=0 if stream is None else stride,
+               posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)))
+    return coh, (owner, sharers, ready)

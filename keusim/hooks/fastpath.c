@@ -44,6 +44,14 @@ struct kcoh {
      * stream_stride == 0 is the serial model. */
     uint64_t stream_cycles;
     uint64_t stream_stride;     /* lines; 0: no streaming */
+    /* Posted writes (added at the end). When `posted` is set, a store that must take a
+     * line from another core does not stall its core (it retires into the store buffer);
+     * the line becomes visible to other cores at ready[line] instead, and a core that
+     * reads it pays the wait up to then on top of its transfer. A core's posted stores
+     * become visible in program order (kcore.wready). A store that continues a run of
+     * nearby lines still stalls stream_cycles: the store buffer fills at that rate. */
+    uint64_t posted;
+    uint64_t *ready;            /* model cycle at which the line's last write is visible */
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1 };
@@ -71,6 +79,9 @@ struct kcore {
     /* Added at the end (keep the offsets above): the stream state of kh_mem. */
     uint64_t coh_last;          /* 1 + line of this core's last transfer/invalidation; 0: none */
     uint64_t coh_streamed;      /* transfers/invalidations charged stream_cycles */
+    uint64_t wready;            /* posted writes: when this core's last posted store is visible */
+    uint64_t coh_posted;        /* hand-offs by stores that did not stall (posted) */
+    uint64_t coh_waited;        /* cycles reads waited for a posted store to become visible */
 };
 
 /* Allocate the block table with 2^log2 entries. Returns 0, or -1 on OOM. */
@@ -227,15 +238,17 @@ uint32_t kh_mrs(void *uc, int reg, const struct cp_reg *cp, struct kcore *c)
 /* The cost of a transfer or invalidation (full) of `line` by core c: stream_cycles when
  * it continues this core's run of nearby lines, else full. Updates the stream state. */
 static inline uint64_t handoff(struct kcore *c, const struct kcoh *h, uint64_t line,
-                               uint64_t full)
+                               uint64_t full, int *streamed)
 {
     uint64_t last = c->coh_last, d;
     c->coh_last = line + 1;
     c->coh_xfers++;
+    *streamed = 0;
     if (last) {
         d = line + 1 > last ? line + 1 - last : last - line - 1;
         if (d && d <= h->stream_stride) {
             c->coh_streamed++;
+            *streamed = 1;
             return h->stream_cycles < full ? h->stream_cycles : full;
         }
     }
@@ -253,11 +266,26 @@ void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct k
     uint64_t me = 1ull << c->id;
     uint8_t owner = h->owner[line];
     uint64_t cost = 0;
+    int streamed;
     if (type == 17 /* UC_MEM_WRITE */) {
         c->shared_writes++;
         if (owner != c->id + 1) {
             if (owner || (h->sharers[line] & ~me)) {
-                cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles);
+                cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles,
+                               &streamed);
+                if (h->posted) {
+                    /* Visible after the hand-off, and not before this core's earlier
+                     * stores or the line's previous write. */
+                    uint64_t start = c->clock > h->ready[line] ? c->clock : h->ready[line];
+                    uint64_t vis = start + cost;
+                    if (vis < c->wready)
+                        vis = c->wready;
+                    h->ready[line] = c->wready = vis;
+                    if (!streamed) {        /* retires into the store buffer */
+                        c->coh_posted++;
+                        cost = 0;
+                    }
+                }
             } else if (!(h->sharers[line] & me)) {
                 cost = h->fill_cycles;
             }
@@ -267,7 +295,11 @@ void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct k
     } else {
         c->shared_reads++;
         if (owner && owner != c->id + 1) {
-            cost = handoff(c, h, line, h->xfer_cycles);
+            cost = handoff(c, h, line, h->xfer_cycles, &streamed);
+            if (h->posted && h->ready[line] > c->clock) {
+                c->coh_waited += h->ready[line] - c->clock;
+                cost += h->ready[line] - c->clock;
+            }
             h->owner[line] = 0;
             h->sharers[line] |= me;
         } else if (!(h->sharers[line] & me)) {

@@ -80,7 +80,7 @@ RING_CAPACITY = 16384
 BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "futex",
                               "syscall_getppid", "funccall", "funccall_dep")
 MICRO: tuple[str, ...] = ("timer_pair", "alu_chain", "load_chain", "cacheline_pingpong",
-                          "bulk_handoff", "syscall_getppid")
+                          "bulk_handoff", "mem_mix", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
 BULK_SIZES: tuple[int, ...] = (4 << 10, 16 << 10)
@@ -126,6 +126,7 @@ _BENCHES: dict[str, _Bench] = {
     "load_chain": _Bench("micro_bench", "load", 2_000_000, 10_000, False),
     "cacheline_pingpong": _Bench("micro_bench", "round_trip", 200_000, 100, True),
     "bulk_handoff": _Bench("micro_bench", "round_trip", 200_000, 100, True, True),
+    "mem_mix": _Bench("micro_bench", "iteration", 5_000_000, 10_000, False),
     "syscall_getppid": _Bench("micro_bench", "call", 100_000, 100, False),
 }
 
@@ -546,7 +547,8 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
     random pointer chase; ns per load), ``cacheline_pingpong`` (one line bounced between
     two CPUs; ns per round trip), ``bulk_handoff`` at each of ``bulk_sizes`` (a buffer of
     consecutive lines written by one CPU and read by the other, then a flag round trip;
-    ns per round) and ``syscall_getppid``. Times are per op; arguments otherwise as
+    ns per round), ``mem_mix`` (8 independent loads and 8 stores per iteration: the
+    load/store unit's memory operations per cycle) and ``syscall_getppid``. Times are per op; arguments otherwise as
     :func:`run_ring`.
     """
     names = tuple(names)

@@ -67,7 +67,7 @@ PIPES: tuple[str, ...] = ("alu", "mul", "div", "load", "store", "branch", "none"
 
 REQUIRED: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "clock": ("ghz",),
-    "pipeline": ("issue_width",),
+    "pipeline": ("issue_width", "memory_ops"),
     "memory": ("l1", "l2", "l3", "dram"),
     "coherence": ("core_to_core", "invalidate_share"),
     "trap": ("syscall_entry", "syscall_exit", "exception_entry", "exception_return",
@@ -76,7 +76,7 @@ REQUIRED: Mapping[str, tuple[str, ...]] = MappingProxyType({
 """Sections and the parameters each profile must define (after inheritance)."""
 
 OPTIONAL: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "coherence": ("transfer", "invalidate", "fill", "stream_line"),
+    "coherence": ("transfer", "invalidate", "fill", "stream_line", "posted_writes"),
 })
 """Parameters that override a derived value when present (see :meth:`Profile.coherence`),
 or add a mechanism (``coherence.stream_line``: :meth:`Profile.coherence_stream`)."""
@@ -168,6 +168,12 @@ class Profile:
         return self.param("pipeline.issue_width").value
 
     @property
+    def memory_ops(self) -> float:
+        """Memory micro-ops (loads plus stores) the load/store unit executes per cycle:
+        a shared bound on top of the separate ``load`` and ``store`` pipes."""
+        return self.param("pipeline.memory_ops").value
+
+    @property
     def ipi_cycles(self) -> int:
         """Inter-processor interrupt latency in core cycles (``Machine(ipi_cycles=...)``)."""
         return self.cycles("trap.ipi")
@@ -207,6 +213,13 @@ class Profile:
         if "coherence.stream_line" not in self.params:
             return None
         return self.cycles("coherence.stream_line")
+
+    def coherence_posted(self) -> bool:
+        """Whether stores that take a line from another core retire without stalling
+        (``Machine(coherence_posted=...)``): ``coherence.posted_writes`` = 1. The line is
+        then visible to other cores once the hand-off completes, in program order."""
+        return "coherence.posted_writes" in self.params and \
+            self.param("coherence.posted_writes").value != 0
 
     def sources(self) -> dict[str, str]:
         """Every number of the profile -> its source (classes as ``classes.<name>``)."""
@@ -457,8 +470,9 @@ def _validate(p: Profile, where: str) -> None:
     missing = [c for c in CLASS_NAMES if c not in p.classes]
     if missing:
         raise ProfileError(f"{where}: profile {p.name!r} lacks classes: {', '.join(missing)}")
-    if p.ghz <= 0 or p.issue_width <= 0:
-        raise ProfileError(f"{where}: clock.ghz and pipeline.issue_width must be positive")
+    if p.ghz <= 0 or p.issue_width <= 0 or p.memory_ops <= 0:
+        raise ProfileError(f"{where}: clock.ghz, pipeline.issue_width and "
+                           "pipeline.memory_ops must be positive")
     if not 0.0 <= p.param("coherence.invalidate_share").value <= 1.0:
         raise ProfileError(f"{where}: coherence.invalidate_share must be in [0, 1]")
 
