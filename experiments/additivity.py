@@ -213,9 +213,10 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
         Row(f"Lock on the shared channel, per message ({sz})", "~200", cell("lock", "keusim"),
             cell("lock", "native"),
             "Uncontended here (ping-pong). keusim charges every acquisition its xchg (20 cycles, "
-            "estimate) plus a transfer and an invalidation of the lock line, serially. A real "
-            "core overlaps the lock line's miss with the data lines' misses, so natively the "
-            "lock costs little; the paper's 200 assumes contention."),
+            "estimate) plus a transfer of the lock line; the xchg's store is posted like a "
+            "plain one (docs/cycle-model.md §7: a real locked instruction waits for the line). "
+            "A real core overlaps the lock line's miss with the data lines' misses, so natively "
+            "the lock costs little; the paper's 200 assumes contention."),
         Row(f"Trap + copy + lock, per message ({sz})", "1,400 (sum)", sum_cell("keusim"),
             sum_cell("native"),
             "Measured: the round trip with all three on minus the plain ring, halved; summed: "

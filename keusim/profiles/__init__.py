@@ -520,15 +520,17 @@ def _param_toml(p: Param) -> str:
 
 def describe(profiles: Iterable[str] | None = None) -> str:
     """A one-line-per-profile summary table of key numbers (for docs and reports)."""
-    rows = [("profile", "isa", "GHz", "L1", "L2", "L3", "DRAM", "c2c", "xfer/inv/fill",
-             "stream", "sys in/out", "ipi", "validated")]
+    rows = [("profile", "isa", "GHz", "mem ops", "L1", "L2", "L3", "DRAM", "c2c",
+             "xfer/inv/fill", "stream", "posted", "sys in/out", "ipi", "validated")]
     for n in profiles or list_profiles():
         p = load_profile(n)
         x, i, f = p.coherence()
-        rows.append((p.name, p.isa, f"{p.ghz:g}", *(str(p.cycles(f"memory.{k}"))
+        rows.append((p.name, p.isa, f"{p.ghz:g}", f"{p.memory_ops:g}",
+                     *(str(p.cycles(f"memory.{k}"))
                                                      for k in ("l1", "l2", "l3", "dram")),
                      str(p.cycles("coherence.core_to_core")), f"{x}/{i}/{f}",
                      str(p.coherence_stream() or "-"),
+                     "yes" if p.coherence_posted() else "no",
                      f"{p.cycles('trap.syscall_entry')}/{p.cycles('trap.syscall_exit')}",
                      str(p.ipi_cycles), "yes" if p.validated else "no"))
     w = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
