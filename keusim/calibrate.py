@@ -56,6 +56,9 @@ LOAD_LEVELS: Mapping[int, str] = {4 << 10: "memory.l1", 128 << 10: "memory.l2",
 inside L1 (32 KiB), L2 (512 KiB), L3 (32 MiB) and beyond L3 on Zen 3)."""
 
 _GHZ_RANGE = (0.3, 8.0)
+PLACEMENT_FACTOR = 2.0
+"""A line hand-off this many times the previous profile's (or run medians this far apart)
+draws a warning: vCPU placement moves it 2-5x on shared machines."""
 
 
 def _round(x: float) -> int:
@@ -268,6 +271,16 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                         "coherence.core_to_core keeps the base value")
     elif pp is not None:
         ns = ns_of(pp, 2.0)
+        prev_c2c = base.param("coherence.core_to_core").value
+        spread = [m for m in pp.run_medians_ns if m > 0]
+        if ns * ghz > PLACEMENT_FACTOR * prev_c2c or (
+                spread and max(spread) > PLACEMENT_FACTOR * min(spread)):
+            warnings.append(
+                f"cacheline_pingpong: one hand-off took {ns:.1f} ns ({ns * ghz:.0f} cycles; "
+                f"previous profile {prev_c2c:.0f}; run medians "
+                f"{', '.join(f'{m:.0f}' for m in spread)} ns per round trip). The two vCPUs "
+                "are probably placed far apart right now (shared/reference/native-baseline.md): "
+                "ring predictions scale with this number, so re-run keusim calibrate and compare")
         put("coherence.core_to_core",
             Param(round(ns * ghz, 4), f"measured ({command}): micro_bench cacheline_pingpong "
                   f"on CPUs {pp.cpus[0]},{pp.cpus[1]}, median round trip {2 * ns:.2f} ns / 2 "

@@ -334,3 +334,16 @@ def test_calibrate_prices_the_loops_the_benchmark_runs():
     elf = harness.build_program("micro_bench").read_bytes()
     for name in ("_BULK_FILL", "_BULK_SUM", "_MEM_MIX"):
         assert getattr(calibrate_mod, name) in elf, name
+
+
+def test_a_far_placement_of_the_pingpong_is_flagged():
+    """A hand-off several times the previous profile's (vCPUs placed far apart) is fitted
+    but draws a warning naming the fix; an ordinary one does not."""
+    base = load_profile("host")
+    c2c = base.param("coherence.core_to_core").value
+    ok = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600)
+    assert not fit_profile(ok, TSC_HZ, base)[2]
+    far = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=4.5 * c2c, syscall_rt=600)
+    prof, _, warnings = fit_profile(far, TSC_HZ, base)
+    assert prof.param("coherence.core_to_core").value == pytest.approx(4.5 * c2c, rel=1e-3)
+    assert any("placed far apart" in w and "re-run keusim calibrate" in w for w in warnings)
