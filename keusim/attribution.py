@@ -236,7 +236,8 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
     Arguments as :func:`keusim.system.run`; ``profile`` defaults to ``host`` (with
     ``None``/``flat`` every instruction is one ``compute`` cycle).
     """
-    from keusim.costmodel import ProfileCost, disassembler
+    from keusim.costmodel import FRACTION, ProfileCost, disassembler
+    from keusim.system import apportion
     from keusim.trace import Session
 
     with Session(system, arch, params, profile, verified, max_cycles=max_cycles) as sess:
@@ -251,9 +252,9 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
         mismatched = 0
         cores = []
         for core in m.cores:
-            block_cycles = 0
+            block_fp = 0                  # 1/FRACTION cycles
             for va, root, ninsn, bcost, count in core.native.blocks():
-                block_cycles += bcost * count
+                block_fp += bcost * count
                 if root == 0:
                     image, sym = "kernel", sess.symbols["kernel"]
                 else:
@@ -272,6 +273,7 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
                     acc[i] += cats[k] * count
             k = core.native.k
             idle = sess.idle[core.id]
+            block_cycles = block_fp // FRACTION   # what the blocks put on the clock
             delivery = k.clock - block_cycles - k.coh_cycles - idle
             cores.append(CoreSplit(core.id, k.clock, block_cycles, k.coh_cycles, delivery, idle))
         if mismatched:
@@ -279,15 +281,18 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
                          "their cycles are counted as compute")
     rows = []
     for r in rep.functions:
-        c = split.get((r["core"], r["image"], r["function"]), [r["cycles"], 0, 0])
+        fp = split.get((r["core"], r["image"], r["function"]), [1, 0, 0])
+        c = apportion(dict(zip(CATEGORIES, fp, strict=True)), r["cycles"])
         rows.append(FunctionRow(r["core"], r["image"], r["function"], r["instructions"],
-                                r["cycles"], r["block_executions"], *c))
+                                r["cycles"], r["block_executions"],
+                                *(c[k] for k in CATEGORIES)))
     return Attribution(rep, tuple(rows), tuple(cores), tuple(notes))
 
 
 def _block_categories(cost, md, image, va: int, ninsn: int, bcost: int) -> dict | None:
-    """compute/memory/trap of one block, re-priced from the image's bytes; None when
-    the bytes are not there or do not give the same cost."""
+    """compute/memory/trap of one block in 1/FRACTION cycles (adding up to ``bcost``),
+    re-priced from the image's bytes; None when the bytes are not there or do not give
+    the same cost."""
     if cost is None:
         return {"compute": bcost, "memory": 0, "trap": 0}
     code = _image_bytes(image, va, 16 * max(ninsn, 1))
@@ -296,10 +301,10 @@ def _block_categories(cost, md, image, va: int, ninsn: int, bcost: int) -> dict 
     insns = list(md.disasm(code, va, ninsn))
     if len(insns) != ninsn:
         return None
-    cats = cost.attribute(insns)
-    if sum(cats.values()) != bcost:
+    from keusim.system import apportion
+    if cost.block(insns).fp != bcost:
         return None
-    return cats
+    return apportion(cost.attribute(insns), bcost)
 
 
 def _image_bytes(image, va: int, n: int) -> bytes:

@@ -36,10 +36,26 @@ from keusim.errors import ArchError
 from keusim.profiles import TRAP_CLASSES, Profile, load_profile
 
 
+FRACTION = 256
+"""Block costs are charged in 1/FRACTION cycles: the native hook adds them to a per-core
+fractional accumulator and moves whole cycles to the clock, so a loop that costs 5.5
+cycles per iteration advances the clock 5.5 cycles per iteration on average, not 6
+(``kcore.frac``)."""
+
+
 @dataclass(frozen=True)
 class BlockCost:
+    """One execution of a block: ``cycles`` rounded (for display), ``fp`` exact to
+    1/:data:`FRACTION` cycle (what the machine charges; ``cycles * FRACTION`` when not
+    given), ``insns`` instructions."""
+
     cycles: int
     insns: int
+    fp: int = -1
+
+    def __post_init__(self) -> None:
+        if self.fp < 0:
+            object.__setattr__(self, "fp", self.cycles * FRACTION)
 
 
 class FlatCost:
@@ -54,12 +70,12 @@ class FlatCost:
 # --------------------------------------------------------------------------- classes
 
 CATEGORIES: tuple[str, ...] = ("compute", "memory", "trap")
+"""Where :meth:`ProfileCost.attribute` puts cycles."""
 
 MEMORY_OPS = "memory_ops"
 """The pseudo-resource of the throughput bound that counts every load and store micro-op
 against ``pipeline.memory_ops`` (shared address generation), beside the separate ``load``
 and ``store`` pipes."""
-"""Where :meth:`ProfileCost.attribute` puts cycles."""
 
 CATEGORY: Mapping[str, str] = MappingProxyType({
     **{c: "compute" for c in ("alu", "move", "shift", "mul", "div", "branch", "branch_taken",
@@ -549,7 +565,8 @@ class ProfileCost:
     def block(self, insns: Sequence[cs.CsInsn]) -> BlockCost:
         """The cost of one execution of the block ``insns`` (capstone, detail on)."""
         b = self.breakdown(insns)
-        return BlockCost(b.cycles, b.insns)
+        fp = 0 if not b.insns else max(1, _round(b.exact * FRACTION))
+        return BlockCost(b.cycles, b.insns, fp)
 
     def attribute(self, insns: Sequence[cs.CsInsn]) -> dict[str, int]:
         """The block's cycles split into ``compute``, ``memory`` and ``trap``.
@@ -741,6 +758,6 @@ def census(insns: Iterable[cs.CsInsn], arch: str) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["BlockCost", "Breakdown", "CATEGORIES", "CATEGORY", "Decoded", "FIXED", "FlatCost",
-           "OTHER_ALLOWED", "ProfileCost", "SERIALIZING", "arch_names", "block_from_bytes",
+__all__ = ["BlockCost", "Breakdown", "CATEGORIES", "CATEGORY", "Decoded", "FIXED", "FRACTION",
+           "FlatCost", "OTHER_ALLOWED", "ProfileCost", "SERIALIZING", "arch_names", "block_from_bytes",
            "census", "classify", "decode", "disassembler"]

@@ -199,7 +199,7 @@ class Machine:
         code = self.read_virtual(core, va, size) if size else None
         insns = list(self._md.disasm(code, va)) if code else []
         bc = self.cost.block(insns)
-        return (bc.cycles << 32) | max(bc.insns, 0)
+        return (min(bc.fp, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:

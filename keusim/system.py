@@ -15,7 +15,7 @@ from pathlib import Path
 
 from keusim import arch as archmod
 from keusim import build, loader
-from keusim.costmodel import FlatCost
+from keusim.costmodel import FRACTION, FlatCost
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
 from keusim.machine import Machine, MachineResult
@@ -233,12 +233,37 @@ def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, image
                 where, fn = spec.processes[pid - 1].name, images[pid - 1].function(va)
             a = acc.setdefault((core.id, where, fn), [0, 0, 0])
             a[0] += ninsn * count
-            a[1] += cost * count
+            a[1] += cost * count          # 1/FRACTION cycles
             a[2] += count
-    rows = [{"core": c, "image": w, "function": f, "instructions": v[0], "cycles": v[1],
-             "block_executions": v[2]} for (c, w, f), v in acc.items()]
+    # Whole cycles per function that add up, per core, to what the blocks put on the clock
+    # (the sum of their exact costs, rounded down: kcore.frac holds the rest).
+    cycles: dict[tuple[int, str, str], int] = {}
+    for cid in {k[0] for k in acc}:
+        keys = [k for k in acc if k[0] == cid]
+        total = sum(acc[k][1] for k in keys) // FRACTION
+        cycles.update(apportion({k: acc[k][1] for k in keys}, total))
+    rows = [{"core": c, "image": w, "function": f, "instructions": v[0],
+             "cycles": cycles[(c, w, f)], "block_executions": v[2]}
+            for (c, w, f), v in acc.items()]
     rows.sort(key=lambda r: (r["core"], -r["cycles"], r["image"], r["function"]))
     return tuple(rows)
+
+
+def apportion(amounts: dict, total: int) -> dict:
+    """Whole numbers proportional to ``amounts`` (non-negative) that add up to ``total``:
+    floors, then the largest remainders get one more (ties: the key order, sorted)."""
+    s = sum(amounts.values())
+    if s <= 0:
+        out = dict.fromkeys(amounts, 0)
+        if amounts and total:
+            out[sorted(amounts)[0]] = total
+        return out
+    out = {k: (v * total) // s for k, v in amounts.items()}
+    left = total - sum(out.values())
+    order = sorted(amounts, key=lambda k: (-((amounts[k] * total) % s), k))
+    for k in order[:left]:
+        out[k] += 1
+    return out
 
 
 def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:

@@ -180,3 +180,28 @@ def test_a_guest_ring_copy_streams_its_payload_lines(tmp_path):
     assert fast.cores[0].coherence_transfers == slow.cores[0].coherence_transfers
     assert fast.channel(0).producer_stats["rt_cycles"] < slow.channel(0).producer_stats[
         "rt_cycles"]
+
+
+def test_block_costs_accumulate_in_fractions_of_a_cycle():
+    """kh_block charges costs in 1/256 cycles: a 5.5-cycle block run ten times advances
+    the clock 55 cycles (not 60), whole cycles reach the clock, the rest waits in frac."""
+    from keusim.costmodel import FRACTION
+    so = hooks.lib()
+    k = hooks.KCore()
+    assert so.kcore_init(C.byref(k), 4) == 0
+    try:
+        fp = int(5.5 * FRACTION)
+        miss = hooks.MISS_FN(lambda core, va, size, root: (fp << 32) | 3)
+        k.miss = miss
+        k.slice_end = 1 << 62
+        k.kbase = 1 << 63
+        k.root = 7
+        blk = so.kh_block
+        blk.argtypes = [C.c_void_p, C.c_uint64, C.c_uint32, C.POINTER(hooks.KCore)]
+        blk.restype = None
+        for n in range(1, 11):
+            blk(None, 0x1000, 12, C.byref(k))
+            assert k.clock == (n * fp) // FRACTION and k.frac == (n * fp) % FRACTION
+        assert k.clock == 55 and k.insns == 30 and k.nblocks == 10
+    finally:
+        so.kcore_free(C.byref(k))

@@ -204,7 +204,8 @@ def test_memory_ops_is_fitted_from_mem_mix():
     assert "mem_mix" in prof.param("pipeline.memory_ops").source
     checks = {c.name: c for c in calibrate_mod.model_checks(prof, res, TSC_HZ)}
     mix = checks["mem_mix (cycles per 8 loads + 8 stores)"]
-    assert mix.model_cycles in (5, 6) and mix.measured_cycles == pytest.approx(5.5, rel=1e-3)
+    assert mix.model_cycles == pytest.approx(5.5, abs=1 / 256)
+    assert mix.measured_cycles == pytest.approx(5.5, rel=1e-3)
     # With loads and stores on separate pipes only (memory_ops large) the loop is 4.
     wide = prof.with_params({"pipeline.memory_ops": dataclasses.replace(
         prof.param("pipeline.memory_ops"), value=8.0)})

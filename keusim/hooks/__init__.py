@@ -46,6 +46,7 @@ class KCore(C.Structure):
         ("tsc_aux", C.c_uint64), ("counter_hz", C.c_uint64), ("nblocks", C.c_uint64),
         ("coh_last", C.c_uint64), ("coh_streamed", C.c_uint64),
         ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
+        ("frac", C.c_uint64),
     ]
 
 
@@ -136,7 +137,8 @@ class NativeCore:
                                     end=base + size - 1))
 
     def blocks(self) -> list[tuple[int, int, int, int, int]]:
-        """(va, root, insns, cycles, executions) for every block that ran."""
+        """(va, root, insns, cost, executions) for every block that ran; the cost is in
+        1/256 cycles (``keusim.costmodel.FRACTION``)."""
         n = self.k.tcount
         buf = (BEntry * max(n, 1))()
         got = lib().kcore_dump(C.byref(self.k), buf, n)

@@ -22,7 +22,7 @@ typedef uint64_t (*miss_fn)(uint64_t core, uint64_t va, uint64_t size, uint64_t 
 struct bentry {
     uint64_t va;
     uint64_t root;      /* 0 for kernel addresses (shared by every address space) */
-    uint32_t cost;
+    uint32_t cost;      /* 1/256 cycles (keusim.costmodel.FRACTION) */
     uint32_t ninsn;
     uint64_t count;     /* executions: for attribution by function after the run */
 };
@@ -82,7 +82,18 @@ struct kcore {
     uint64_t wready;            /* posted writes: when this core's last posted store is visible */
     uint64_t coh_posted;        /* hand-offs by stores that did not stall (posted) */
     uint64_t coh_waited;        /* cycles reads waited for a posted store to become visible */
+    uint64_t frac;              /* block costs are in 1/256 cycles: the part not yet on clock */
 };
+
+/* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
+ * frac. Returns the whole cycles charged. */
+static inline uint64_t charge(struct kcore *c, uint64_t fp)
+{
+    uint64_t acc = c->frac + fp;
+    c->frac = acc & 255;
+    c->clock += acc >> 8;
+    return acc >> 8;
+}
 
 /* Allocate the block table with 2^log2 entries. Returns 0, or -1 on OOM. */
 int kcore_init(struct kcore *c, unsigned log2)
@@ -178,24 +189,24 @@ void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
             while (!(c->table[j].va == va && c->table[j].root == root))
                 j = (j + 1) & c->tmask;
             c->table[j].count = 1;
-            c->clock += r >> 32;
+            uint64_t whole = charge(c, r >> 32);
             c->insns += (uint32_t)r;
             if (!root) {
                 c->kinsns += (uint32_t)r;
-                c->kcycles += r >> 32;
+                c->kcycles += whole;
             }
             c->nblocks++;
             return;
         }
         i = (i + 1) & c->tmask;
     }
-    c->clock += e->cost;
+    uint64_t whole = charge(c, e->cost);
     c->insns += e->ninsn;
     c->nblocks++;
     e->count++;
     if (!root) {
         c->kinsns += e->ninsn;
-        c->kcycles += e->cost;
+        c->kcycles += whole;
     }
 }
 
