@@ -227,7 +227,7 @@ def _fmt(v: Any) -> str:
 
 
 def solve(hyps: Sequence[Any], goal: Any, show: Mapping[str, Any] | None = None,
-          timeout_ms: int = 30_000, explain: Callable[[dict[str, int]], str] | None = None
+          timeout_ms: int = 600_000, explain: Callable[[dict[str, int]], str] | None = None
           ) -> Outcome:
     """Prove ``hyps -> goal`` with Z3: ``proved`` when ``hyps /\\ ~goal`` is unsat.
 

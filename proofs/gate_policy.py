@@ -522,7 +522,7 @@ def _value(m: z3.ModelRef, t: z3.ExprRef) -> int:
 
 
 def find_violations(f: Facts, prop: str, limit: int = MAX_WITNESSES,
-                    timeout_ms: int = 30_000) -> tuple[str, list[Violation]]:
+                    timeout_ms: int = 600_000) -> tuple[str, list[Violation]]:
     """('proved', []) or ('counterexample', violations) or ('unknown', [])."""
     e = Enc(f)
     q = PROPERTIES[prop][1](e)
