@@ -131,6 +131,14 @@ _BENCHES: dict[str, _Bench] = {
 }
 
 
+def uses_two_cpus(name: str) -> bool:
+    """Whether benchmark ``name`` runs two processes on two CPUs (a ping-pong, a hand-off)."""
+    b = _BENCHES.get(name)
+    if b is None:
+        raise NativeHarnessError(f"unknown benchmark {name!r}")
+    return b.two_cpus
+
+
 @dataclass(frozen=True)
 class NativeResult:
     """One benchmark at one size, over all its runs. Times are per op (see ``unit``)."""
