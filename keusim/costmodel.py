@@ -35,7 +35,6 @@ from capstone import x86_const as X86
 from keusim.errors import ArchError
 from keusim.profiles import TRAP_CLASSES, Profile, load_profile
 
-
 FRACTION = 256
 """Block costs are charged in 1/FRACTION cycles: the native hook adds them to a per-core
 fractional accumulator and moves whole cycles to the clock, so a loop that costs 5.5

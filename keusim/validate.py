@@ -183,6 +183,14 @@ class ValidationReport:
         if ghz_now:
             head += ("\n(core clock measured before/after the native runs: "
                      + "/".join(f"{g:.2f}" for g in ghz_now) + " GHz)")
+        line_now = [v for v in self.machine.get("line_round_trip_ns", []) if v == v]
+        if line_now:
+            prof_rt = self.machine.get("profile_line_round_trip_ns")
+            head += ("\n(one cache line's round trip between the two CPUs before/after the "
+                     "native runs: " + "/".join(f"{v:.0f}" for v in line_now) + " ns"
+                     + (f"; the profile assumes {prof_rt:.0f} ns. Ring rows scale with it: "
+                        "if they differ by much, the vCPU placement moved since "
+                        "`keusim calibrate`" if prof_rt else "") + ")")
         cols = ("workload", "size", "per", "predicted", "native med", "native p10-p90",
                 "med ns", "error", "in p10-p90", "runs", "busy")
         rows = []
@@ -638,6 +646,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
     shares: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     nat_ops: dict[tuple[str, int], int] = {}
     clocks: list[float] = []
+    lines: list[float] = []
     try:
         # 1. The model: deterministic, once per configuration.
         for wl, size in configs:
@@ -668,6 +677,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         # (which move these figures by up to 2-3x on a VM) show up as spread, not as a
         # shift of one configuration.
         clocks.append(measure_core_ghz(hz))
+        lines.append(measure_line_round_trip_ns(cpus))
         for r in range(runs):
             if wait_quiet_s > 0:
                 if bar is not None:
@@ -691,6 +701,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
                 if bar is not None:
                     bar.update(1)
         clocks.append(measure_core_ghz(hz))
+        lines.append(measure_line_round_trip_ns(cpus))
     finally:
         if bar is not None:
             bar.close()
@@ -710,9 +721,27 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
             native_run_cycles=tuple(per_run[key]), sim_host_s=sim_s))
     facts = _machine_facts(prof)
     facts["measured_core_ghz"] = [round(c, 3) for c in clocks]
+    facts["line_round_trip_ns"] = [round(v, 1) for v in lines]
+    facts["profile_line_round_trip_ns"] = round(
+        2 * prof.param("coherence.core_to_core").value / ghz, 1)
     return ValidationReport(profile=prof.name, profile_path=str(prof.path or ""), ghz=ghz,
                             tsc_hz=hz, cpus=cpus, rows=tuple(rows), machine=facts,
                             command=command, elapsed_s=time.monotonic() - t_start)
+
+
+def measure_line_round_trip_ns(cpus: Sequence[int] | None) -> float:
+    """One cache line's round trip between the two CPUs now (the calibration's
+    cacheline_pingpong, a short run), for the record: the vCPU placement it reflects
+    moves the ring rows' native figures."""
+    from keusim.native.harness import run_calibration_micro
+
+    try:
+        r = run_calibration_micro(["cacheline_pingpong"], scale=0.1, progress=False,
+                                  max_reruns=0,
+                                  cpus=tuple(cpus[:2]) if cpus and len(cpus) >= 2 else None)[0]
+    except KeusimError:
+        return math.nan
+    return math.nan if r.single_cpu else float(r.median_ns)
 
 
 def measure_core_ghz(hz: float) -> float:

@@ -16,6 +16,7 @@ import math
 import pytest
 
 from keusim.manifest import resolve
+from keusim.profiles import load_profile
 from keusim.system import run
 from keusim.validate import (
     ValidationError,
@@ -84,6 +85,14 @@ def test_validate_assembles_rows_and_writes_results(tmp_path):
         sorted(abs(r.error_pct) for r in rep.rows)[0] / 2
         + sorted(abs(r.error_pct) for r in rep.rows)[1] / 2)
     assert "median |error|" in rep.table()
+    # The placement check: a line round trip measured before and after the native runs,
+    # beside what the profile assumes (2 x core_to_core).
+    rts = rep.machine["line_round_trip_ns"]
+    assert len(rts) == 2 and all(v > 0 for v in rts)
+    prof = load_profile("host")
+    assert rep.machine["profile_line_round_trip_ns"] == pytest.approx(
+        2 * prof.param("coherence.core_to_core").value / prof.ghz, abs=0.1)
+    assert "round trip between the two CPUs before/after" in rep.table()
     paths = rep.save(tmp_path / "v", plot=True)
     names = {p.name for p in paths}
     assert names == {"validation.json", "validation.csv", "validation.txt", "validation.png",
