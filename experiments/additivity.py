@@ -83,8 +83,10 @@ def measure_native(sizes, quick: bool, clock) -> dict:
     """Median ns per round trip -> cycles. The eight combinations alternate every 100
     round trips inside one pair of processes (exp_ipc_native.c), so they share a
     placement; each run is a new pair, and the median over runs is kept."""
+    from keusim.native.harness import COMMON_SOURCES
+
     exe = native_program("exp-ipc-native", (NATIVE_SRC / "exp_ipc_native.c",
-                                            *_native_common()))
+                                            *COMMON_SOURCES))
     runs = 1 if quick else 3
     per_run: dict = {}
     log(f"[{NAME}] native: {len(COMBOS)} interleaved combinations x {len(sizes)} sizes x {runs} runs")
@@ -103,12 +105,6 @@ def measure_native(sizes, quick: bool, clock) -> dict:
         meds.sort()
         out[("native host", size, combo)] = meds[len(meds) // 2] / clock.tsc_ghz * clock.ghz
     return out
-
-
-def _native_common():
-    from keusim.native.harness import GUESTS_DIR, NATIVE_DIR
-
-    return (NATIVE_DIR / "bench.c", GUESTS_DIR / "lib" / "ring.c", GUESTS_DIR / "lib" / "string.c")
 
 
 def analyse(rt: dict) -> dict:

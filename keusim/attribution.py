@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keusim.costmodel import CATEGORIES
+from keusim.costmodel import CATEGORIES, apportion
 from keusim.errors import KeusimError
-from keusim.manifest import SystemSpec
+from keusim.manifest import SystemSpec, parse_params
 from keusim.report import KLOG_PROC, RunReport
 
 CATEGORY_NAMES: tuple[str, ...] = (*CATEGORIES, "coherence", "idle")
@@ -237,7 +237,6 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
     ``None``/``flat`` every instruction is one ``compute`` cycle).
     """
     from keusim.costmodel import FRACTION, ProfileCost, disassembler
-    from keusim.system import apportion
     from keusim.trace import Session
 
     with Session(system, arch, params, profile, verified, max_cycles=max_cycles) as sess:
@@ -301,7 +300,6 @@ def _block_categories(cost, md, image, va: int, ninsn: int, bcost: int) -> dict 
     insns = list(md.disasm(code, va, ninsn))
     if len(insns) != ninsn:
         return None
-    from keusim.system import apportion
     if cost.block(insns).fp != bcost:
         return None
     return apportion(cost.attribute(insns), bcost)
@@ -327,12 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    params = {}
-    for kv in a.param or []:
-        k, sep, v = kv.partition("=")
-        if not sep:
-            ap.error(f"--param {kv!r}: expected KEY=VALUE")
-        params[k] = int(v, 0)
+    try:
+        params = parse_params(a.param)
+    except KeusimError as e:
+        ap.error(str(e))
     try:
         att = attribute(a.system, a.arch, params, a.profile, a.verified)
     except KeusimError as e:

@@ -294,7 +294,7 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
     # cycles; what it takes beyond that is the shared limit.
     mix = _find(results, "mem_mix")
     if mix is not None:
-        cyc = _per_op_ticks(mix, timer) * ghz * 1e9 / tsc_hz
+        cyc = ns_of(mix) * ghz
         ops = _MEM_MIX_OPS / cyc
         key = "pipeline.memory_ops"
         put(key, Param(round(ops, 4), f"measured ({command}): micro_bench mem_mix, 8 "
@@ -317,7 +317,7 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                         "coherence.stream_line keeps the base value")
     elif bulk:
         pp_ns = ns_of(pp)
-        fitted = base.with_params({**updates}, path=None)
+        fitted = base.with_params(updates, path=None)
         loop_cyc = bulk_loop_cycles(fitted)      # model cycles per line, fill + sum
         xfer_ns = fitted.coherence()[0] / ghz    # the reader's first line, in full
         per: list[tuple[int, float]] = []
@@ -446,7 +446,7 @@ def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: floa
 # --------------------------------------------------------------------------- calibrate
 
 
-def fastest_rounds(rounds: Sequence[Sequence[NativeResult]], factor: float = 1.5
+def pick_rounds(rounds: Sequence[Sequence[NativeResult]], factor: float = 1.5
                    ) -> tuple[tuple[NativeResult, ...], tuple[str, ...]]:
     """One result per (benchmark, size) from several rounds, and a warning for each
     benchmark whose rounds differ by more than ``factor``.
@@ -488,7 +488,7 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
         progress: show the harness's progress bar (default: when stderr is a terminal).
         base: profile for everything not measured and for the fit constants.
         runs: rounds over the whole set of microbenchmarks; each benchmark is fitted
-            from its fastest (one CPU) or median (two CPUs) round (:func:`fastest_rounds`).
+            from its fastest (one CPU) or median (two CPUs) round (:func:`pick_rounds`).
         scale: multiplies the harness's default iteration counts.
         cpus: the two CPUs for the ping-pong (default: the first two allowed).
         allow_busy: fit from measurements during which other tasks used the CPUs (by
@@ -509,7 +509,7 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
     rounds = [harness.run_calibration_micro(runs=1, scale=scale, cpus=cpus, seed=1 + k,
                                             progress=progress)
               for k in range(max(1, runs))]
-    results, spread = fastest_rounds(rounds)
+    results, spread = pick_rounds(rounds)
     machine = machine_info(hz)
     busy = any(r.busy for r in results)
     machine["busy"] = "yes: other tasks used the CPUs during some measurements" if busy \
@@ -536,7 +536,7 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
 
 
 __all__ = ["CalibrationReport", "Fit", "HOST_PROFILE", "LOAD_LEVELS", "ModelCheck",
-           "calibrate", "fastest_rounds", "fit_profile", "machine_info", "main",
+           "calibrate", "pick_rounds", "fit_profile", "machine_info", "main",
            "model_checks"]
 
 

@@ -22,15 +22,8 @@ from keusim.errors import KeusimError
 
 
 def _params(ns) -> dict:
-    out: dict = {}
-    for kv in ns.param or []:
-        if "=" not in kv:
-            raise KeusimError(f"--param {kv!r}: expected KEY=VALUE")
-        k, v = kv.split("=", 1)
-        try:
-            out[k] = int(v, 0)
-        except ValueError as e:
-            raise KeusimError(f"--param {kv!r}: the value must be an integer") from e
+    from keusim.manifest import parse_params
+    out = parse_params(ns.param)
     if ns.messages is not None:
         out["messages"] = ns.messages
     if ns.size is not None:

@@ -602,7 +602,8 @@ class ProfileCost:
         exact += sum(f for _, _, f, _ in segs)
         cycles = 0 if not decoded else max(1, _round(exact))
         return Breakdown(cycles, len(decoded), exact, tuple(segs),
-                         MappingProxyType(_apportion(cat, cycles)),
+                         MappingProxyType(apportion(cat, cycles, ("trap", "memory", "compute"),
+                                                    empty="compute")),
                          tuple(d.cls for d in decoded))
 
     def _segment(self, seg: list[Decoded], *, drained: bool, fixed: float,
@@ -621,18 +622,15 @@ class ProfileCost:
                 p = pipe[u]
                 if p == "none":
                     continue
-                per_pipe[p] = per_pipe.get(p, 0.0) + rt[u]
-                pc = per_pipe_cat.setdefault(p, dict.fromkeys(CATEGORIES, 0.0))
-                pc[CATEGORY[u]] += rt[u]
-        # The load and store pipes share the load/store unit's address generation: at
-        # most pipeline.memory_ops memory micro-ops per cycle in total.
-        mem_uops = [u for d in seg if d.cls != "pause" for u in d.uops
-                    if pipe[u] in ("load", "store")]
-        if mem_uops:
-            per_pipe[MEMORY_OPS] = len(mem_uops) / self._memops
-            pc = per_pipe_cat.setdefault(MEMORY_OPS, dict.fromkeys(CATEGORIES, 0.0))
-            for u in mem_uops:
-                pc[CATEGORY[u]] += 1.0 / self._memops
+                uses = [(p, rt[u])]
+                # The load and store pipes share the load/store unit's address generation:
+                # at most pipeline.memory_ops memory micro-ops per cycle in total.
+                if p in ("load", "store"):
+                    uses.append((MEMORY_OPS, 1.0 / self._memops))
+                for res, c in uses:
+                    per_pipe[res] = per_pipe.get(res, 0.0) + c
+                    pc = per_pipe_cat.setdefault(res, dict.fromkeys(CATEGORIES, 0.0))
+                    pc[CATEGORY[u]] += c
         front = len(seg) / self._width
         busiest = max(per_pipe.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0.0))
         t_bound = max(front, busiest[1])
@@ -724,20 +722,29 @@ def _round(x: float) -> int:
     return int(math.floor(x + 0.5 + 1e-9))
 
 
-def _apportion(amounts: Mapping[str, float], total: int) -> dict[str, int]:
-    """Integers proportional to ``amounts`` that add up to ``total`` (largest remainder,
-    ties broken in the order trap, memory, compute)."""
+def apportion(amounts: Mapping, total: int, ties: Sequence = (), empty=None) -> dict:
+    """Whole numbers proportional to the non-negative ``amounts`` that add up to ``total``
+    (largest remainder). Equal remainders go first to the keys in ``ties``, in that order,
+    then in sorted key order; with nothing to share in proportion, ``total`` goes to
+    ``empty`` (default: the first key in that order). Integer amounts are shared exactly."""
+    rank = {k: (list(ties).index(k) if k in ties else len(ties), k) for k in amounts}
+    keys = sorted(amounts, key=rank.__getitem__)
+    out = dict.fromkeys(amounts, 0)
     s = sum(amounts.values())
-    if total <= 0:
-        return dict.fromkeys(CATEGORIES, 0)
+    if total <= 0 or not keys:
+        return out
     if s <= 0:
-        return {k: (total if k == "compute" else 0) for k in CATEGORIES}
-    raw = {k: amounts[k] * total / s for k in CATEGORIES}
-    out = {k: int(math.floor(v)) for k, v in raw.items()}
+        out[keys[0] if empty is None else empty] = total
+        return out
+    if all(isinstance(v, int) for v in amounts.values()):
+        out = {k: v * total // s for k, v in amounts.items()}
+        rem = {k: v * total % s for k, v in amounts.items()}
+    else:
+        raw = {k: v * total / s for k, v in amounts.items()}
+        out = {k: int(math.floor(v)) for k, v in raw.items()}
+        rem = {k: raw[k] - out[k] for k in amounts}
     left = total - sum(out.values())
-    order = sorted(CATEGORIES, key=lambda k: (-(raw[k] - out[k]), ("trap", "memory",
-                                                                   "compute").index(k)))
-    for k in order[:left]:
+    for k in sorted(keys, key=lambda k: -rem[k])[:left]:    # stable: ties keep the order
         out[k] += 1
     return out
 
@@ -758,5 +765,5 @@ def census(insns: Iterable[cs.CsInsn], arch: str) -> dict[str, dict[str, int]]:
 
 
 __all__ = ["BlockCost", "Breakdown", "CATEGORIES", "CATEGORY", "Decoded", "FIXED", "FRACTION",
-           "FlatCost", "OTHER_ALLOWED", "ProfileCost", "SERIALIZING", "arch_names", "block_from_bytes",
+           "FlatCost", "OTHER_ALLOWED", "apportion", "ProfileCost", "SERIALIZING", "arch_names", "block_from_bytes",
            "census", "classify", "decode", "disassembler"]

@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keusim.errors import ManifestError
+from keusim.errors import KeusimError, ManifestError
 from keusim.toolchain import ROOT
 
 if sys.version_info >= (3, 11):
@@ -218,6 +218,21 @@ def parse(text: str, path: Path | None = None) -> SystemSpec:
         max_cycles=_int(where, "max_cycles", sysd.get("max_cycles", 2_000_000_000), 1000, 10**13),
         timeslice=_int(where, "timeslice", sysd.get("timeslice", 0), 0, 10**9),
         params=dict(params), arch=arch)
+
+
+def parse_params(pairs) -> dict[str, int]:
+    """``--param KEY=VALUE`` command-line pairs -> scenario parameters (integers, any base
+    ``int(v, 0)`` takes). Raises KeusimError naming the pair and the fix."""
+    out: dict[str, int] = {}
+    for kv in pairs or ():
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise KeusimError(f"--param {kv!r}: expected KEY=VALUE")
+        try:
+            out[k] = int(v, 0)
+        except ValueError as e:
+            raise KeusimError(f"--param {kv!r}: the value must be an integer") from e
+    return out
 
 
 def load(path: str | Path) -> SystemSpec:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from keusim import arch as archmod
 from keusim import build, loader
-from keusim.costmodel import FRACTION, FlatCost
+from keusim.costmodel import FRACTION, FlatCost, apportion
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
 from keusim.machine import Machine, MachineResult
@@ -247,23 +247,6 @@ def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, image
             for (c, w, f), v in acc.items()]
     rows.sort(key=lambda r: (r["core"], -r["cycles"], r["image"], r["function"]))
     return tuple(rows)
-
-
-def apportion(amounts: dict, total: int) -> dict:
-    """Whole numbers proportional to ``amounts`` (non-negative) that add up to ``total``:
-    floors, then the largest remainders get one more (ties: the key order, sorted)."""
-    s = sum(amounts.values())
-    if s <= 0:
-        out = dict.fromkeys(amounts, 0)
-        if amounts and total:
-            out[sorted(amounts)[0]] = total
-        return out
-    out = {k: (v * total) // s for k, v in amounts.items()}
-    left = total - sum(out.values())
-    order = sorted(amounts, key=lambda k: (-((amounts[k] * total) % s), k))
-    for k in order[:left]:
-        out[k] += 1
-    return out
 
 
 def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:

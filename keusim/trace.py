@@ -44,7 +44,7 @@ from keusim.costmodel import CATEGORY, decode
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
 from keusim.machine import INF, Machine, MachineResult
-from keusim.manifest import SystemSpec, resolve
+from keusim.manifest import SystemSpec, parse_params, resolve
 from keusim.report import KLOG_PROC, RunReport
 
 
@@ -546,15 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--verified", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = ap.parse_args(argv)
-    params = {}
-    for kv in a.param or []:
-        k, sep, v = kv.partition("=")
-        if not sep:
-            ap.error(f"--param {kv!r}: expected KEY=VALUE")
-        try:
-            params[k] = int(v, 0)
-        except ValueError:
-            ap.error(f"--param {kv!r}: the value must be an integer")
+    try:
+        params = parse_params(a.param)
+    except KeusimError as e:
+        ap.error(str(e))
     start: int | str = int(a.start) if a.start.lstrip("-").isdigit() else a.start
     try:
         rows = trace(a.system, arch=a.arch, start=start, count=a.count, core=a.core,

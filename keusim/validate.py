@@ -64,6 +64,7 @@ from pathlib import Path
 
 from keusim.errors import KeusimError
 from keusim.manifest import SystemSpec, resolve
+from keusim.native.harness import HOST_CFLAGS, percentile, run_calibration_micro, tsc_hz
 from keusim.toolchain import ROOT, host_executable
 
 SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
@@ -154,7 +155,7 @@ class ValidationReport:
     @property
     def median_abs_error(self) -> float:
         e = sorted(self.abs_errors)
-        return _percentile(e, 0.5) if e else math.nan
+        return percentile(e, 0.5) if e else math.nan
 
     @property
     def worst(self) -> ValidationRow | None:
@@ -325,16 +326,6 @@ def _csv_cell(v):
     return v
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile of already sorted values (numpy's default)."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 # --------------------------------------------------------------------------- workloads
 
 
@@ -408,7 +399,6 @@ def _native_include_dirs() -> tuple[Path, ...]:
 def native_twin(spec: SystemSpec, params: dict) -> list[Path]:
     """Build each process of ``spec`` for the host (same C source, native/guest_host.c as
     its runtime); returns one executable per process (cached by content hash)."""
-    from keusim.native.harness import HOST_CFLAGS
 
     defines = tuple(f"-D{k.upper()}={v}" for k, v in sorted(params.items()))
     g = ROOT / "guests"
@@ -610,7 +600,6 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
     Raises:
         ValidationError: a simulated run failed or a native twin could not run.
     """
-    from keusim.native.harness import tsc_hz
     from keusim.profiles import load_profile
     from keusim.system import run
 
@@ -676,7 +665,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         # configuration are spread over the whole measurement and CPU placement changes
         # (which move these figures by up to 2-3x on a VM) show up as spread, not as a
         # shift of one configuration.
-        clocks.append(measure_core_ghz(hz))
+        clocks.append(measure_core_ghz())
         lines.append(measure_line_round_trip_ns(cpus))
         for r in range(runs):
             if wait_quiet_s > 0:
@@ -700,7 +689,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
                 shares[key].append(best[2])
                 if bar is not None:
                     bar.update(1)
-        clocks.append(measure_core_ghz(hz))
+        clocks.append(measure_core_ghz())
         lines.append(measure_line_round_trip_ns(cpus))
     finally:
         if bar is not None:
@@ -710,11 +699,11 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         wl, size = key
         pred, ops, sim_s = sim[key]
         srt = sorted(per_run[key])
-        med = _percentile(srt, 0.5)
+        med = percentile(srt, 0.5)
         rows.append(ValidationRow(
             workload=wl, size=size, unit=_WORKLOADS[wl].unit, predicted_cycles=pred,
-            native_median_cycles=med, native_p10_cycles=_percentile(srt, 0.1),
-            native_p90_cycles=_percentile(srt, 0.9), native_median_ns=med / ghz,
+            native_median_cycles=med, native_p10_cycles=percentile(srt, 0.1),
+            native_p90_cycles=percentile(srt, 0.9), native_median_ns=med / ghz,
             error_pct=100.0 * (pred - med) / med if med else math.nan,
             native_runs=runs, native_ops=nat_ops[key], sim_ops=ops,
             busy=max(shares[key]) > BUSY_FRACTION, busy_share=max(shares[key]),
@@ -729,31 +718,29 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
                             command=command, elapsed_s=time.monotonic() - t_start)
 
 
+def _quick_micro(name: str, scale: float, cpus: Sequence[int] | None = None):
+    """One short run of a calibration microbenchmark, or None if it cannot run."""
+    try:
+        return run_calibration_micro([name], scale=scale, progress=False, max_reruns=0,
+                                     cpus=tuple(cpus[:2]) if cpus and len(cpus) >= 2
+                                     else None)[0]
+    except KeusimError:
+        return None
+
+
 def measure_line_round_trip_ns(cpus: Sequence[int] | None) -> float:
     """One cache line's round trip between the two CPUs now (the calibration's
-    cacheline_pingpong, a short run), for the record: the vCPU placement it reflects
-    moves the ring rows' native figures."""
-    from keusim.native.harness import run_calibration_micro
-
-    try:
-        r = run_calibration_micro(["cacheline_pingpong"], scale=0.1, progress=False,
-                                  max_reruns=0,
-                                  cpus=tuple(cpus[:2]) if cpus and len(cpus) >= 2 else None)[0]
-    except KeusimError:
-        return math.nan
-    return math.nan if r.single_cpu else float(r.median_ns)
+    cacheline_pingpong), for the record: the vCPU placement it reflects moves the ring
+    rows' native figures."""
+    r = _quick_micro("cacheline_pingpong", 0.1, cpus)
+    return math.nan if r is None or r.single_cpu else float(r.median_ns)
 
 
-def measure_core_ghz(hz: float) -> float:
+def measure_core_ghz() -> float:
     """The core clock now, from a chain of dependent ADDs (the calibration's alu_chain),
     for the record: native ticks are converted with the profile's clock, not this."""
-    from keusim.native.harness import run_calibration_micro
-
-    try:
-        r = run_calibration_micro(["alu_chain"], scale=0.2, progress=False, max_reruns=0)[0]
-    except KeusimError:
-        return math.nan
-    return float(r.extra.get("core_ghz", math.nan))
+    r = _quick_micro("alu_chain", 0.2)
+    return math.nan if r is None else float(r.extra.get("core_ghz", math.nan))
 
 
 # --------------------------------------------------------------------------- CLI

@@ -128,6 +128,17 @@ uint64_t splitmix64(uint64_t *state);
 
 /* Shared memory and the forked partner. */
 void *shm_alloc(size_t bytes);
+
+/* One ring's shared pages, laid out as the kernel maps them: guard, head, tail, data
+ * (capacity bytes), guard (ring_mem.c, for the programs that link guests/lib/ring.c). */
+struct ring_mem {
+    volatile uint32_t *head, *tail;
+    uint8_t *data;
+};
+struct ring_ep;
+void ring_map(struct ring_mem *m, uint64_t capacity);
+/* ring_init on m's pages; dies with a usage error if capacity is not a valid ring size. */
+void ring_open(struct ring_ep *ep, const struct ring_mem *m, uint64_t capacity);
 typedef void (*partner_fn)(void *arg);
 pid_t partner_start(int cpu, partner_fn fn, void *arg);
 void partner_finish(pid_t pid);

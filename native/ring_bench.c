@@ -20,16 +20,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <keusim/ring.h>
 #include "bench.h"
-
-struct ring_mem {
-    volatile uint32_t *head, *tail;
-    uint8_t *data;
-};
 
 /* What the partner reports back, on its own shared page. */
 struct ctl {
@@ -41,29 +35,6 @@ static struct ring_mem R[2];
 static struct pool PA, PB;     /* request payloads, reply payloads */
 static struct ctl *C;
 static uint64_t total;         /* warm-up plus timed messages */
-
-// Map one ring's pages: guard, head, tail, data, guard.
-static void
-ring_map(struct ring_mem *m)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t bytes = 3 * pg + O.capacity + pg;
-    uint8_t *base = shm_alloc(bytes);
-
-    if (mprotect(base, pg, PROT_NONE) != 0 || mprotect(base + bytes - pg, pg, PROT_NONE) != 0)
-        die(EXIT_SETUP, "mprotect of a guard page: %s", strerror(errno));
-    m->head = (volatile uint32_t *)(base + pg);
-    m->tail = (volatile uint32_t *)(base + 2 * pg);
-    m->data = base + 3 * pg;
-}
-
-static void
-ep_init(struct ring_ep *ep, const struct ring_mem *m)
-{
-    if (ring_init(ep, m->head, m->tail, m->data, (uint32_t)O.capacity) != 0)
-        die(EXIT_USAGE, "--capacity %llu: must be a power of two in [%u, %u]",
-            (unsigned long long)O.capacity, RING_MIN_CAPACITY, RING_MAX_CAPACITY);
-}
 
 // ring_send_wait with a yield every spin_limit polls (bench.c: spin_pause).
 static void
@@ -101,8 +72,8 @@ echo_partner(void *arg)
     uint64_t verified = 0, errors = 0, i;
 
     (void)arg;
-    ep_init(&rx, &R[0]);
-    ep_init(&tx, &R[1]);
+    ring_open(&rx, &R[0], O.capacity);
+    ring_open(&tx, &R[1], O.capacity);
     for (i = 0; i < total; i++) {
         uint32_t n = recv_one(&rx, buf, (uint32_t)O.capacity);
         errors += check_msg(buf, n, &PA, i, &verified);
@@ -119,7 +90,7 @@ producer_partner(void *arg)
     uint64_t i;
 
     (void)arg;
-    ep_init(&tx, &R[0]);
+    ring_open(&tx, &R[0], O.capacity);
     for (i = 0; i < total; i++)
         send_one(&tx, pool_msg(&PA, i), (uint32_t)O.size);
 }
@@ -149,13 +120,13 @@ main(int argc, char **argv)
     single = pick_cpus(&O);
     nsamples = O.iters / O.batch;
     total = O.warmup + nsamples * O.batch;
-    ring_map(&R[0]);
-    ring_map(&R[1]);
+    ring_map(&R[0], O.capacity);
+    ring_map(&R[1], O.capacity);
     C = shm_alloc(sizeof *C);
     pool_init(&PA, O.size, O.seed);
     pool_init(&PB, O.size, O.seed ^ 0x5eed5eed5eedull);
-    ep_init(&tx, &R[0]);
-    ep_init(&rx, pingpong ? &R[1] : &R[0]);
+    ring_open(&tx, &R[0], O.capacity);
+    ring_open(&rx, pingpong ? &R[1] : &R[0], O.capacity);
     buf = aligned_alloc(64, O.capacity);
     samples_init(&s, nsamples, O.batch);
     if (pin(O.cpu[0]) != 0)

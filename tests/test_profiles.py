@@ -357,7 +357,7 @@ def test_calibration_fits_the_fastest_round_and_flags_a_shared_machine():
     quiet.append(result("mem_mix", 0, 5.5 / 3.0, 10_000))
     noisy = [result("mem_mix", 0, 11.0 / 3.0, 10_000) if r.name == "mem_mix" else r
              for r in quiet]
-    best, notes = calibrate_mod.fastest_rounds([noisy, quiet, noisy])
+    best, notes = calibrate_mod.pick_rounds([noisy, quiet, noisy])
     assert [(r.name, r.size) for r in best] == [(r.name, r.size) for r in quiet]
     mix = next(r for r in best if r.name == "mem_mix")
     assert mix.median_ticks == next(r for r in quiet if r.name == "mem_mix").median_ticks
@@ -365,7 +365,7 @@ def test_calibration_fits_the_fastest_round_and_flags_a_shared_machine():
     assert "fastest round" in notes[0]
     prof, _, _ = fit_profile(best, TSC_HZ, "host")
     assert prof.memory_ops == pytest.approx(16 / 5.5, rel=1e-3)
-    assert calibrate_mod.fastest_rounds([quiet, quiet])[1] == ()
+    assert calibrate_mod.pick_rounds([quiet, quiet])[1] == ()
 
 
 def test_calibration_fits_the_median_round_of_a_two_cpu_benchmark():
@@ -373,7 +373,7 @@ def test_calibration_fits_the_median_round_of_a_two_cpu_benchmark():
     rounds = []
     for c2c in (120, 60, 400):       # usual, SMT siblings, far apart
         rounds.append(synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600))
-    best, notes = calibrate_mod.fastest_rounds(rounds)
+    best, notes = calibrate_mod.pick_rounds(rounds)
     prof, _, _ = fit_profile(best, TSC_HZ, "host")
     assert prof.param("coherence.core_to_core").value == pytest.approx(120, rel=1e-3)
     assert any(n.startswith("cacheline_pingpong varied") and "median round" in n for n in notes)

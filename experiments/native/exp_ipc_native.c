@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,11 +32,6 @@
 #include "bench.h"
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n);  /* guests/lib/string.c */
-
-struct ring_mem {
-    volatile uint32_t *head, *tail;
-    uint8_t *data;
-};
 
 struct ctl {
     volatile uint64_t verified, errors;
@@ -61,28 +55,6 @@ set_combo(uint64_t i)
     T = (c >> 2) & 1;
     CP = (c >> 1) & 1;
     L = c & 1;
-}
-
-static void
-ring_map(struct ring_mem *m)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t bytes = 3 * pg + O.capacity + pg;
-    uint8_t *base = shm_alloc(bytes);
-
-    if (mprotect(base, pg, PROT_NONE) != 0 || mprotect(base + bytes - pg, pg, PROT_NONE) != 0)
-        die(EXIT_SETUP, "mprotect of a guard page: %s", strerror(errno));
-    m->head = (volatile uint32_t *)(base + pg);
-    m->tail = (volatile uint32_t *)(base + 2 * pg);
-    m->data = base + 3 * pg;
-}
-
-static void
-ep_init(struct ring_ep *ep, const struct ring_mem *m)
-{
-    if (ring_init(ep, m->head, m->tail, m->data, (uint32_t)O.capacity) != 0)
-        die(EXIT_USAGE, "--capacity %llu: must be a power of two in [%u, %u]",
-            (unsigned long long)O.capacity, RING_MIN_CAPACITY, RING_MAX_CAPACITY);
 }
 
 static inline void
@@ -161,8 +133,8 @@ echo_partner(void *arg)
     uint64_t verified = 0, errors = 0, i;
 
     (void)arg;
-    ep_init(&rx, &R[0]);
-    ep_init(&tx, &R[1]);
+    ring_open(&rx, &R[0], O.capacity);
+    ring_open(&tx, &R[1], O.capacity);
     for (i = 0; i < total; i++) {
         set_combo(i);
         uint32_t n = recv_one(&rx, C->lock[0], buf, (uint32_t)O.capacity);
@@ -194,13 +166,13 @@ main(int argc, char **argv)
     single = pick_cpus(&O);
     nsamples = O.iters / O.batch;
     total = O.warmup + nsamples * O.batch;
-    ring_map(&R[0]);
-    ring_map(&R[1]);
+    ring_map(&R[0], O.capacity);
+    ring_map(&R[1], O.capacity);
     C = shm_alloc(sizeof *C);
     pool_init(&PA, O.size, O.seed);
     pool_init(&PB, O.size, O.seed ^ 0x5eed5eed5eedull);
-    ep_init(&tx, &R[0]);
-    ep_init(&rx, &R[1]);
+    ring_open(&tx, &R[0], O.capacity);
+    ring_open(&rx, &R[1], O.capacity);
     buf = aligned_alloc(64, O.capacity);
     bounce = aligned_alloc(64, O.capacity);
     samples_init(&s, nsamples, O.batch);

@@ -72,8 +72,8 @@ PROGRAMS: dict[str, str] = {
 }
 """Program name -> its main source in ``native/``; each links the common sources."""
 
-_COMMON_SOURCES = (NATIVE_DIR / "bench.c", GUESTS_DIR / "lib" / "ring.c",
-                   GUESTS_DIR / "lib" / "string.c")
+COMMON_SOURCES = (NATIVE_DIR / "bench.c", NATIVE_DIR / "ring_mem.c",
+                  GUESTS_DIR / "lib" / "ring.c", GUESTS_DIR / "lib" / "string.c")
 
 RING_SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
 RING_CAPACITY = 16384
@@ -217,7 +217,7 @@ def build_program(program: str) -> Path:
     if program not in PROGRAMS:
         raise NativeHarnessError(f"unknown native program {program!r}; "
                                  f"choose one of: {', '.join(PROGRAMS)}")
-    sources = (NATIVE_DIR / PROGRAMS[program], *_COMMON_SOURCES)
+    sources = (NATIVE_DIR / PROGRAMS[program], *COMMON_SOURCES)
     try:
         return host_executable(sources, program, cflags=HOST_CFLAGS,
                                include_dirs=HOST_INCLUDE_DIRS)
@@ -289,7 +289,7 @@ def tsc_hz(duration_ms: int = 100) -> float:
     return d["tsc_ticks"] * 1e9 / d["tsc_ns"]
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolation percentile (numpy's default) of already sorted values."""
     if not sorted_values:
         return math.nan
@@ -356,26 +356,26 @@ def _summarize(name: str, size: int, runs: Sequence[dict], reruns: int,
             clock_ns += [n / ops for n in d["samples_ns"]]
         per_ns += ns
         per_ticks += ticks
-        run_medians.append(_percentile(sorted(ns), 0.5))
+        run_medians.append(percentile(sorted(ns), 0.5))
     sns, sticks = sorted(per_ns), sorted(per_ticks)
     first = runs[0]
-    median_ticks = _percentile(sticks, 0.5)
+    median_ticks = percentile(sticks, 0.5)
     extra: dict[str, float] = {}
     if clock_ns:
-        extra["median_ns_clock"] = _percentile(sorted(clock_ns), 0.5)
+        extra["median_ns_clock"] = percentile(sorted(clock_ns), 0.5)
     if name == "alu_chain" and median_ticks > 0:
         # One dependent add retires per core cycle (Zen 3, Ice Lake: ADD r64 latency 1).
         extra["core_cycles_per_tick"] = 1.0 / median_ticks
         extra["core_ghz"] = hz / 1e9 / median_ticks
     if name == "cacheline_pingpong":
-        extra["ns_per_transfer"] = _percentile(sns, 0.5) / 2
+        extra["ns_per_transfer"] = percentile(sns, 0.5) / 2
     if name == "bulk_handoff":
         extra["lines"] = size / 64
     return NativeResult(
         name=name, size=size, unit=_BENCHES[name].unit,
-        median_ns=_percentile(sns, 0.5), p10_ns=_percentile(sns, 0.1),
-        p90_ns=_percentile(sns, 0.9), median_ticks=median_ticks,
-        p10_ticks=_percentile(sticks, 0.1), p90_ticks=_percentile(sticks, 0.9),
+        median_ns=percentile(sns, 0.5), p10_ns=percentile(sns, 0.1),
+        p90_ns=percentile(sns, 0.9), median_ticks=median_ticks,
+        p10_ticks=percentile(sticks, 0.1), p90_ticks=percentile(sticks, 0.9),
         samples=len(per_ns), ops_per_sample=first["ops_per_sample"], runs=len(runs),
         run_medians_ns=tuple(run_medians),
         busy=any(d["_busy_share"] > BUSY_FRACTION for d in runs), busy_reruns=reruns,
