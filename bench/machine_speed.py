@@ -34,7 +34,7 @@ import time
 from unicorn import UC_PROT_ALL, Uc
 
 from keusim import arch as archmod
-from keusim import loader
+from keusim.machine import loader
 from keusim.manifest import resolve
 from keusim.system import build_images, run
 

@@ -2,7 +2,7 @@
 process pool for simulations, and the host clock used to turn native ns into cycles.
 
 An experiment is a short script over the public API (``keusim.system.run``,
-``keusim.native.harness``, ``keusim.notifycost``). It returns an :class:`Experiment`:
+``keusim.model.harness``, ``keusim.analysis.notifycost``). It returns an :class:`Experiment`:
 comparison rows (claim, paper, keusim, native, why they differ), long-format
 measurements, and files written to ``results/<experiment>/`` (git-ignored):
 
@@ -81,7 +81,7 @@ def host_cpu() -> dict:
 
 def profile_info(names: Iterable[str]) -> dict:
     """For each profile: where it was loaded from, its clock and whether it is validated."""
-    from keusim.profiles import load_profile
+    from keusim.model.profiles import load_profile
 
     out = {}
     for n in names:
@@ -344,8 +344,8 @@ class HostClock:
 def host_clock(measure: bool = True) -> HostClock:
     """Core GHz from a dependent-add chain measured now (``measure``), else from the
     calibrated ``host`` profile; also the TSC rate."""
-    from keusim.native import harness
-    from keusim.profiles import load_profile
+    from keusim.model import harness
+    from keusim.model.profiles import load_profile
 
     tsc = harness.tsc_hz() / 1e9
     if measure:
@@ -362,7 +362,7 @@ def host_clock(measure: bool = True) -> HostClock:
 
 def native_program(name: str, sources: Sequence[Path], extra_includes: Sequence[Path] = ()):
     """Build a native helper from experiments/native with the harness's flags (cached)."""
-    from keusim.native.harness import HOST_CFLAGS, HOST_INCLUDE_DIRS
+    from keusim.model.harness import HOST_CFLAGS, HOST_INCLUDE_DIRS
     from keusim.toolchain import host_executable
 
     return host_executable(tuple(sources), name, cflags=HOST_CFLAGS,

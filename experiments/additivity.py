@@ -83,7 +83,7 @@ def measure_native(sizes, quick: bool, clock) -> dict:
     """Median ns per round trip -> cycles. The eight combinations alternate every 100
     round trips inside one pair of processes (exp_ipc_native.c), so they share a
     placement; each run is a new pair, and the median over runs is kept."""
-    from keusim.native.harness import COMMON_SOURCES
+    from keusim.model.harness import COMMON_SOURCES
 
     exe = native_program("exp-ipc-native", (NATIVE_SRC / "exp_ipc_native.c",
                                             *COMMON_SOURCES))
@@ -188,7 +188,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
         return "; ".join(cs) if cs else "n/a"
 
     sz = f"{big} B" if big < 1024 else f"{big // 1024} KiB"
-    from keusim.profiles import load_profile
+    from keusim.model.profiles import load_profile
 
     traps = ", ".join(f"{p} {load_profile(p).cycles('trap.syscall_entry')}/"
                       f"{load_profile(p).cycles('trap.syscall_exit')}" for p in PROFILES)

@@ -54,7 +54,7 @@ def simulate(profiles, n: int, workers: int | None) -> dict:
         keys.append(("one_line", p, n))
     log(f"[{NAME}] {len(jobs)} simulations")
     reps = dict(zip(keys, parallel(sim, jobs, workers), strict=True))
-    from keusim.profiles import load_profile
+    from keusim.model.profiles import load_profile
 
     out = {}
     for p in profiles:
@@ -69,7 +69,7 @@ def simulate(profiles, n: int, workers: int | None) -> dict:
 
 
 def measure_native(quick: bool) -> dict:
-    from keusim.native import harness
+    from keusim.model import harness
 
     kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
               max_reruns=0 if quick else 1)

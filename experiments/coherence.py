@@ -16,7 +16,7 @@ free first touches and no pipelining discount (experiments/profiles/
 raptorlake-cohprobe.toml), which makes the two kinds countable apart: transfers =
 coherence_cycles - 80 x events. Round-trip cycles come from `raptorlake` itself.
 native: one cache line bounced between two pinned CPUs (the physical minimum of a round
-trip: two transfers) and the ring's 64-byte ping-pong, from keusim.native.harness.
+trip: two transfers) and the ring's 64-byte ping-pong, from keusim.model.harness.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def simulate(n: int, workers: int | None) -> dict:
 
 
 def measure_native(quick: bool, clock) -> dict:
-    from keusim.native import harness
+    from keusim.model import harness
 
     kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
               max_reruns=0 if quick else 1)
@@ -102,7 +102,7 @@ def measure_native(quick: bool, clock) -> dict:
 
 def run(quick: bool = False, out: str | Path | None = None, workers: int | None = None,
         native: bool = True) -> Experiment:
-    from keusim.profiles import load_profile
+    from keusim.model.profiles import load_profile
 
     n = 240 if quick else 1000     # > 228: a 16 KiB ring of 72-byte records has wrapped
     with Timer() as t:

@@ -91,8 +91,8 @@ def simulate(quick: bool, workers: int | None) -> dict:
 
 
 def measure_native(quick: bool) -> tuple[dict, dict]:
-    """Native medians in ns (and their details), from keusim.native.harness."""
-    from keusim.native import harness
+    """Native medians in ns (and their details), from keusim.model.harness."""
+    from keusim.model import harness
 
     kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 1.0, max_reruns=0 if quick else 1,
               progress=False)

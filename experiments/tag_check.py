@@ -2,7 +2,7 @@
 
     python experiments/tag_check.py [--quick] [--out DIR] [--workers N] [--no-native]
 
-keusim: the marginal kernel cost of one verified notify (keusim.notifycost.measure: a
+keusim: the marginal kernel cost of one verified notify (keusim.analysis.notifycost.measure: a
 run with N and one with 2N notifications, per-function attribution, subtracted), split
 into trap, tag (siphash24 + notify_tag_ok) and routing, on both architectures and on
 every profile (flat = one cycle per instruction, i.e. the instruction count).
@@ -47,7 +47,7 @@ CHAIN_PER_ROUND = 4     # docs/notify.md: a SipRound's critical path is 4 depend
 
 
 def _measure(arch: str, profile: str | None, notifications: int) -> dict:
-    from keusim.notifycost import measure
+    from keusim.analysis.notifycost import measure
 
     c = measure(arch, notifications, profile)
     sip = c.functions.get("siphash24", {"instructions": 0.0, "cycles": 0.0})
@@ -115,14 +115,14 @@ def _range_by_arch(res, part: str) -> str:
 
 
 def _bench_c() -> Path:
-    from keusim.native.harness import NATIVE_DIR
+    from keusim.model.harness import NATIVE_DIR
 
     return NATIVE_DIR / "bench.c"
 
 
 def run(quick: bool = False, out: str | Path | None = None, workers: int | None = None,
         native: bool = True) -> Experiment:
-    from keusim import build
+    from keusim.toolchain import builds
 
     configs = QUICK_CONFIGS if quick else CONFIGS
     n = 50 if quick else 200
@@ -135,7 +135,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
         log(f"[{NAME}] {len(configs)} notify-cost measurements (2 runs each, {n} and {2 * n})")
         res = parallel(_measure, [dict(arch=a, profile=p, notifications=n) for a, p in configs],
                        workers)
-        crc = {a: crc_scan(build.kernel_image(a), a, ("siphash24", "notify_tag_ok"))
+        crc = {a: crc_scan(builds.kernel_image(a), a, ("siphash24", "notify_tag_ok"))
                for a in ("x86_64", "arm64")}
     ms = [Measurement("tag check", "paper", 15, "cycles", note="'using the hardware CRC extension'"),
           Measurement("tag check + routing", "paper", 25, "cycles")]

@@ -65,7 +65,7 @@ def cmd_scenarios(ns) -> int:
 
 
 def cmd_prove(ns) -> int:
-    from keusim import prove
+    from keusim.proof import prove
     names = None if ns.all or not ns.names else ns.names
     results = prove.run_proofs(names)
     print(prove.render_table(results))
@@ -73,13 +73,13 @@ def cmd_prove(ns) -> int:
 
 
 def cmd_native(ns) -> int:
-    from keusim.native import harness
+    from keusim.model import harness
     return harness.main(["--quick"] if ns.quick else [])
 
 
 def cmd_calibrate(ns) -> int:
-    from keusim import calibrate
-    from keusim.profiles import calibrated_dir
+    from keusim.model import calibrate
+    from keusim.model.profiles import calibrated_dir
     out = ns.out or str(calibrated_dir() / "host.toml")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     return calibrate.main(["--write", out] + (["--allow-busy"] if ns.allow_busy else []))
@@ -140,10 +140,10 @@ def parser() -> argparse.ArgumentParser:
 # Subcommands whose options belong to a library module: `keusim NAME ...` calls
 # keusim.MODULE.main([...]) with the rest of the command line.
 PASSTHROUGH = {
-    "validate": ("keusim.validate", "cycle model vs native runs on held-out workloads"),
-    "trace": ("keusim.trace", "a window of executed instructions with their costs"),
-    "attribute": ("keusim.attribution", "cycles by process, kernel path, function, category"),
-    "notifycost": ("keusim.notifycost", "kernel instructions per verified notify, by part"),
+    "validate": ("keusim.model.validate", "cycle model vs native runs on held-out workloads"),
+    "trace": ("keusim.analysis.trace", "a window of executed instructions with their costs"),
+    "attribute": ("keusim.analysis.attribution", "cycles by process, kernel path, function, category"),
+    "notifycost": ("keusim.analysis.notifycost", "kernel instructions per verified notify, by part"),
 }
 
 

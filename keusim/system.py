@@ -14,13 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from keusim import arch as archmod
-from keusim import build, loader
-from keusim.costmodel import FRACTION, FlatCost, apportion
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
-from keusim.machine import Machine, MachineResult
+from keusim.machine import Machine, MachineResult, loader
+from keusim.machine.pagetable import coalesce, walk_all
 from keusim.manifest import SystemSpec, resolve
-from keusim.pagetable import coalesce, walk_all
+from keusim.model.costmodel import FRACTION, FlatCost, apportion
 from keusim.report import (
     CHANNEL_SETUP_ERRORS,
     FAULT_KINDS,
@@ -42,6 +41,7 @@ from keusim.report import (
     ProcessReport,
     RunReport,
 )
+from keusim.toolchain import builds
 
 USER_BASE, INFO_VA = 0x400000, 0x10000000
 CHAN_VA_BASE, CHAN_STRIDE = 0x20000000, 0x400000
@@ -52,8 +52,8 @@ def _cost_model(profile: str | None, arch: str):
     if not profile or profile == "flat":
         return FlatCost(), {}
     try:
-        from keusim.costmodel import ProfileCost
-        from keusim.profiles import load_profile
+        from keusim.model.costmodel import ProfileCost
+        from keusim.model.profiles import load_profile
     except ImportError as e:  # pragma: no cover - profiles not installed
         raise KeusimError(f"profiles are unavailable ({e})") from e
     prof = load_profile(profile)
@@ -73,7 +73,7 @@ def build_images(spec: SystemSpec, arch: str, params: dict) -> list[loader.ElfIm
         if p.is_elf:
             path = p.sources[0]
         else:
-            path = build.guest_image(arch, p.sources, name=f"{spec.name}-{p.name}-{arch}",
+            path = builds.guest_image(arch, p.sources, name=f"{spec.name}-{p.name}-{arch}",
                                      extra_cflags=defines + p.cflags)
         img = loader.ElfImage(path, a.elf_machine, f"image of process {p.name!r}")
         img.check_user(USER_BASE, INFO_VA)
@@ -118,7 +118,7 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
             raise KeusimError(f"scenario {spec.name!r} has no parameter {k!r} (it has: {known})")
         allp[k] = v
     images = build_images(spec, a_name, allp)
-    kernel = loader.ElfImage(build.kernel_image(a_name), a.elf_machine, "kernel")
+    kernel = loader.ElfImage(builds.kernel_image(a_name), a.elf_machine, "kernel")
     idx = {p.name: i for i, p in enumerate(spec.processes)}
     chans = [loader.BootChan(idx[c.producer], idx[c.consumer], c.capacity,
                              0 if c.mode == "poll" else 1, c.verified) for c in spec.channels]
@@ -313,7 +313,7 @@ def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
     #                      and the TTBR1 kernel root). Normally empty.
     import struct
 
-    from keusim.pagetable import PAGE, U
+    from keusim.machine.pagetable import PAGE, U
 
     chans: dict[int, dict] = {}
     for typ, _pid, a, b, c in res.klog:

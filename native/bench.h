@@ -4,7 +4,7 @@
  * The harness runs on the x86-64 Linux host. It is built with the guests' ISA flags (no
  * SSE, so guests/lib/ring.c and string.c compile to the same instructions as in an
  * x86-64 guest), which is why nothing here uses floating point: the programs print raw
- * integer samples and keusim/native/harness.py does the statistics.
+ * integer samples and keusim/model/harness.py does the statistics.
  */
 #ifndef KEUSIM_NATIVE_BENCH_H
 #define KEUSIM_NATIVE_BENCH_H
@@ -17,7 +17,7 @@
 #error "the native harness times with rdtsc/rdtscp: build it for x86_64-linux-gnu"
 #endif
 
-/* Exit statuses; keusim/native/harness.py turns each into a sentence. */
+/* Exit statuses; keusim/model/harness.py turns each into a sentence. */
 #define EXIT_USAGE   2  /* bad command line */
 #define EXIT_SETUP   3  /* a system call the benchmark needs failed */
 #define EXIT_TIMEOUT 4  /* the watchdog fired: a side stopped making progress */

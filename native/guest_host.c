@@ -2,7 +2,7 @@
  * guest_host: the keusim guest runtime for a Linux process, so that a guest program
  * (guests/src/pingpong.c, stream.c, callchain.c) runs natively from the same C source.
  *
- * keusim/validate.py builds each guest program for the host with this file,
+ * keusim/model/validate.py builds each guest program for the host with this file,
  * guests/lib/ring.c and guests/lib/string.c (the native harness's flags), starts one
  * Linux process per guest process pinned to its own CPU, and compares the program's own
  * cycle figures: model cycles in the emulator, TSC ticks here (ks_rdcycles is rdtsc on

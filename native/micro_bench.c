@@ -19,7 +19,7 @@
  *                       invalidate the partner's copies, the partner fetches every line
  *                       modified, plus one flag round trip: a cacheline_pingpong op)
  *                       The fill and sum loops are assembly (bulk_fill, bulk_sum) so that
- *                       keusim/calibrate.py prices exactly these instructions with the
+ *                       keusim/model/calibrate.py prices exactly these instructions with the
  *                       model and takes them out of the per-line hand-off cost
  *   mem_mix             8 independent loads and 8 independent stores per iteration (all L1
  *                       hits); one op = one iteration. Zen 3 runs at most three memory
@@ -279,7 +279,7 @@ static uint64_t bulk_words;
 
 /*
  * Write v to every word of lines 64-byte lines at p: eight stores per line. Fixed
- * registers, so the bytes are fixed: keusim/calibrate.py (_BULK_FILL) prices this loop
+ * registers, so the bytes are fixed: keusim/model/calibrate.py (_BULK_FILL) prices this loop
  * with the cycle model, and tests/test_profiles.py checks the bytes in the binary.
  */
 __attribute__((noinline)) static void

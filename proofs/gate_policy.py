@@ -6,7 +6,7 @@ the layout the kernel *actually built in a run*, not a model of it:
 
 1. keusim boots a system on x86-64 or arm64. ``run(..., dump_mappings=True)`` then reads
    every process's page tables back from emulated RAM (``keusim.system._dump_mappings``,
-   ``keusim.pagetable.walk_all``).
+   ``keusim.machine.pagetable.walk_all``).
 2. The dump becomes Z3 facts:
    - ``mapped(p, v)``, ``pa(p, v)``, ``R/W/X/U(p, v)`` and ``row(p, v)``: the relation
      from (process, virtual page) to (physical page, permissions). The dump's rows
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import z3
 
-from keusim.prove import Outcome, Proof, module_main
+from keusim.proof.prove import Outcome, Proof, module_main
 
 ARCHES = ("x86_64", "arm64")
 # The live systems the proofs check, per architecture. notify-attacks adds verified
@@ -202,12 +202,12 @@ def facts_from_dump(system: str, arch: str, dump: Mapping, kernel_image: Sequenc
 def kernel_image_ranges(arch: str) -> tuple[tuple[int, int], ...]:
     """The kernel ELF's loadable segments as physical page ranges (pa = vaddr - KERNBASE)."""
     from keusim import arch as archmod
-    from keusim import build
-    from keusim.loader import ElfImage
+    from keusim.machine.loader import ElfImage
+    from keusim.toolchain import builds
 
     a = archmod.get(arch)
     assert a.kernbase == KERNBASE, (a.kernbase, KERNBASE)
-    img = ElfImage(build.kernel_image(arch), a.elf_machine, "kernel")
+    img = ElfImage(builds.kernel_image(arch), a.elf_machine, "kernel")
     return tuple(sorted(((s.vaddr - KERNBASE) & ~(PAGE - 1), _up(s.vaddr - KERNBASE + s.memsz))
                         for s in img.segments))
 
@@ -587,7 +587,7 @@ def check_live(arch: str, prop: str) -> Outcome:
 
 def check_broken(arch: str) -> Outcome:
     """The head rule on the broken layout: must name each consumer's writable head page."""
-    from keusim.loader import BOOT_FLAG_BROKEN_LAYOUT
+    from keusim.machine.loader import BOOT_FLAG_BROKEN_LAYOUT
 
     f = live_facts(arch, BROKEN_SYSTEM[0], BOOT_FLAG_BROKEN_LAYOUT)
     o = check([f], "head_producer_only")

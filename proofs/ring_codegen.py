@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from keusim.prove import Outcome, Proof, module_main
+from keusim.proof.prove import Outcome, Proof, module_main
 
 PUBLISH = ("ring_commit", "ring_release")       # store_release of head / tail
 CONSUME = ("ring_peek", "ring_reserve")         # load_acquire of head / tail

@@ -56,7 +56,7 @@ from typing import Any
 
 import z3
 
-from keusim.prove import Outcome, Proof, module_main, solve
+from keusim.proof.prove import Outcome, Proof, module_main, solve
 
 # Mirrored from guests/include/keusim/ring.h (tests/test_proofs.py fails on drift).
 RING_HDR_SIZE = 4

@@ -1,4 +1,4 @@
-"""Memory ordering of the ring's publish and consume paths (keusim.memmodel).
+"""Memory ordering of the ring's publish and consume paths (keusim.proof.memmodel).
 
 ring_invariants.py proves the ring correct for every interleaving of the two sides'
 steps, which assumes each side's accesses become visible in program order. Whether
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import sys
 
-from keusim import memmodel
-from keusim.prove import Outcome, Proof, module_main
+from keusim.proof import memmodel
+from keusim.proof.prove import Outcome, Proof, module_main
 
 PUBLISH = {
     "plain": """

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 from unicorn import arm64_const as A
 
-from keusim import build, loader
 from keusim.arch import arm64
-from keusim.machine import Machine
-from keusim.pagetable import DEV, PAGE, R, TableBuilder, U, W, X, perm_str, walk_all
+from keusim.machine import Machine, loader
+from keusim.machine.pagetable import DEV, PAGE, R, TableBuilder, U, W, X, perm_str, walk_all
+from keusim.toolchain import builds
 
 ARCH = arm64.ARCH
 KB = arm64.KERNBASE
@@ -290,15 +290,15 @@ def images(tmp_path_factory):
     for name, body in GUESTS.items():
         src = d / f"{name}.c"
         src.write_text("#include <keusim/keusim.h>\n" + body + "\n")
-        out[name] = loader.ElfImage(build.guest_image("arm64", [src], name=f"t-{name}-arm64"),
+        out[name] = loader.ElfImage(builds.guest_image("arm64", [src], name=f"t-{name}-arm64"),
                                     ARCH.elf_machine)
-    out["hello"] = loader.ElfImage(build.guest_image("arm64", [build.GUESTS / "src" / "hello.c"]),
+    out["hello"] = loader.ElfImage(builds.guest_image("arm64", [builds.GUESTS / "src" / "hello.c"]),
                                    ARCH.elf_machine)
     return out
 
 
 def _run(images, procs, ncores=1, timeslice=0):
-    kernel = loader.ElfImage(build.kernel_image("arm64"), ARCH.elf_machine, "kernel")
+    kernel = loader.ElfImage(builds.kernel_image("arm64"), ARCH.elf_machine, "kernel")
     ram = 64 << 20
     m = Machine(ARCH, ncores, ram, shared=loader.pool_region(ram, []))
     loader.boot(m, kernel, [loader.BootProc(n, images[n], c) for n, c in procs], [],

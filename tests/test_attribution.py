@@ -1,11 +1,11 @@
-"""Cycle attribution (keusim.attribution): the parts add up to the report's totals."""
+"""Cycle attribution (keusim.analysis.attribution): the parts add up to the report's totals."""
 
 from __future__ import annotations
 
 import pytest
 
-from keusim.attribution import CATEGORY_NAMES, attribute, kernel_path
-from keusim.profiles import load_profile
+from keusim.analysis.attribution import CATEGORY_NAMES, attribute, kernel_path
+from keusim.model.profiles import load_profile
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["poll", "verified"])

@@ -10,8 +10,8 @@ import ctypes as C
 
 import pytest
 
-from keusim import hooks
-from keusim.profiles import list_profiles, load_profile
+from keusim.machine import fastpath as hooks
+from keusim.model.profiles import list_profiles, load_profile
 
 BASE, SIZE = 0x100000, 64 * 64
 READ, WRITE = 16, 17          # UC_MEM_READ, UC_MEM_WRITE
@@ -185,7 +185,7 @@ def test_a_guest_ring_copy_streams_its_payload_lines(tmp_path):
 def test_block_costs_accumulate_in_fractions_of_a_cycle():
     """kh_block charges costs in 1/256 cycles: a 5.5-cycle block run ten times advances
     the clock 55 cycles (not 60), whole cycles reach the clock, the rest waits in frac."""
-    from keusim.costmodel import FRACTION
+    from keusim.model.costmodel import FRACTION
     so = hooks.lib()
     k = hooks.KCore()
     assert so.kcore_init(C.byref(k), 4) == 0

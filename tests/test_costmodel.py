@@ -1,4 +1,4 @@
-"""The block cost model (keusim.costmodel): classification coverage, determinism, and the
+"""The block cost model (keusim.model.costmodel): classification coverage, determinism, and the
 behaviour of the pricing rules (docs/cycle-model.md). No test here depends on host timing.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from keusim import build
-from keusim.costmodel import (
+from keusim.errors import ArchError, BuildError
+from keusim.model.costmodel import (
     _DECODED,
     CATEGORIES,
     FRACTION,
@@ -26,9 +26,8 @@ from keusim.costmodel import (
     decode,
     disassembler,
 )
-from keusim.errors import ArchError, BuildError
-from keusim.profiles import CLASS_NAMES, TRAP_CLASSES, load_profile
-from keusim.toolchain import BuildSpec
+from keusim.model.profiles import CLASS_NAMES, TRAP_CLASSES, load_profile
+from keusim.toolchain import BuildSpec, builds
 from keusim.toolchain import build as tc_build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +68,9 @@ def assemble(tmp_path: Path, arch: str, asm: str) -> list:
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_every_compiled_mnemonic_is_classified(arch):
-    images = [build.guest_image(arch, [HELLO])]
+    images = [builds.guest_image(arch, [HELLO])]
     try:
-        images.append(build.kernel_image(arch))
+        images.append(builds.kernel_image(arch))
     except BuildError as e:  # the arm64 kernel may not exist yet on a branch
         pytest.skip(f"kernel for {arch} does not build here: {e}")
     insns = [i for p in images for i in text_insns(p, arch)]
@@ -254,7 +253,7 @@ def test_pause_is_a_delay():
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_attribution_adds_up_over_real_blocks(arch):
-    insns = text_insns(build.guest_image(arch, [HELLO]), arch)
+    insns = text_insns(builds.guest_image(arch, [HELLO]), arch)
     pc = ProfileCost("host", arch)
     for k in range(0, min(len(insns), 1200), 7):
         blk = insns[k:k + 7]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from keusim import prove
+from keusim.proof import prove
 from keusim.toolchain import ROOT
 
 MEMLAYOUT = ROOT / "kernel" / "include" / "memlayout.h"
@@ -73,7 +73,7 @@ def test_broken_layout_is_caught_naming_the_consumers_head(gate, arch) -> None:
     assert "pong: 0x20001000-0x20002000" in o.counterexample
     assert "rw- u  (channel 0 head)" in o.counterexample
     # ...and it breaks nothing else: every other rule still holds on that system.
-    from keusim.loader import BOOT_FLAG_BROKEN_LAYOUT
+    from keusim.machine.loader import BOOT_FLAG_BROKEN_LAYOUT
     f = gate.live_facts(arch, "pingpong", BOOT_FLAG_BROKEN_LAYOUT)
     for prop in gate.PROPERTIES:
         if prop != "head_producer_only":

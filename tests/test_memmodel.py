@@ -1,4 +1,4 @@
-"""keusim.memmodel: the litmus format, the engine, and published verdicts.
+"""keusim.proof.memmodel: the litmus format, the engine, and published verdicts.
 
 Every expected verdict below is one that its cited source publishes:
 - AARCH64: herdtools7 catalogue/aarch64/tests/kinds.txt (tests run under aarch64.cat);
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from keusim import memmodel
-from keusim.memmodel import LitmusError, check, outcomes, parse_litmus
+from keusim.proof import memmodel
+from keusim.proof.memmodel import LitmusError, check, outcomes, parse_litmus
 
 AARCH64 = "herdtools7 catalogue/aarch64/tests/kinds.txt"
 READERS = "herdtools7 catalogue/aarch64-readers-guide/tests/kinds.txt"

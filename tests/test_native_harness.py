@@ -1,4 +1,4 @@
-"""The native harness (keusim.native.harness) with tiny counts.
+"""The native harness (keusim.model.harness) with tiny counts.
 
 These check behaviour: every byte sent arrives and is verified, the statistics are
 well formed, failures become clear errors, and a busy machine is re-run. They never
@@ -14,8 +14,8 @@ import stat
 import pytest
 
 from keusim.errors import KeusimError
-from keusim.native import harness
-from keusim.native.harness import NativeHarnessError, NativeResult
+from keusim.model import harness
+from keusim.model.harness import NativeHarnessError, NativeResult
 
 TINY = dict(iterations=200, batch=20, warmup=20, runs=1, max_reruns=0, progress=False)
 

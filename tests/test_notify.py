@@ -5,7 +5,7 @@
 - Poll mode never enters the kernel on the data path.
 - `notify-attacks`: each attacker is killed with the right reason, the rejection is
   counted on the right channel, and the honest channels stay intact.
-- The per-notify kernel cost split (keusim.notifycost) is non-zero in every part and
+- The per-notify kernel cost split (keusim.analysis.notifycost) is non-zero in every part and
   the tag check costs what docs/notify.md says SipHash-2-4 costs.
 Both architectures; arm64 is skipped, with the reason, if it does not boot yet.
 """
@@ -17,7 +17,7 @@ import functools
 
 import pytest
 
-from keusim import notifycost
+from keusim.analysis import notifycost
 from keusim.manifest import load, resolve
 from keusim.system import run
 

@@ -1,4 +1,4 @@
-"""Microarchitecture profiles (keusim.profiles) and calibration fitting (keusim.calibrate).
+"""Microarchitecture profiles (keusim.model.profiles) and calibration fitting (keusim.model.calibrate).
 
 Fitting is tested on synthetic harness results with known parameters; one tiny real
 calibration run checks the plumbing and never asserts a host timing.
@@ -11,11 +11,11 @@ import math
 
 import pytest
 
-from keusim import calibrate as calibrate_mod
-from keusim.calibrate import CalibrationReport, calibrate, fit_profile, model_checks
 from keusim.errors import ArchError, KeusimError
-from keusim.native.harness import NativeResult
-from keusim.profiles import (
+from keusim.model import calibrate as calibrate_mod
+from keusim.model.calibrate import CalibrationReport, calibrate, fit_profile, model_checks
+from keusim.model.harness import NativeResult
+from keusim.model.profiles import (
     CLASS_NAMES,
     REQUIRED,
     TRAP_CLASSES,
@@ -331,7 +331,7 @@ def test_stream_line_is_fitted_from_the_bulk_handoff():
 def test_calibrate_prices_the_loops_the_benchmark_runs():
     """calibrate.py prices micro_bench's bulk_fill, bulk_sum and mem_mix loops from byte
     constants: they must be the bytes the built benchmark really runs."""
-    from keusim.native import harness
+    from keusim.model import harness
     elf = harness.build_program("micro_bench").read_bytes()
     for name in ("_BULK_FILL", "_BULK_SUM", "_MEM_MIX"):
         assert getattr(calibrate_mod, name) in elf, name

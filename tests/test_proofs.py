@@ -1,4 +1,4 @@
-"""The Z3 proofs (proofs/*.py) through keusim.prove, and their ties to the C sources."""
+"""The Z3 proofs (proofs/*.py) through keusim.proof.prove, and their ties to the C sources."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from keusim import prove
 from keusim.errors import KeusimError
+from keusim.proof import prove
 from keusim.toolchain import ROOT
 
 RING_H = ROOT / "guests" / "include" / "keusim" / "ring.h"

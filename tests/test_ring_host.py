@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keusim import arch
-from keusim.native.harness import HOST_CFLAGS
+from keusim.model.harness import HOST_CFLAGS
 from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib
 
 GUESTS = ROOT / "guests"

@@ -1,15 +1,15 @@
-"""Instruction traces (keusim.trace): the right instructions, symbolized and priced."""
+"""Instruction traces (keusim.analysis.trace): the right instructions, symbolized and priced."""
 
 from __future__ import annotations
 
 import pytest
 
 from keusim import arch as archmod
-from keusim.costmodel import ProfileCost, disassembler
-from keusim.loader import ElfImage
+from keusim.analysis.trace import TraceError, format_trace, trace
+from keusim.machine.loader import ElfImage
 from keusim.manifest import resolve
+from keusim.model.costmodel import ProfileCost, disassembler
 from keusim.system import build_images
-from keusim.trace import TraceError, format_trace, trace
 
 PARAMS = {"iterations": 200}
 

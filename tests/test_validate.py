@@ -1,4 +1,4 @@
-"""Cycle-model validation plumbing (keusim.validate) and determinism with a real profile.
+"""Cycle-model validation plumbing (keusim.model.validate) and determinism with a real profile.
 
 The native twins are the guests' own C sources built for the host: these tests check
 that they compute exactly what the guests compute, that the report is assembled and
@@ -16,9 +16,8 @@ import math
 import pytest
 
 from keusim.manifest import resolve
-from keusim.profiles import load_profile
-from keusim.system import run
-from keusim.validate import (
+from keusim.model.profiles import load_profile
+from keusim.model.validate import (
     ValidationError,
     ValidationReport,
     ValidationRow,
@@ -27,6 +26,7 @@ from keusim.validate import (
     run_native,
     validate,
 )
+from keusim.system import run
 
 
 def _twin(name: str, **params):

@@ -3,7 +3,7 @@
  * SIZE-byte message into its own buffer (with string.c's memcpy, as a layered RPC
  * stack marshals a request), stamps it, and passes it down; the results fold back up.
  *
- * It is a held-out validation workload (keusim/validate.py): the cycle model was not
+ * It is a held-out validation workload (keusim/model/validate.py): the cycle model was not
  * fitted on it. The same file runs natively, built for the host against
  * native/guest_host.c, so both sides execute the same C source. The console line is
  * the result on both sides: cycles are model cycles in the guest and TSC ticks natively.

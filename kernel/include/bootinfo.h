@@ -1,5 +1,5 @@
 /*
- * The boot-info block the loader (keusim/loader.py) writes at BOOTINFO_PA.
+ * The boot-info block the loader (keusim/machine/loader.py) writes at BOOTINFO_PA.
  * Every field is little-endian and naturally aligned; the Python side packs the
  * same layout with struct. Bump BOOTINFO_VERSION on any change.
  */

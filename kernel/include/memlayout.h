@@ -7,7 +7,7 @@
  *   0x00100000  kernel image, then boot modules (process ELF files)
  *   ...         free pages (kalloc)
  *   pool_base   IPC pool: ring pages only (the machine watches it for coherence)
- *   0x40000000  platform device (keusim/devices.py), one page
+ *   0x40000000  platform device (keusim/machine/devices.py), one page
  *
  * Kernel virtual: everything above at KERNBASE + pa (a direct map, supervisor only).
  * x86-64 shares the top PML4 entry with every process; arm64 uses TTBR1.

@@ -1,4 +1,4 @@
-/* Compile-time limits. The loader (keusim/loader.py) checks manifests against these. */
+/* Compile-time limits. The loader (keusim/machine/loader.py) checks manifests against these. */
 #pragma once
 #define MAXCPU      8
 #define MAXPROC     32

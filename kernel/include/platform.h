@@ -1,6 +1,6 @@
 /*
  * The keusim platform device: one page at DEV_PA, seen per core (like a local
- * APIC). Registers are 64-bit. Modelled in keusim/devices.py.
+ * APIC). Registers are 64-bit. Modelled in keusim/machine/devices.py.
  */
 #pragma once
 #define PLAT_ID            0x00  /* r: this core's id */

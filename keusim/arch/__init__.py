@@ -61,7 +61,7 @@ class Backend:
         toolchain: :class:`ToolchainFacts`.
         elf_machine: pyelftools ``e_machine`` string (``EM_X86_64``, ``EM_AARCH64``).
         kernbase: start of the kernel's direct map (kernel/include/memlayout.h).
-        pte: a :class:`keusim.pagetable.PteCodec` for this architecture's entries.
+        pte: a :class:`keusim.machine.pagetable.PteCodec` for this architecture's entries.
         kernel_half_in_user_root: True when each user root also maps the kernel half
             (x86-64 PML4 entries 256..511); False with a separate kernel root (arm64 TTBR1).
         root_symbol: kernel symbol right after the MMU-root write; the machine hooks

@@ -37,9 +37,9 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim.arch.arm64_facts import TOOLCHAIN
 from keusim.errors import ArchError
-from keusim.pagetable import DEV, R, U, W
-from keusim.pagetable import X as PX
-from keusim.ucutil import RegBatch, RegReader, flush_tlb
+from keusim.machine.pagetable import DEV, R, U, W
+from keusim.machine.pagetable import X as PX
+from keusim.machine.ucutil import RegBatch, RegReader, flush_tlb
 
 KERNBASE = 0xFFFFFFFF80000000
 

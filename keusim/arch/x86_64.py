@@ -24,9 +24,9 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
 
 from keusim.arch.x86_64_facts import TOOLCHAIN
-from keusim.pagetable import DEV, R, U, W
-from keusim.pagetable import X as PX
-from keusim.ucutil import RegBatch, RegReader, flush_tlb
+from keusim.machine.pagetable import DEV, R, U, W
+from keusim.machine.pagetable import X as PX
+from keusim.machine.ucutil import RegBatch, RegReader, flush_tlb
 
 KERNBASE = 0xFFFFFFFF80000000
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from keusim.errors import BuildError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 """The source tree: kernel/, guests/ and native/ live beside the package."""
 
 

@@ -17,7 +17,7 @@ the report's ``functions`` rows (core, image, function, instructions, cycles, bl
 executions) with the category split added. Kernel functions are grouped into **paths**
 (:data:`KERNEL_PATHS`: trap entry/exit, syscall dispatch, notify, scheduler, ...).
 
-    >>> from keusim.attribution import attribute
+    >>> from keusim.analysis.attribution import attribute
     >>> a = attribute("pingpong", params={"messages": 200}, verified=True)
     >>> print(a.table())
 """
@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keusim.costmodel import CATEGORIES, apportion
 from keusim.errors import KeusimError
 from keusim.manifest import SystemSpec, parse_params
+from keusim.model.costmodel import CATEGORIES, apportion
 from keusim.report import KLOG_PROC, RunReport
 
 CATEGORY_NAMES: tuple[str, ...] = (*CATEGORIES, "coherence", "idle")
@@ -236,8 +236,8 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
     Arguments as :func:`keusim.system.run`; ``profile`` defaults to ``host`` (with
     ``None``/``flat`` every instruction is one ``compute`` cycle).
     """
-    from keusim.costmodel import FRACTION, ProfileCost, disassembler
-    from keusim.trace import Session
+    from keusim.analysis.trace import Session
+    from keusim.model.costmodel import FRACTION, ProfileCost, disassembler
 
     with Session(system, arch, params, profile, verified, max_cycles=max_cycles) as sess:
         res = sess.finish()
@@ -313,8 +313,8 @@ def _image_bytes(image, va: int, n: int) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.attribution``: run a system and print where its cycles went."""
-    ap = argparse.ArgumentParser(prog="python -m keusim.attribution",
+    """``python -m keusim.analysis.attribution``: run a system and print where its cycles went."""
+    ap = argparse.ArgumentParser(prog="python -m keusim.analysis.attribution",
                                  description="Break a run's cycles down by category, process, "
                                              "kernel path and function.")
     ap.add_argument("system")

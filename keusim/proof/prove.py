@@ -10,7 +10,7 @@ dump). Files whose names start with ``_`` are skipped. Modules are loaded by pat
 Code that builds proofs elsewhere (a notebook, a future gate-policy checker) can add them
 with :func:`register`; they then appear in :func:`list_proofs` and :func:`run_proofs`.
 
-    >>> from keusim import prove
+    >>> from keusim.proof import prove
     >>> results = prove.run_proofs(["ring.produce"])   # a name, a dotted prefix or a file stem
     >>> print(prove.render_table(results))
 """

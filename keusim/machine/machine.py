@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from unicorn import UC_HOOK_CODE, UC_PROT_ALL, UcError
 
-from keusim import hooks
-from keusim.costmodel import FlatCost
-from keusim.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
 from keusim.errors import MachineError
-from keusim.pagetable import read_virtual, translate
+from keusim.machine import fastpath as hooks
+from keusim.machine.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
+from keusim.machine.pagetable import read_virtual, translate
+from keusim.model.costmodel import FlatCost
 
 INF = 1 << 64
 NKLOG = 256  # kernel/include/param.h: records in the kernel's event log

@@ -2,7 +2,7 @@
 
 keusim does not use uc_vmem_read/uc_vmem_translate: inside a hook, translating an
 unmapped address raises a real CPU exception in the guest (seen on x86-64 with Unicorn
-2.1.4). keusim.pagetable walks the tables in emulated RAM instead.
+2.1.4). keusim.machine.pagetable walks the tables in emulated RAM instead.
 
 The binding's per-register calls cost ~3 us each; a raw batch call over a fixed
 register list is ~10x cheaper (UNICORN-NOTES.md). Trap entry uses these.

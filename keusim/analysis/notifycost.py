@@ -16,10 +16,10 @@ notifications: the result is then the marginal cost of one notification.
 :func:`measure` does that on a built-in system in which the notifying process is
 alone on its core and makes no other system call per message::
 
-    >>> from keusim.notifycost import measure
+    >>> from keusim.analysis.notifycost import measure
     >>> print(measure("x86_64").table())
 
-``python -m keusim.notifycost --arch arm64`` prints the same table.
+``python -m keusim.analysis.notifycost --arch arm64`` prints the same table.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def measure(arch: str = "x86_64", notifications: int = 200, profile: str | None 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m keusim.notifycost", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m keusim.analysis.notifycost", description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="x86_64")
     ap.add_argument("--profile", default=None)
     ap.add_argument("-n", "--notifications", type=int, default=200)

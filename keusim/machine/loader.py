@@ -16,9 +16,9 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from keusim.devices import DEV_PA
 from keusim.errors import ImageError
-from keusim.pagetable import DEV, PAGE, R, TableBuilder, W, X
+from keusim.machine.devices import DEV_PA
+from keusim.machine.pagetable import DEV, PAGE, R, TableBuilder, W, X
 
 BOOTINFO_PA = 0x1000
 BOOTINFO_MAGIC = 0x4B4555534F4F5442

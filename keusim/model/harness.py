@@ -24,7 +24,7 @@ Method (see ``/work/shared/reference/native-baseline.md`` for the reasons):
 
 Compare medians, and ratios taken in the same run; never assert an absolute time.
 
-Run ``python -m keusim.native.harness`` for the full set as a table.
+Run ``python -m keusim.model.harness`` for the full set as a table.
 """
 
 from __future__ import annotations
@@ -689,8 +689,8 @@ def _as_json(report: NativeReport) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.native.harness``: run the native set and print a table."""
-    p = argparse.ArgumentParser(prog="python -m keusim.native.harness",
+    """``python -m keusim.model.harness``: run the native set and print a table."""
+    p = argparse.ArgumentParser(prog="python -m keusim.model.harness",
                                 description="Measure the ring and Linux IPC baselines natively.")
     p.add_argument("--only", choices=GROUPS, action="append",
                    help="run only these groups (repeatable; default all)")

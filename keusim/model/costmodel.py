@@ -4,7 +4,7 @@ The machine asks once per block (on a miss in the native table) and C charges th
 answer on every execution, so a block's cost is a constant: the same instructions always
 cost the same cycles. :class:`FlatCost` (one cycle per instruction) is the placeholder;
 :class:`ProfileCost` prices a block with a microarchitecture profile
-(:mod:`keusim.profiles`). The model, its reasons and its limits are in docs/cycle-model.md;
+(:mod:`keusim.model.profiles`). The model, its reasons and its limits are in docs/cycle-model.md;
 in short, for each stretch of the block between serializing instructions:
 
     cycles = max(front end  = instructions / issue width,
@@ -33,7 +33,7 @@ from capstone import arm64_const as A64
 from capstone import x86_const as X86
 
 from keusim.errors import ArchError
-from keusim.profiles import TRAP_CLASSES, Profile, load_profile
+from keusim.model.profiles import TRAP_CLASSES, Profile, load_profile
 
 FRACTION = 256
 """Block costs are charged in 1/FRACTION cycles: the native hook adds them to a per-core
@@ -503,8 +503,8 @@ def _decode_uncached(insn: cs.CsInsn, a: _Arch) -> Decoded:
 
 
 def classify(insn: cs.CsInsn, arch: str) -> str:
-    """The instruction class of ``insn`` (see :data:`keusim.profiles.CLASS_NAMES` and
-    :data:`keusim.profiles.TRAP_CLASSES`)."""
+    """The instruction class of ``insn`` (see :data:`keusim.model.profiles.CLASS_NAMES` and
+    :data:`keusim.model.profiles.TRAP_CLASSES`)."""
     return decode(insn, arch).cls
 
 
@@ -538,7 +538,7 @@ class ProfileCost:
     """Prices blocks with a microarchitecture profile; deterministic and integer-valued.
 
     Args:
-        profile: a :class:`~keusim.profiles.Profile` or a profile name or path.
+        profile: a :class:`~keusim.model.profiles.Profile` or a profile name or path.
         arch: the guest architecture of the blocks, ``x86_64`` or ``arm64``. A profile
             of the other ISA may be used: its class prices then stand in for the guest's
             instructions (an approximation, noted in docs/cycle-model.md).

@@ -8,7 +8,7 @@
  * `miss` callback; everything else is table lookups and counter updates.
  *
  * Layouts of `struct kcore` and `struct kcoh` are mirrored by ctypes in
- * keusim/hooks/__init__.py: change both together.
+ * keusim/machine/fastpath.py: change both together.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ typedef uint64_t (*miss_fn)(uint64_t core, uint64_t va, uint64_t size, uint64_t 
 struct bentry {
     uint64_t va;
     uint64_t root;      /* 0 for kernel addresses (shared by every address space) */
-    uint32_t cost;      /* 1/256 cycles (keusim.costmodel.FRACTION) */
+    uint32_t cost;      /* 1/256 cycles (keusim.model.costmodel.FRACTION) */
     uint32_t ninsn;
     uint64_t count;     /* executions: for attribution by function after the run */
 };

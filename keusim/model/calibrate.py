@@ -1,6 +1,6 @@
 """keusim calibrate: measure this host and fit the ``host`` profile from the measurements.
 
-It runs the native calibration microbenchmarks (:func:`keusim.native.harness.
+It runs the native calibration microbenchmarks (:func:`keusim.model.harness.
 run_calibration_micro`): the timer pair, a dependent ADD chain, a pointer chase at four
 working-set sizes, a cache line bounced between two CPUs, a buffer of consecutive lines
 handed between two CPUs (4 and 16 KiB), a mix of independent loads and stores, and
@@ -42,10 +42,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keusim.costmodel import FRACTION, ProfileCost, block_from_bytes
-from keusim.native import harness
-from keusim.native.harness import NativeResult
-from keusim.profiles import PROFILE_DIR, Param, Profile, ProfileError, load_profile, parse_profile
+from keusim.model import harness
+from keusim.model.costmodel import FRACTION, ProfileCost, block_from_bytes
+from keusim.model.harness import NativeResult
+from keusim.model.profiles import (
+    PROFILE_DIR,
+    Param,
+    Profile,
+    ProfileError,
+    load_profile,
+    parse_profile,
+)
 
 HOST_PROFILE = PROFILE_DIR / "host.toml"
 """The packaged host profile; pass it as ``out_path`` to rewrite it."""
@@ -183,7 +190,7 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
     """Fit the host profile from calibration microbenchmark results (no measuring).
 
     Args:
-        results: from :func:`keusim.native.harness.run_calibration_micro`.
+        results: from :func:`keusim.model.harness.run_calibration_micro`.
         tsc_hz: the TSC frequency the results were taken at.
         base: the profile that provides everything not measured and the fit constants
             ([calibration]); the result is named ``host`` and inherits from it (or from
@@ -541,7 +548,7 @@ __all__ = ["CalibrationReport", "Fit", "HOST_PROFILE", "LOAD_LEVELS", "ModelChec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.calibrate``: measure, fit, print the report (and maybe write)."""
+    """``python -m keusim.model.calibrate``: measure, fit, print the report (and maybe write)."""
     import argparse
     import sys
 

@@ -12,7 +12,7 @@ not exist; the class's latency and reciprocal throughput say what each one contr
 Shared-line (coherence) cycles are per instruction: the C memory hook charges them at
 the access.
 
-    >>> from keusim.trace import trace, format_trace
+    >>> from keusim.analysis.trace import trace, format_trace
     >>> rows = trace("pingpong", start="ping:ring_send", count=40)
     >>> print(format_trace(rows))
 
@@ -21,8 +21,8 @@ The window starts at an instruction index of the core (``start=12345``: the core
 (``start="ring_send"``, ``"ping:ring_send"`` for a process's copy, ``"kernel:syscall"``).
 Tracing does not change what the guest computes or its model cycles: the hooks only read.
 
-``python -m keusim.trace`` (or ``keusim trace``) prints a window from a shell.
-:class:`Session` is the booted-machine runner trace and :mod:`keusim.attribution` share.
+``python -m keusim.analysis.trace`` (or ``keusim trace``) prints a window from a shell.
+:class:`Session` is the booted-machine runner trace and :mod:`keusim.analysis.attribution` share.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from pathlib import Path
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 
 from keusim import arch as archmod
-from keusim import build, loader
-from keusim.costmodel import CATEGORY, decode
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
-from keusim.machine import INF, Machine, MachineResult
+from keusim.machine import INF, Machine, MachineResult, loader
 from keusim.manifest import SystemSpec, parse_params, resolve
+from keusim.model.costmodel import CATEGORY, decode
 from keusim.report import KLOG_PROC, RunReport
+from keusim.toolchain import builds
 
 
 class TraceError(KeusimError):
@@ -119,7 +119,7 @@ class Session:
         self.params = allp
         self.profile = profile or "flat"
         self.images = sysmod.build_images(spec, self.arch, allp)
-        self.kernel = loader.ElfImage(build.kernel_image(self.arch), a.elf_machine, "kernel")
+        self.kernel = loader.ElfImage(builds.kernel_image(self.arch), a.elf_machine, "kernel")
         self.symbols = {"kernel": Symbols(self.kernel, "kernel")}
         for p, img in zip(spec.processes, self.images, strict=True):
             self.symbols[p.name] = Symbols(img, p.name)
@@ -478,7 +478,7 @@ class _Tracer:
         """(latency, reciprocal throughput) of a class in the profile (1, 1 when flat)."""
         if self.prof is None:
             return 1.0, 1.0
-        from keusim.profiles import TRAP_CLASSES
+        from keusim.model.profiles import TRAP_CLASSES
         if cls in TRAP_CLASSES:
             return self.prof.param(TRAP_CLASSES[cls]).value, 0.0
         c = self.prof.classes.get(cls)
@@ -530,7 +530,7 @@ def format_trace(rows: Sequence[TraceRow]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.trace`` / ``keusim trace``: print a window of instructions."""
+    """``python -m keusim.analysis.trace`` / ``keusim trace``: print a window of instructions."""
     ap = argparse.ArgumentParser(prog="keusim trace",
                                  description="Show a window of executed instructions with "
                                              "their cycle-model costs.")

@@ -34,11 +34,11 @@ during which other tasks used more than 5 % of the CPU time are re-run (up to tw
 flagged ``busy``. The core clock is measured (dependent ADDs) before and after, for the
 record; ticks are converted with the profile's clock, the one the prediction assumes.
 
-    >>> from keusim.validate import validate
+    >>> from keusim.model.validate import validate
     >>> rep = validate()            # ~1-2 minutes on a 2-CPU machine
     >>> print(rep.table()); rep.save("results/validation")
 
-``python -m keusim.validate`` (or ``keusim validate``) does the same from a shell.
+``python -m keusim.model.validate`` (or ``keusim validate``) does the same from a shell.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from pathlib import Path
 
 from keusim.errors import KeusimError
 from keusim.manifest import SystemSpec, resolve
-from keusim.native.harness import HOST_CFLAGS, percentile, run_calibration_micro, tsc_hz
+from keusim.model.harness import HOST_CFLAGS, percentile, run_calibration_micro, tsc_hz
 from keusim.toolchain import ROOT, host_executable
 
 SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
@@ -75,7 +75,7 @@ GOAL_WORST_PCT = 25.0
 """Goal: every |error| at most this."""
 BUSY_FRACTION = 0.05
 """A native run is busy when other tasks used more than this share of the CPU time
-(the native harness's threshold, keusim/native/harness.py)."""
+(the native harness's threshold, keusim/model/harness.py)."""
 NATIVE_TARGET_S = 0.03
 """Host time one native run aims at (its op count is sized from a rough per-op guess)."""
 NATIVE_TIMEOUT_S = 60.0
@@ -600,7 +600,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
     Raises:
         ValidationError: a simulated run failed or a native twin could not run.
     """
-    from keusim.profiles import load_profile
+    from keusim.model.profiles import load_profile
     from keusim.system import run
 
     t_start = time.monotonic()
@@ -747,7 +747,7 @@ def measure_core_ghz() -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.validate`` / ``keusim validate``: run, print the table, save."""
+    """``python -m keusim.model.validate`` / ``keusim validate``: run, print the table, save."""
     ap = argparse.ArgumentParser(prog="keusim validate",
                                  description="Validate the cycle model against native runs "
                                              "of the same C source on this host.")

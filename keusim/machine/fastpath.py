@@ -138,7 +138,7 @@ class NativeCore:
 
     def blocks(self) -> list[tuple[int, int, int, int, int]]:
         """(va, root, insns, cost, executions) for every block that ran; the cost is in
-        1/256 cycles (``keusim.costmodel.FRACTION``)."""
+        1/256 cycles (``keusim.model.costmodel.FRACTION``)."""
         n = self.k.tcount
         buf = (BEntry * max(n, 1))()
         got = lib().kcore_dump(C.byref(self.k), buf, n)
