@@ -236,7 +236,7 @@ def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, image
             a[1] += cost * count          # 1/FRACTION cycles
             a[2] += count
     # Whole cycles per function that add up, per core, to what the blocks put on the clock
-    # (the sum of their exact costs, rounded down: kcore.frac holds the rest).
+    # (the sum of their exact costs, rounded down: fastcore.frac holds the rest).
     cycles: dict[tuple[int, str, str], int] = {}
     for cid in {k[0] for k in acc}:
         keys = [k for k in acc if k[0] == cid]

@@ -1,6 +1,6 @@
-"""The shared-line coherence hook's stream rule (fastpath.c kh_mem / handoff).
+"""The shared-line coherence hook's stream rule (fastpath.c fast_mem / handoff).
 
-kh_mem is driven directly through ctypes (its Uc argument is unused), so each test is a
+fast_mem is driven directly through ctypes (its Uc argument is unused), so each test is a
 deterministic sequence of line accesses by two cores.
 """
 
@@ -10,7 +10,7 @@ import ctypes as C
 
 import pytest
 
-from keusim.machine import fastpath as hooks
+from keusim.machine import fastpath
 from keusim.model.profiles import list_profiles, load_profile
 
 BASE, SIZE = 0x100000, 64 * 64
@@ -18,12 +18,12 @@ READ, WRITE = 16, 17          # UC_MEM_READ, UC_MEM_WRITE
 XFER, INVAL, FILL, STREAM = 70, 60, 40, 15
 
 
-def _setup(stream=STREAM, stride=hooks.STREAM_STRIDE, posted=False):
-    coh, keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
+def _setup(stream=STREAM, stride=fastpath.STREAM_STRIDE, posted=False):
+    coh, keep = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
                                      stride=stride, posted=posted)
     cores = []
     for i in range(2):
-        k = hooks.KCore()
+        k = fastpath.FastCore()
         k.id = i
         k.coh = C.pointer(coh)
         cores.append(k)
@@ -31,9 +31,9 @@ def _setup(stream=STREAM, stride=hooks.STREAM_STRIDE, posted=False):
 
 
 def _access(core, kind, lines):
-    fn = hooks.lib().kh_mem
+    fn = fastpath.lib().fast_mem
     fn.argtypes = [C.c_void_p, C.c_int, C.c_uint64, C.c_int, C.c_int64,
-                   C.POINTER(hooks.KCore)]
+                   C.POINTER(fastpath.FastCore)]
     fn.restype = None
     before = core.clock
     for ln in lines:
@@ -81,11 +81,11 @@ def test_stream_state_is_per_core():
 
 
 def test_default_is_the_serial_model():
-    coh, keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
+    coh, keep = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
     assert coh.stream_stride == 0
     cores = []
     for i in range(2):
-        k = hooks.KCore()
+        k = fastpath.FastCore()
         k.id, k.coh = i, C.pointer(coh)
         cores.append(k)
     a, b = cores
@@ -101,9 +101,9 @@ def test_stream_never_costs_more_than_the_full_hand_off():
 
 def test_struct_fields_keep_their_offsets():
     # New fields go at the end: fastpath.c's offsets of the old ones are unchanged.
-    assert hooks.KCoh.owner.offset == 40 and hooks.KCoh.sharers.offset == 48
-    assert hooks.KCoh.stream_cycles.offset == 56 and hooks.KCoh.stream_stride.offset == 64
-    assert hooks.KCore.nblocks.offset == 200 and hooks.KCore.coh_last.offset == 208
+    assert fastpath.KCoh.owner.offset == 40 and fastpath.KCoh.sharers.offset == 48
+    assert fastpath.KCoh.stream_cycles.offset == 56 and fastpath.KCoh.stream_stride.offset == 64
+    assert fastpath.FastCore.nblocks.offset == 200 and fastpath.FastCore.coh_last.offset == 208
 
 
 def test_posted_write_does_not_stall_and_the_reader_waits_for_it():
@@ -141,7 +141,7 @@ def test_posted_writes_become_visible_in_program_order():
 
 
 def test_posted_writes_are_deterministic_and_off_by_default():
-    coh, _keep = hooks.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
+    coh, _keep = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
     assert coh.posted == 0
     runs = []
     for _ in range(2):
@@ -183,25 +183,25 @@ def test_a_guest_ring_copy_streams_its_payload_lines(tmp_path):
 
 
 def test_block_costs_accumulate_in_fractions_of_a_cycle():
-    """kh_block charges costs in 1/256 cycles: a 5.5-cycle block run ten times advances
+    """fast_block charges costs in 1/256 cycles: a 5.5-cycle block run ten times advances
     the clock 55 cycles (not 60), whole cycles reach the clock, the rest waits in frac."""
     from keusim.model.costmodel import FRACTION
-    so = hooks.lib()
-    k = hooks.KCore()
-    assert so.kcore_init(C.byref(k), 4) == 0
+    so = fastpath.lib()
+    k = fastpath.FastCore()
+    assert so.fastcore_init(C.byref(k), 4) == 0
     try:
         fp = int(5.5 * FRACTION)
-        miss = hooks.MISS_FN(lambda core, va, size, root: (fp << 32) | 3)
+        miss = fastpath.MISS_FN(lambda core, va, size, root: (fp << 32) | 3)
         k.miss = miss
         k.slice_end = 1 << 62
         k.kbase = 1 << 63
         k.root = 7
-        blk = so.kh_block
-        blk.argtypes = [C.c_void_p, C.c_uint64, C.c_uint32, C.POINTER(hooks.KCore)]
+        blk = so.fast_block
+        blk.argtypes = [C.c_void_p, C.c_uint64, C.c_uint32, C.POINTER(fastpath.FastCore)]
         blk.restype = None
         for n in range(1, 11):
             blk(None, 0x1000, 12, C.byref(k))
             assert k.clock == (n * fp) // FRACTION and k.frac == (n * fp) % FRACTION
         assert k.clock == 55 and k.insns == 30 and k.nblocks == 10
     finally:
-        so.kcore_free(C.byref(k))
+        so.fastcore_free(C.byref(k))

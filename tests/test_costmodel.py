@@ -209,7 +209,7 @@ def test_loads_and_stores_share_the_memory_ops_bound():
     assert b.segments[0][0] == pytest.approx(16 / 3)  # the throughput bound
     assert b.cycles == 5
     # The machine charges it exactly, to 1/FRACTION cycle: 16/3 = 5.33, not 5.
-    assert ProfileCost(zen3, "x86_64").block(x86(loop)).fp == round(16 / 3 * FRACTION)
+    assert ProfileCost(zen3, "x86_64").block(x86(loop)).fixed == round(16 / 3 * FRACTION)
     wide = zen3.with_params({"pipeline.memory_ops": replace(
         zen3.param("pipeline.memory_ops"), value=16.0)})
     assert ProfileCost(wide, "x86_64").block(x86(loop)).cycles == 4   # the store pipe

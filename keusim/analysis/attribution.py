@@ -300,7 +300,7 @@ def _block_categories(cost, md, image, va: int, ninsn: int, bcost: int) -> dict 
     insns = list(md.disasm(code, va, ninsn))
     if len(insns) != ninsn:
         return None
-    if cost.block(insns).fp != bcost:
+    if cost.block(insns).fixed != bcost:
         return None
     return apportion(cost.attribute(insns), bcost)
 

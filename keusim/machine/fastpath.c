@@ -7,7 +7,7 @@
  * cost table once per block (capstone + the microarchitecture profile) through the
  * `miss` callback; everything else is table lookups and counter updates.
  *
- * Layouts of `struct kcore` and `struct kcoh` are mirrored by ctypes in
+ * Layouts of `struct fastcore` and `struct kcoh` are mirrored by ctypes in
  * keusim/machine/fastpath.py: change both together.
  */
 #include <stdint.h>
@@ -48,7 +48,7 @@ struct kcoh {
      * line from another core does not stall its core (it retires into the store buffer);
      * the line becomes visible to other cores at ready[line] instead, and a core that
      * reads it pays the wait up to then on top of its transfer. A core's posted stores
-     * become visible in program order (kcore.wready). A store that continues a run of
+     * become visible in program order (fastcore.wready). A store that continues a run of
      * nearby lines still stalls stream_cycles: the store buffer fills at that rate. */
     uint64_t posted;
     uint64_t *ready;            /* model cycle at which the line's last write is visible */
@@ -56,7 +56,7 @@ struct kcoh {
 
 enum { STOP_NONE = 0, STOP_SLICE = 1 };
 
-struct kcore {
+struct fastcore {
     uint64_t clock;             /* model cycles: guest-visible time */
     uint64_t insns;             /* guest instructions (whole blocks) */
     uint64_t slice_end;         /* stop before a block that starts at clock >= this */
@@ -76,7 +76,7 @@ struct kcore {
     uint64_t tsc_aux;           /* rdtscp: RCX value (the core id) */
     uint64_t counter_hz;        /* cntfrq_el0 */
     uint64_t nblocks;
-    /* Added at the end (keep the offsets above): the stream state of kh_mem. */
+    /* Added at the end (keep the offsets above): the stream state of fast_mem. */
     uint64_t coh_last;          /* 1 + line of this core's last transfer/invalidation; 0: none */
     uint64_t coh_streamed;      /* transfers/invalidations charged stream_cycles */
     uint64_t wready;            /* posted writes: when this core's last posted store is visible */
@@ -87,7 +87,7 @@ struct kcore {
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
  * frac. Returns the whole cycles charged. */
-static inline uint64_t charge(struct kcore *c, uint64_t fp)
+static inline uint64_t charge(struct fastcore *c, uint64_t fp)
 {
     uint64_t acc = c->frac + fp;
     c->frac = acc & 255;
@@ -96,7 +96,7 @@ static inline uint64_t charge(struct kcore *c, uint64_t fp)
 }
 
 /* Allocate the block table with 2^log2 entries. Returns 0, or -1 on OOM. */
-int kcore_init(struct kcore *c, unsigned log2)
+int fastcore_init(struct fastcore *c, unsigned log2)
 {
     c->tmask = (1ull << log2) - 1;
     c->tcount = 0;
@@ -104,7 +104,7 @@ int kcore_init(struct kcore *c, unsigned log2)
     return c->table ? 0 : -1;
 }
 
-void kcore_free(struct kcore *c)
+void fastcore_free(struct fastcore *c)
 {
     free(c->table);
     c->table = NULL;
@@ -118,9 +118,9 @@ static inline uint64_t hash(uint64_t va, uint64_t root)
     return x ^ (x >> 32);
 }
 
-static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n);
+static void insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n);
 
-static void grow(struct kcore *c)
+static void grow(struct fastcore *c)
 {
     struct bentry *old = c->table;
     uint64_t oldn = c->tmask + 1;
@@ -138,7 +138,7 @@ static void grow(struct kcore *c)
     free(old);
 }
 
-static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n)
+static void insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n)
 {
     if ((c->tcount + 1) * 4 > (c->tmask + 1) * 3)
         grow(c);
@@ -151,7 +151,7 @@ static void insert(struct kcore *c, uint64_t va, uint64_t root, uint32_t cost, u
 }
 
 /* Copy up to max table entries with a nonzero count to out; returns how many. */
-uint64_t kcore_dump(struct kcore *c, struct bentry *out, uint64_t max)
+uint64_t fastcore_dump(struct fastcore *c, struct bentry *out, uint64_t max)
 {
     uint64_t n = 0;
     for (uint64_t i = 0; i <= c->tmask && n < max; i++)
@@ -161,14 +161,14 @@ uint64_t kcore_dump(struct kcore *c, struct bentry *out, uint64_t max)
 }
 
 /* Forget every cached block cost (after a profile change or code reload). */
-void kcore_clear(struct kcore *c)
+void fastcore_clear(struct fastcore *c)
 {
     memset(c->table, 0, (c->tmask + 1) * sizeof(struct bentry));
     c->tcount = 0;
 }
 
 /* UC_HOOK_BLOCK: end the slice, or charge the block's precomputed cost. */
-void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
+void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
 {
     if (c->clock >= c->slice_end) {
         c->stop_reason = STOP_SLICE;
@@ -211,7 +211,7 @@ void kh_block(void *uc, uint64_t va, uint32_t size, struct kcore *c)
 }
 
 /* UC_HOOK_INSN(RDTSC) on x86-64: EDX:EAX = model cycles; the instruction is skipped. */
-int kh_rdtsc(void *uc, struct kcore *c)
+int fast_rdtsc(void *uc, struct fastcore *c)
 {
     uint64_t lo = c->clock & 0xffffffffu, hi = c->clock >> 32;
     c->reg_write(uc, (int)c->reg_a, &lo);
@@ -220,9 +220,9 @@ int kh_rdtsc(void *uc, struct kcore *c)
 }
 
 /* UC_HOOK_INSN(RDTSCP): as rdtsc, plus ECX = TSC_AUX (the core id). */
-int kh_rdtscp(void *uc, struct kcore *c)
+int fast_rdtscp(void *uc, struct fastcore *c)
 {
-    kh_rdtsc(uc, c);
+    fast_rdtsc(uc, c);
     c->reg_write(uc, (int)c->reg_c, &c->tsc_aux);
     return 1;
 }
@@ -230,7 +230,7 @@ int kh_rdtscp(void *uc, struct kcore *c)
 struct cp_reg { uint32_t crn, crm, op0, op1, op2; uint64_t val; };
 
 /* UC_HOOK_INSN(MRS) on arm64: CNTVCT/CNTPCT read model cycles, CNTFRQ the rate. */
-uint32_t kh_mrs(void *uc, int reg, const struct cp_reg *cp, struct kcore *c)
+uint32_t fast_mrs(void *uc, int reg, const struct cp_reg *cp, struct fastcore *c)
 {
     if (cp->op0 == 3 && cp->op1 == 3 && cp->crn == 14 && cp->crm == 0) {
         uint64_t v;
@@ -248,7 +248,7 @@ uint32_t kh_mrs(void *uc, int reg, const struct cp_reg *cp, struct kcore *c)
 
 /* The cost of a transfer or invalidation (full) of `line` by core c: stream_cycles when
  * it continues this core's run of nearby lines, else full. Updates the stream state. */
-static inline uint64_t handoff(struct kcore *c, const struct kcoh *h, uint64_t line,
+static inline uint64_t handoff(struct fastcore *c, const struct kcoh *h, uint64_t line,
                                uint64_t full, int *streamed)
 {
     uint64_t last = c->coh_last, d;
@@ -267,7 +267,7 @@ static inline uint64_t handoff(struct kcore *c, const struct kcoh *h, uint64_t l
 }
 
 /* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
-void kh_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct kcore *c)
+void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct fastcore *c)
 {
     struct kcoh *h = c->coh;
     (void)uc; (void)size; (void)value;

@@ -31,7 +31,7 @@ class KCoh(C.Structure):
     ]
 
 
-class KCore(C.Structure):
+class FastCore(C.Structure):
     _fields_ = [
         ("clock", C.c_uint64), ("insns", C.c_uint64), ("slice_end", C.c_uint64),
         ("root", C.c_uint64), ("kbase", C.c_uint64),
@@ -65,11 +65,11 @@ def lib() -> C.CDLL:
     path = toolchain.host_shared_lib([Path(__file__).with_name("fastpath.c")], "fastpath",
                                      cflags=("-O2", "-Wall"), include_dirs=[inc])
     so = C.CDLL(str(path))
-    so.kcore_init.argtypes = [C.POINTER(KCore), C.c_uint]
-    so.kcore_free.argtypes = [C.POINTER(KCore)]
-    so.kcore_clear.argtypes = [C.POINTER(KCore)]
-    so.kcore_dump.argtypes = [C.POINTER(KCore), C.POINTER(BEntry), C.c_uint64]
-    so.kcore_dump.restype = C.c_uint64
+    so.fastcore_init.argtypes = [C.POINTER(FastCore), C.c_uint]
+    so.fastcore_free.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_clear.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_dump.argtypes = [C.POINTER(FastCore), C.POINTER(BEntry), C.c_uint64]
+    so.fastcore_dump.restype = C.c_uint64
     return so
 
 
@@ -102,7 +102,7 @@ class NativeCore:
     def __init__(self, uc, core_id: int, kbase: int, miss, coh: KCoh | None):
         so = lib()
         self.uc = uc
-        self.k = KCore()
+        self.k = FastCore()
         self.k.id = core_id
         self.k.kbase = kbase
         self.k.slice_end = 2**64 - 1
@@ -114,26 +114,26 @@ class NativeCore:
         self._coh = coh
         if coh is not None:
             self.k.coh = C.pointer(coh)
-        if so.kcore_init(C.byref(self.k), 14) != 0:
-            raise MemoryError("kcore_init")
-        self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "kh_block"), self.k)]
+        if so.fastcore_init(C.byref(self.k), 14) != 0:
+            raise MemoryError("fastcore_init")
+        self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "fast_block"), self.k)]
 
     def hook_rdtsc(self, ins_rdtsc: int, ins_rdtscp: int, rax: int, rdx: int, rcx: int) -> None:
         self.k.reg_a, self.k.reg_b, self.k.reg_c = rax, rdx, rcx
         so = lib()
-        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "kh_rdtsc"), self.k,
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "fast_rdtsc"), self.k,
                                     extra=ins_rdtsc))
-        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "kh_rdtscp"), self.k,
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(so, "fast_rdtscp"), self.k,
                                     extra=ins_rdtscp))
 
     def hook_mrs(self, ins_mrs: int, counter_hz: int) -> None:
         self.k.counter_hz = counter_hz
-        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "kh_mrs"), self.k,
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "fast_mrs"), self.k,
                                     extra=ins_mrs))
 
     def hook_shared(self, base: int, size: int) -> None:
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,
-                                    _addr(lib(), "kh_mem"), self.k, begin=base,
+                                    _addr(lib(), "fast_mem"), self.k, begin=base,
                                     end=base + size - 1))
 
     def blocks(self) -> list[tuple[int, int, int, int, int]]:
@@ -141,15 +141,15 @@ class NativeCore:
         1/256 cycles (``keusim.model.costmodel.FRACTION``)."""
         n = self.k.tcount
         buf = (BEntry * max(n, 1))()
-        got = lib().kcore_dump(C.byref(self.k), buf, n)
+        got = lib().fastcore_dump(C.byref(self.k), buf, n)
         return [(e.va, e.root, e.ninsn, e.cost, e.count) for e in buf[:got]]
 
     def clear_costs(self) -> None:
-        lib().kcore_clear(C.byref(self.k))
+        lib().fastcore_clear(C.byref(self.k))
 
     def close(self) -> None:
         if self.k.table:
-            lib().kcore_free(C.byref(self.k))
+            lib().fastcore_free(C.byref(self.k))
 
 
 def _addr(so: C.CDLL, name: str) -> int:
@@ -171,7 +171,7 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
 
     ``posted``: stores that take a line from another core retire into the store buffer
     instead of stalling their core; the line is visible to others once the hand-off is
-    done, and a reader waits for that (fastpath.c ``kh_mem``). False (the default): every
+    done, and a reader waits for that (fastpath.c ``fast_mem``). False (the default): every
     hand-off stalls the core that makes it.
     """
     lines = max(1, size // 64)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from unicorn import UC_HOOK_CODE, UC_PROT_ALL, UcError
 
 from keusim.errors import MachineError
-from keusim.machine import fastpath as hooks
+from keusim.machine import fastpath
 from keusim.machine.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
 from keusim.machine.pagetable import read_virtual, translate
 from keusim.model.costmodel import FlatCost
@@ -157,7 +157,7 @@ class Machine:
         self._coh_keep = None
         coh = None
         if shared:
-            coh, self._coh_keep = hooks.make_coherence(shared[0], shared[1], *coherence,
+            coh, self._coh_keep = fastpath.make_coherence(shared[0], shared[1], *coherence,
                                                        stream=coherence_stream,
                                                        posted=coherence_posted)
         self._coh = coh
@@ -180,7 +180,7 @@ class Machine:
         uc.mmio_map(DEV_PA, DEV_SIZE,
                     lambda uc, off, size, ud: dev.read(core, off), None,
                     lambda uc, off, size, value, ud: dev.write(core, off, value), None)
-        core.native = hooks.NativeCore(uc, core.id, self.arch.kernbase,
+        core.native = fastpath.NativeCore(uc, core.id, self.arch.kernbase,
                                        lambda cid, va, size, root: self._miss(core, va, size),
                                        self._coh)
         if self._coh is not None:
@@ -199,7 +199,7 @@ class Machine:
         code = self.read_virtual(core, va, size) if size else None
         insns = list(self._md.disasm(code, va)) if code else []
         bc = self.cost.block(insns)
-        return (min(bc.fp, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
+        return (min(bc.fixed, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:

@@ -419,8 +419,8 @@ _MEM_MIX_OPS = 16
 def bulk_loop_cycles(profile: Profile) -> float:
     """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
     pc = ProfileCost(profile, "x86_64")
-    return (pc.block(block_from_bytes(_BULK_FILL, "x86_64")).fp
-            + pc.block(block_from_bytes(_BULK_SUM, "x86_64")).fp) / FRACTION
+    return (pc.block(block_from_bytes(_BULK_FILL, "x86_64")).fixed
+            + pc.block(block_from_bytes(_BULK_SUM, "x86_64")).fixed) / FRACTION
 
 
 def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: float
@@ -433,18 +433,18 @@ def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: floa
     out = []
     alu = _find(results, "alu_chain")
     if alu is not None:
-        model = pc.block(block_from_bytes(_ADD_CHAIN, "x86_64")).fp / FRACTION / 100
+        model = pc.block(block_from_bytes(_ADD_CHAIN, "x86_64")).fixed / FRACTION / 100
         out.append(ModelCheck("alu_chain (cycles per add)",
                               _per_op_ticks(alu, timer) * cyc_per_tick, model))
     l1 = _find(results, "load_chain", 4 << 10)
     if l1 is not None:
         code = _CHASE[:-1] + struct.pack("b", -len(_CHASE))
-        model = pc.block(block_from_bytes(code, "x86_64")).fp / FRACTION
+        model = pc.block(block_from_bytes(code, "x86_64")).fixed / FRACTION
         out.append(ModelCheck("load_chain 4 KiB (cycles per load)",
                               _per_op_ticks(l1, timer) * cyc_per_tick, model))
     mix = _find(results, "mem_mix")
     if mix is not None:
-        model = pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fp / FRACTION
+        model = pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fixed / FRACTION
         out.append(ModelCheck("mem_mix (cycles per 8 loads + 8 stores)",
                               _per_op_ticks(mix, timer) * cyc_per_tick, model))
     return tuple(out)

@@ -39,22 +39,23 @@ FRACTION = 256
 """Block costs are charged in 1/FRACTION cycles: the native hook adds them to a per-core
 fractional accumulator and moves whole cycles to the clock, so a loop that costs 5.5
 cycles per iteration advances the clock 5.5 cycles per iteration on average, not 6
-(``kcore.frac``)."""
+(``fastcore.frac``)."""
 
 
 @dataclass(frozen=True)
 class BlockCost:
-    """One execution of a block: ``cycles`` rounded (for display), ``fp`` exact to
+    """One execution of a block: ``cycles`` rounded (for display), ``fixed`` exact to
     1/:data:`FRACTION` cycle (what the machine charges; ``cycles * FRACTION`` when not
     given), ``insns`` instructions."""
 
     cycles: int
     insns: int
-    fp: int = -1
+    fixed: int = -1
+    """Fixed-point cycles: units of 1/FRACTION cycle."""
 
     def __post_init__(self) -> None:
-        if self.fp < 0:
-            object.__setattr__(self, "fp", self.cycles * FRACTION)
+        if self.fixed < 0:
+            object.__setattr__(self, "fixed", self.cycles * FRACTION)
 
 
 class FlatCost:
@@ -564,8 +565,8 @@ class ProfileCost:
     def block(self, insns: Sequence[cs.CsInsn]) -> BlockCost:
         """The cost of one execution of the block ``insns`` (capstone, detail on)."""
         b = self.breakdown(insns)
-        fp = 0 if not b.insns else max(1, _round(b.exact * FRACTION))
-        return BlockCost(b.cycles, b.insns, fp)
+        fixed = 0 if not b.insns else max(1, _round(b.exact * FRACTION))
+        return BlockCost(b.cycles, b.insns, fixed)
 
     def attribute(self, insns: Sequence[cs.CsInsn]) -> dict[str, int]:
         """The block's cycles split into ``compute``, ``memory`` and ``trap``.
