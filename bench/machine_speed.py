@@ -20,7 +20,7 @@ a shared machine; the ratios are what to compare):
 
     .venv/bin/python bench/machine_speed.py [--quick] [--repeat N]
 
-Target (shared/design/ARCHITECTURE.md, speed): >= 200 M guest instructions/s with the full
+Target (docs/design.md, speed): >= 200 M guest instructions/s with the full
 cycle model on, for compute-bound code.
 """
 

@@ -1,6 +1,6 @@
 """Paper reproductions: one module per table or claim of the seeds (docs/experiments.md).
 
-    paper_table  the KeuOS benchmark table (seeds/003)
+    paper_table  the KeuOS benchmark table (docs/paper.md)
     additivity   trap + copy + lock = 1,400 cycles
     tag_check    the ~15-cycle SipHash tag check "using the hardware CRC extension"
     coherence    "zero coherence traffic for the index variables"

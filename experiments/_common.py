@@ -44,7 +44,7 @@ raptorlake pingpong measures 1,242 cycles at 200 and 1,184 at 10, and exp-ipc's 
 overhead 383 cycles per round trip at 200 against 836 at 10 (docs/experiments.md). At 10
 a run costs about 1.5x the host time."""
 
-PAPER = "seeds/003 (KeuOS, 'Microkernel IPC Without the Performance Tax')"
+PAPER = "docs/paper.md (KeuOS, 'Microkernel IPC Without the Performance Tax')"
 
 
 def log(msg: str) -> None:

@@ -47,7 +47,7 @@ from experiments._common import (  # noqa: E402
 )
 
 NAME = "additivity"
-TITLE = "Additivity of trap, copy and lock (seeds/003: 1,000 + 200 + 200 = 1,400 cycles)"
+TITLE = "Additivity of trap, copy and lock (docs/paper.md: 1,000 + 200 + 200 = 1,400 cycles)"
 PROFILES = ("raptorlake", "host")
 SIZES = (64, 4096)
 COMBOS = tuple(itertools.product((0, 1), repeat=3))   # (trap, copy, lock)

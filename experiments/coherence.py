@@ -43,7 +43,7 @@ from experiments._common import (  # noqa: E402
 )
 
 NAME = "coherence"
-TITLE = "Coherence traffic per 64-byte round trip (seeds/003: 'zero coherence traffic for the index variables')"
+TITLE = "Coherence traffic per 64-byte round trip (docs/paper.md: 'zero coherence traffic for the index variables')"
 PROFILE = "raptorlake-cohprobe"
 INVAL = 80        # the probe profile's invalidation price; transfers cost INVAL + 1
 VARIANTS = {

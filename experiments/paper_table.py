@@ -1,4 +1,4 @@
-"""The paper's benchmark table (seeds/003, "Benchmark: 150 cycles"), row by row.
+"""The paper's benchmark table (docs/paper.md, "Benchmark: 150 cycles"), row by row.
 
     python experiments/paper_table.py [--quick] [--out DIR] [--workers N] [--no-native]
 
@@ -40,7 +40,7 @@ from experiments._common import (  # noqa: E402
 )
 
 NAME = "paper_table"
-TITLE = "Paper table (seeds/003): round trips of 64-byte messages, cycles (median/mean)"
+TITLE = "Paper table (docs/paper.md): round trips of 64-byte messages, cycles (median/mean)"
 PROFILES = ("raptorlake", "host")
 # The paper's table: configuration -> (cycles, the "Vs. KeuOS" ratio it prints).
 PAPER_ROWS = {
@@ -100,7 +100,7 @@ def measure_native(quick: bool) -> tuple[dict, dict]:
     res = list(harness.run_ring("pingpong", sizes=(64,), **kw))
     res += harness.run_baselines(("funccall", *LINUX, "syscall_getppid"), size=64, **kw)
     # Where the two vCPUs landed: one line bounced between them (placement moves every
-    # cross-CPU figure here by 2-5x between runs; shared/reference/native-baseline.md).
+    # cross-CPU figure here by 2-5x between runs; docs/host-baselines.md).
     res += harness.run_calibration_micro(["cacheline_pingpong"], **kw)
     ns, info = {}, {}
     for r in res:

@@ -38,7 +38,7 @@ from experiments._common import (  # noqa: E402
 from keusim.toolchain import ROOT  # noqa: E402
 
 NAME = "tag_check"
-TITLE = "Tag check: seeds/003 says ~15 cycles (CRC extension), ~25 with routing"
+TITLE = "Tag check: docs/paper.md says ~15 cycles (CRC extension), ~25 with routing"
 CONFIGS = (("x86_64", None), ("x86_64", "zen3"), ("x86_64", "raptorlake"), ("x86_64", "host"),
            ("arm64", None), ("arm64", "neoverse-n1"), ("arm64", "cortex-a76"))
 QUICK_CONFIGS = (("x86_64", "raptorlake"), ("arm64", "neoverse-n1"))

@@ -1,7 +1,7 @@
 /*
  * Channel set-up: the kernel lays out each SPSC ring and maps it into its two
  * processes so that the MMU enforces the single-writer property
- * (ARCHITECTURE.md, "ring layout"). Window i at CHAN_VA(i), in both processes:
+ * (docs/design.md, "ring layout"). Window i at CHAN_VA(i), in both processes:
  *
  *   +0x0000 guard (unmapped)
  *   +0x1000 head page: RW-NX to the producer, R-NX to the consumer

@@ -1,5 +1,5 @@
 /*
- * ipc_bench: Linux IPC baselines to set beside the ring (docs: native-baseline.md).
+ * ipc_bench: Linux IPC baselines to set beside the ring (docs/host-baselines.md).
  *
  * Round trips between two processes pinned to two CPUs, --size bytes each way, every
  * byte checked at the receiver against a seeded pool (one op = one round trip):

@@ -1,7 +1,7 @@
 """Gate policy on the live system: Z3 proofs over the page tables the kernel built.
 
 The kernel lays out each ring so that the MMU enforces the single-writer property
-(ARCHITECTURE.md, "ring layout"; kernel/channel.c, ``map_endpoint``). These proofs check
+(docs/design.md, "ring layout"; kernel/channel.c, ``map_endpoint``). These proofs check
 the layout the kernel *actually built in a run*, not a model of it:
 
 1. keusim boots a system on x86-64 or arm64. ``run(..., dump_mappings=True)`` then reads

@@ -37,7 +37,7 @@
 #define CHAN_VA_BASE 0x20000000ull
 #define CHAN_STRIDE  0x00400000ull       /* 4 MiB window per channel */
 #define CHAN_VA(i)  (CHAN_VA_BASE + (uint64_t)(i) * CHAN_STRIDE)
-/* Offsets inside a channel window (ARCHITECTURE.md, ring layout). */
+/* Offsets inside a channel window (docs/design.md, ring layout). */
 #define CHAN_HEAD_OFF  0x1000ull
 #define CHAN_TAIL_OFF  0x2000ull
 #define CHAN_DATA_OFF  0x4000ull

@@ -25,7 +25,7 @@ class ToolchainFacts:
 
     Both kernel and user code are built without SIMD/FP registers so that the kernel
     never has to save FP state and the cycle model never meets a vector unit that
-    Unicorn's default CPU does not have (UNICORN-NOTES.md, toolchain facts).
+    Unicorn's default CPU does not have (docs/unicorn.md, toolchain facts).
     """
 
     zig_target: str

@@ -1,6 +1,6 @@
 """arm64 (AArch64) backend: page-table format, boot state and exception entry.
 
-Unicorn never takes an exception into the guest (UNICORN-NOTES.md): ``svc``,
+Unicorn never takes an exception into the guest (docs/unicorn.md): ``svc``,
 aborts and undefined instructions only reach ``UC_HOOK_INTR`` (intno 2, 3/4, 1),
 with the PC left at ``svc+4`` or on the faulting instruction and PSTATE still at
 EL0. This module does what the silicon would (Arm ARM, AArch64 "Exception entry"):
@@ -338,7 +338,7 @@ class Arm64:
         """An A72 instance (the model must be set before any mem_map) in AArch64 EL1.
 
         SCR_EL3.RW is 0 on a fresh instance, which makes EL1 AArch32 for
-        translation and exceptions (UNICORN-NOTES.md); set it at once.
+        translation and exceptions (docs/unicorn.md); set it at once.
         """
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         uc.ctl_set_cpu_model(CPU_MODEL)

@@ -5,7 +5,7 @@ from keusim.arch import ToolchainFacts
 _COMMON = (
     "-O2", "-g", "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-fno-pie",
     # No FP/SIMD: CPACR_EL1.FPEN stays 0, so the kernel saves no FP state
-    # (UNICORN-NOTES.md: -mcpu=generic-neon-fp_armv8 gives no SIMD at all).
+    # (docs/unicorn.md: -mcpu=generic-neon-fp_armv8 gives no SIMD at all).
     "-mcpu=generic-neon-fp_armv8",
     "-fno-builtin", "-fno-omit-frame-pointer", "-Wall", "-Werror=implicit-function-declaration",
 )

@@ -1,7 +1,7 @@
 """x86-64 backend: page-table format, boot state and architectural trap entry.
 
 Unicorn never delivers an exception, ``syscall`` or interrupt into the guest
-(UNICORN-NOTES.md), so this module does what the silicon would:
+(docs/unicorn.md), so this module does what the silicon would:
 
 * ``syscall``: RCX <- RIP of the next instruction, R11 <- RFLAGS, RFLAGS &= ~FMASK,
   CS/SS from STAR, RIP <- LSTAR, no stack switch (SDM Vol. 2B, SYSCALL).

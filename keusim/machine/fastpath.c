@@ -2,7 +2,7 @@
  * keusim fast path: the per-block and shared-line hooks, in C.
  *
  * A Python callback costs ~0.6-0.9 us, which caps per-block hooks at 1-3 M blocks/s
- * (UNICORN-NOTES.md). These hooks run once per translated-block execution and once
+ * (docs/unicorn.md). These hooks run once per translated-block execution and once
  * per access to a shared (ring) page, so they live here. Python fills the block
  * cost table once per block (capstone + the microarchitecture profile) through the
  * `miss` callback; everything else is table lookups and counter updates.

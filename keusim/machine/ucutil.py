@@ -5,7 +5,7 @@ unmapped address raises a real CPU exception in the guest (seen on x86-64 with U
 2.1.4). keusim.machine.pagetable walks the tables in emulated RAM instead.
 
 The binding's per-register calls cost ~3 us each; a raw batch call over a fixed
-register list is ~10x cheaper (UNICORN-NOTES.md). Trap entry uses these.
+register list is ~10x cheaper (docs/unicorn.md). Trap entry uses these.
 """
 
 from __future__ import annotations

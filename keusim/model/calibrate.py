@@ -286,7 +286,7 @@ def fit_profile(results: Sequence[NativeResult], tsc_hz: float,
                 f"cacheline_pingpong: one hand-off took {ns:.1f} ns ({ns * ghz:.0f} cycles; "
                 f"previous profile {prev_c2c:.0f}; run medians "
                 f"{', '.join(f'{m:.0f}' for m in spread)} ns per round trip). The two vCPUs "
-                "are probably placed far apart right now (shared/reference/native-baseline.md): "
+                "are probably placed far apart right now (docs/host-baselines.md): "
                 "ring predictions scale with this number, so re-run keusim calibrate and compare")
         put("coherence.core_to_core",
             Param(round(ns * ghz, 4), f"measured ({command}): micro_bench cacheline_pingpong "

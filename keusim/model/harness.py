@@ -6,7 +6,7 @@ with the x86-64 guests' ISA flags (:data:`HOST_CFLAGS`), so both run the same
 instructions. Each program runs one benchmark per invocation and prints one JSON
 object of raw integer samples; this module turns them into :class:`NativeResult` records.
 
-Method (see ``/work/shared/reference/native-baseline.md`` for the reasons):
+Method (see docs/host-baselines.md for the reasons):
 
 * two-process benchmarks fork a partner, and the two are pinned to two CPUs (the first
   two allowed, or ``cpus=``); with one CPU both share it, poll loops yield, and every

@@ -27,7 +27,7 @@ n ops and one of n/5 (steady state, without the cold start). Natively, every
 configuration runs ``runs`` times, in rounds over all configurations, so that each
 configuration's runs are spread over the whole measurement: on this VM the CPU placement
 of the two vCPUs changes over minutes and moves these figures by up to 2-3x
-(shared/reference/native-baseline.md), and spreading turns that into visible p10-p90
+(docs/host-baselines.md), and spreading turns that into visible p10-p90
 spread instead of a silent shift of one configuration. Each run gives one per-op figure
 (its own average over thousands of ops); the report shows their median and p10-p90. Runs
 during which other tasks used more than 5 % of the CPU time are re-run (up to twice) and

@@ -12,7 +12,7 @@
 #include "proc.h"
 #include "defs.h"
 
-/* Segment selectors (UNICORN-NOTES.md; Intel SDM Vol. 3A, 3.4.5). */
+/* Segment selectors (docs/unicorn.md; Intel SDM Vol. 3A, 3.4.5). */
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
 #define SEL_UDATA 0x1b
