@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from keusim.arch.isa import _DECODED
 from keusim.errors import ArchError, BuildError
 from keusim.model.costmodel import (
-    _DECODED,
     CATEGORIES,
     FRACTION,
     OTHER_ALLOWED,
