@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from keusim import abi
 from keusim import arch as archmod
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
@@ -41,8 +42,9 @@ from keusim.report import (
 )
 from keusim.toolchain import builds
 
-USER_BASE, INFO_VA = 0x400000, 0x10000000
-CHAN_VA_BASE, CHAN_STRIDE = 0x20000000, 0x400000
+# The user address layout, from the kernel's own header (kernel/include/memlayout.h).
+USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
+    abi.define("memlayout.h", n) for n in ("USER_BASE", "INFO_VA", "CHAN_VA_BASE", "CHAN_STRIDE"))
 
 
 def _cost_model(profile: str | None, arch: str):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from keusim import arch
 from keusim.model.harness import HOST_CFLAGS
-from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib
+from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib, host_target
 
 GUESTS = ROOT / "guests"
 RING_C = GUESTS / "lib" / "ring.c"
@@ -622,7 +622,7 @@ def test_host_build_runs_the_guest_instructions():
     for src in (RING_C, STRING_C):
         guest = build(BuildSpec(sources=(src,), target=tc.zig_target, cflags=tc.cflags + ("-c",),
                                 include_dirs=inc), name=f"guest_{src.stem}")
-        host = build(BuildSpec(sources=(src,), target="x86_64-linux-gnu",
+        host = build(BuildSpec(sources=(src,), target=host_target(),
                                cflags=HOST_CFLAGS + ("-c",), include_dirs=inc),
                      name=f"host_{src.stem}")
         g, h = _functions(guest, cs), _functions(host, cs)
