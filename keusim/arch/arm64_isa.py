@@ -9,7 +9,7 @@ from types import MappingProxyType
 import capstone as cs
 from capstone import arm64_const as A64
 
-from keusim.arch.isa import Decoded
+from keusim.arch.isa import Decoded, address_regs
 from keusim.arch.isa import uops as _uops
 
 CS_ARCH, CS_MODE = cs.CS_ARCH_ARM64, cs.CS_MODE_ARM
@@ -104,14 +104,7 @@ def _a64_decode(insn: cs.CsInsn) -> Decoded:
     reads, writes = insn.regs_access()
     rd = [r for r in (_a64_reg(insn.reg_name(x)) for x in reads) if r]
     wr = [r for r in (_a64_reg(insn.reg_name(x)) for x in writes) if r]
-    addr: list[str] = []
-    for op in insn.operands:
-        if op.type == A64.ARM64_OP_MEM:
-            for r in (op.mem.base, op.mem.index):
-                if r:
-                    name = _a64_reg(insn.reg_name(r))
-                    if name:
-                        addr.append(name)
+    addr = address_regs(insn, A64.ARM64_OP_MEM, _a64_reg)
     # capstone 5 reports CMP-type instructions as writing their first operand and
     # reading only the second; they read every register operand and write the flags.
     if mn in _A64_COMPARE:

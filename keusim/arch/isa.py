@@ -88,6 +88,19 @@ def uops(cls: str, loads: bool, stores: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+def address_regs(insn: cs.CsInsn, mem_type: int, reg) -> list[str]:
+    """The registers (named by ``reg``: capstone name -> model name or None) that form the
+    addresses of ``insn``'s memory operands (operand type ``mem_type``), in order."""
+    out: list[str] = []
+    for op in insn.operands:
+        if op.type == mem_type:
+            for r in (op.mem.base, op.mem.index):
+                name = reg(insn.reg_name(r)) if r else None
+                if name:
+                    out.append(name)
+    return out
+
+
 def _isa(arch: str):
     """The decoder module of ``arch`` (``keusim.arch.<arch>_isa``)."""
     return importlib.import_module(f"keusim.arch.{normalize(arch)}_isa")

@@ -9,7 +9,7 @@ from types import MappingProxyType
 import capstone as cs
 from capstone import x86_const as X86
 
-from keusim.arch.isa import Decoded
+from keusim.arch.isa import Decoded, address_regs
 from keusim.arch.isa import uops as _uops
 
 CS_ARCH, CS_MODE = cs.CS_ARCH_X86, cs.CS_MODE_64
@@ -110,17 +110,10 @@ def _x86_decode(insn: cs.CsInsn) -> Decoded:
     reads, writes = insn.regs_access()
     rd = [r for r in (_x86_reg(insn.reg_name(x)) for x in reads) if r]
     wr = [r for r in (_x86_reg(insn.reg_name(x)) for x in writes) if r]
-    addr: list[str] = []
-    loads = stores = False
-    for op in insn.operands:
-        if op.type == X86.X86_OP_MEM:
-            for r in (op.mem.base, op.mem.index):
-                if r:
-                    name = _x86_reg(insn.reg_name(r))
-                    if name:
-                        addr.append(name)
-            loads |= bool(op.access & cs.CS_AC_READ)
-            stores |= bool(op.access & cs.CS_AC_WRITE)
+    addr = address_regs(insn, X86.X86_OP_MEM, _x86_reg)
+    mem = [op for op in insn.operands if op.type == X86.X86_OP_MEM]
+    loads = any(op.access & cs.CS_AC_READ for op in mem)
+    stores = any(op.access & cs.CS_AC_WRITE for op in mem)
     mn = insn.mnemonic.split()[-1]
     if mn == "lea":
         loads = stores = False
