@@ -52,7 +52,7 @@ int main(void)
         acc += layer(0, msg);
     }
     uint64_t dt = ks_rdcycles() - t0;
-    ks_printf("callchain: %u chains of depth %u, %u bytes, %u cycles, checksum %x\n",
+    ks_printf("callchain: %lu chains of depth %lu, %lu bytes, %lu cycles, checksum %lx\n",
               (uint64_t)CALLS, (uint64_t)DEPTH, (uint64_t)SIZE, dt, acc);
     return 0;
 }

@@ -42,7 +42,7 @@ int main(void)
     int bad = 0;
     for (uint32_t i = 0; i < SIZE; i++)
         bad |= (d0[i] != src[i]) | (d1[i] != src[i]);
-    ks_printf("exp_funccall: %u calls of %u bytes, %u cycles\n", (uint64_t)CALLS,
+    ks_printf("exp_funccall: %lu calls of %lu bytes, %lu cycles\n", (uint64_t)CALLS,
               (uint64_t)SIZE, t);
     return bad;
 }
