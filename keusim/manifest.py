@@ -136,7 +136,7 @@ class Field:
         if self.choices:
             t += " (" + ", ".join(f'`"{c}"`' for c in self.choices) + ")"
         if self.lo is not None:
-            t += f", {self.lo}..{self.hi:,}".replace(",", "_")
+            t += f", {self.lo:_}..{self.hi:_}"
         return t
 
 
@@ -160,8 +160,8 @@ SCHEMA: tuple[Field, ...] = (
           "seed of the kernel's channel-key generator (SipHash DRBG); fixed so runs reproduce",
           lo=0, hi=2**64 - 1, default_doc="0x6b657573696d", example="seed = 0x1234"),
     Field("system", "max_cycles", "int", 2_000_000_000,
-          "model-cycle budget per core; a run that exceeds it stops with status "
-          "`max-cycles` (a float such as 2e9 is accepted when it is integral)",
+          "model-time budget in cycles; a run that passes it stops with status `timeout` "
+          "(a float such as 2e9 is accepted when it is integral)",
           lo=1000, hi=10**13, example="max_cycles = 2e9"),
     Field("system", "timeslice", "int", 0,
           "model cycles a process may run before the timer interrupt hands its core to "
@@ -181,7 +181,7 @@ SCHEMA: tuple[Field, ...] = (
     Field("process", "expect", "str", "exit:0", _EXPECT_DOC, default_doc='"exit:0"',
           example='expect = "fault:write-protect"'),
     Field("process", "cflags", "strs", (), "extra compiler flags for this process's sources "
-          "(after the scenario parameters' -D flags)", default_doc="[]",
+          "(after the -D flags made from [params])", default_doc="[]",
           example='cflags = ["-DROLE=1"]'),
     Field("channel", "name", "str", None, "the channel's name in reports",
           default_doc='"ch<index>"', example='name = "requests"'),
@@ -250,7 +250,7 @@ def _check_keys(where: str, table: str, d: dict) -> None:
         if k not in known:
             near = difflib.get_close_matches(k, known, n=1)
             hint = f"did you mean '{near[0]}'?" if near else "remove it"
-            raise _err(where, f"unknown field '{k}' in {TABLES[table]}; {hint} "
+            raise _err(where, f"unknown field '{k}'; {hint} "
                               f"(fields: {', '.join(known)}; docs/manifest.md)")
 
 
