@@ -181,7 +181,7 @@ def _first_error(stderr: str, target: str = "") -> str:
     if m:
         out = f"{m['file']}:{m['line']}: {m['msg']}"
         inc = re.match(r"'([^']+)' file not found", m["msg"])
-        if inc and inc[1] in _KERNEL_ONLY:
+        if inc and inc[1] in _KERNEL_ONLY and "freestanding" in target:
             return (f"{out}; kernel headers are not on the guest include path: include "
                     f"<keusim/keusim.h> (it has {_KERNEL_ONLY[inc[1]]}, docs/guest-sdk.md)")
         hint = assembler_hint(target, m["msg"], _asm_line(stderr, m.end()))

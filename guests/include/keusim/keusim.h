@@ -13,6 +13,7 @@
  *   <keusim/siphash.h>     siphash24()
  *   <keusim/workload.h>    seeded payloads and per-channel counters for ring workloads
  *   <keusim/cpu.h>         cpu_relax() (the arch's spin-wait hint)
+ *   <keusim/string.h>      memcpy, memmove, memset, memcmp (included here)
  *
  * A guest defines `int main(void)`; returning from it exits with that code.
  */
@@ -25,6 +26,7 @@
 #include <keusim/abi.h>
 #include <keusim/info.h>
 #include <keusim/syscall_arch.h>
+#include <keusim/string.h>
 
 struct ring_ep;
 struct notify_desc;
