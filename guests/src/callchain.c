@@ -22,8 +22,6 @@
 #define WORDS ((SIZE + 7) / 8)
 #define SEED 0x5eed0003ull
 
-void *memcpy(void *restrict dst, const void *restrict src, size_t n);  /* guests/lib/string.c */
-
 static uint64_t bufs[DEPTH + 1][WORDS];
 static uint64_t msg[WORDS];
 
