@@ -15,7 +15,7 @@ seL4 Microkit's system description.
     name = "ping"
     image = "ping.c"       # C source(s) relative to this file, "@/..." from the repo, or an ELF
     core = 0
-    expect = "exit:0"      # or "fault:write-protect", "chanfault", "any"
+    expect = "exit:0"      # or "fault:write-protect", "chanfault[:CODE]", "any"
 
     [[channel]]
     producer = "ping"
@@ -23,6 +23,9 @@ seL4 Microkit's system description.
     capacity = 16384       # bytes, power of two (the kernel checks)
     mode = "poll"          # or "notify"
     verified = false
+
+Every field, its type, default and meaning is in :data:`SCHEMA` (docs/manifest.md shows
+it as tables); :func:`parse` is the one validator.
 """
 
 from __future__ import annotations
