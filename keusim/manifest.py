@@ -383,6 +383,8 @@ def parse(text: str, path: Path | None = None) -> SystemSpec:
             if not s.exists():
                 raise _err(w, f"'image' {s} does not exist; fix the path (relative to the "
                               "manifest's folder, or @/ for the keusim tree)")
+            if not s.is_file():
+                raise _err(w, f"'image' {s} is a folder; name a C source or an ELF file in it")
         core = _value(w, "process", pr, "core")
         expect = _value(w, "process", pr, "expect")
         cflags = _value(w, "process", pr, "cflags")
@@ -439,6 +441,10 @@ def parse(text: str, path: Path | None = None) -> SystemSpec:
                              f"{_FIELDS['system']['arch'].example}") from e
     arch = _value(wsys, "system", {"arch": arch} if arch is not None else {}, "arch")
     name = _value(wsys, "system", sysd, "name")
+    if name is not None and not _NAME.match(name):
+        # The name becomes part of build-output file names: keep it a plain identifier.
+        raise _err(wsys, f"'name' = {name!r} must be a short identifier (letters, digits, "
+                         "_ . -, at most 31 characters); e.g. name = \"demo\"")
     return SystemSpec(
         name=name if name is not None else (path.stem if path else "system"),
         path=path, processes=tuple(procs), channels=tuple(chans), cores=cores,

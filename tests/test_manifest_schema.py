@@ -114,6 +114,12 @@ BAD = {
     "bad arch": (
         f'[system]\narch = "mips"\n[[process]]\nname = "a"\nimage = "{HELLO}"\n',
         ["[system]", "'arch' = 'mips' is not an architecture"]),
+    "image is a folder": (
+        '[[process]]\nname = "a"\nimage = "."\n',
+        ["process 'a'", "'image'", "is a folder"]),
+    "bad system name": (
+        f'[system]\nname = "a/b"\n[[process]]\nname = "a"\nimage = "{HELLO}"\n',
+        ["[system]", "'name' = 'a/b' must be a short identifier"]),
     "cores too few": (
         f'[system]\ncores = 1\n[[process]]\nname = "a"\nimage = "{HELLO}"\ncore = 1\n',
         ["[system]", "'cores' = 1", "set cores = 2"]),

@@ -11,7 +11,8 @@
  *
  * Accepted: flags - 0 + space #, a width (digits or *), a precision (.digits or .*),
  * length modifiers hh h l ll z j t, conversions d i u o x X c s p %. No floating point.
- * An unknown conversion is copied out as written.
+ * An unknown conversion is copied out as written. %p prints 0x and hex digits (for a null
+ * pointer 0x0, where glibc prints "(nil)"); a null %s prints "(null)", as glibc does.
  */
 #include <stdarg.h>
 #include <stddef.h>
