@@ -54,9 +54,10 @@ def manifest_for(ex: Example, folder: Path) -> Path:
     """Write ex's program and its manifest (the layout docs/guest-sdk.md describes)."""
     (folder / "ex.c").write_text(ex.code)
     toml = [f'[system]\nname = "sdk-{ex.name}"\n']
+    expects = ex.expect.split("|")      # one for all processes, or one per process
     for k in range(1, ex.processes + 1):
         toml.append(f'[[process]]\nname = "p{k}"\nimage = "ex.c"\ncore = {k - 1}\n'
-                    f'expect = "{ex.expect}"\n')
+                    f'expect = "{expects[min(k, len(expects)) - 1]}"\n')
     if ex.channel:
         mode = ex.channel.split(",")[0]
         toml.append(f'[[channel]]\nproducer = "p1"\nconsumer = "p2"\nmode = "{mode}"\n'
@@ -73,8 +74,8 @@ def run_example(ex: Example, folder: Path, arch: str):
 
 def test_the_page_has_an_example_per_api():
     names = [e.name for e in examples()]
-    assert names == ["layout", "syscalls", "printf", "ring", "notify", "descriptor",
-                     "counters", "fault", "cpu"]
+    assert names == ["layout", "syscalls", "printf", "ring", "notify", "rawnotify",
+                     "descriptor", "counters", "fault", "chanfault", "cpu"]
     assert all(e.output.strip() for e in examples()), "an example lacks its output"
 
 
@@ -85,8 +86,11 @@ def test_doc_example_runs_as_shown(ex, arch, tmp_path):
     assert console == ex.output, f"{ex.name} on {arch} printed:\n{console}"
     if ex.complete:
         assert rep.channel(0).complete
-    if ex.expect.startswith("fault:"):
-        assert rep.process("p1").fault.kind == ex.expect[6:]
+    for p, expect in zip(rep.processes, ex.expect.split("|") * ex.processes, strict=False):
+        if expect.startswith("fault:"):
+            assert p.fault is not None and p.fault.kind == expect[6:]
+        if expect.startswith("chanfault"):
+            assert rep.channel(0).faults, "the recorded channel fault is in the report"
 
 
 # --------------------------------------------------------------------------- printf
