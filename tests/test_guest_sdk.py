@@ -24,7 +24,7 @@ from keusim.toolchain import ROOT, builds, host_executable
 
 DOC = ROOT / "docs" / "guest-sdk.md"
 _EXAMPLE = re.compile(
-    r"<!-- example: (?P<name>\w+); (?P<opts>[^>]*?) -->\n```c\n(?P<code>.*?)```\n\n"
+    r"Example `(?P<name>\w+)` \(`(?P<opts>[^`]*)`\):\n\n```c\n(?P<code>.*?)```\n\n"
     r"Output:\n\n```text\n(?P<out>.*?)```", re.S)
 
 
