@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from keusim.errors import KeusimError
 
-__all__ = ["KeusimError", "__version__", "run"]
+__all__ = ["KeusimError", "__version__", "new_project", "run"]
 __version__ = "0.1.0"
 
 
@@ -24,3 +24,11 @@ def run(manifest_or_scenario, **kwargs):
     from keusim.system import run as _run
 
     return _run(manifest_or_scenario, **kwargs)
+
+
+def new_project(path):
+    """Create a ready-to-run project folder (manifest, two C programs, README, notebook)
+    at ``path`` and return its ``system.toml``. See :func:`keusim.template.new_project`."""
+    from keusim.template import new_project as _new
+
+    return _new(path)

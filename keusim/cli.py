@@ -6,6 +6,7 @@
     keusim native [--quick]
     keusim trace | attribute | notifycost SYSTEM ...   (analysis of one run)
     keusim calibrate | validate  [... --help]
+    keusim new NAME
     keusim demo
 
 Bad input gets one line `keusim: error: ...` and exit status 2; a run that
@@ -148,6 +149,14 @@ def cmd_demo(ns) -> int:
     return 0 if ok else 1
 
 
+def cmd_new(ns) -> int:
+    from keusim.template import new_project
+    manifest = new_project(ns.name)
+    files = ", ".join(sorted(p.name for p in manifest.parent.iterdir()))
+    print(f"created {manifest.parent}/ ({files})\nnext: keusim run {manifest}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="keusim", description="A research platform for microkernel IPC.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -204,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     nc.set_defaults(func=cmd_notifycost)
     for name, (_mod, desc) in PASSTHROUGH.items():
         sub.add_parser(name, help=desc + f" (see `keusim {name} --help`)")
+    nw = sub.add_parser("new", help="create a ready-to-run project folder NAME/")
+    nw.add_argument("name", help="folder to create; its name becomes the system's name")
+    nw.set_defaults(func=cmd_new)
     d = sub.add_parser("demo", help="run the demo scenarios on both architectures")
     d.set_defaults(func=cmd_demo)
     return ap
