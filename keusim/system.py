@@ -85,7 +85,7 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         profile: str | None = None, quantum: int = 200_000, lookahead: int = 20,
         max_cycles: int | None = None, dump_mappings: bool = False, kernel_flags: int = 0,
         verified: bool = False, attribution: bool = False,
-        progress: Callable[[int, int], None] | None = None) -> RunReport:
+        progress: Callable[[int, int], None] | None = None, gdb=None) -> RunReport:
     """Run a system and return its report.
 
     Args:
@@ -105,6 +105,8 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         verified: switch every channel to notify mode with SipHash-verified
             descriptors (guests see -DVERIFIED=1).
         progress: called as progress(model_cycles, max_cycles) now and then.
+        gdb: a :class:`keusim.machine.gdb.GdbOptions`: stop at boot and serve
+            gdb-multiarch on one core (README.md, "Debugging a guest").
     """
     spec = system if isinstance(system, SystemSpec) else resolve(system)
     if verified:
@@ -130,6 +132,10 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         procs = [loader.BootProc(p.name, img, p.core) for p, img in zip(spec.processes, images, strict=True)]
         loader.boot(m, kernel, procs, chans, seed=seed_key(spec.seed), flags=kernel_flags,
                     timeslice=spec.timeslice)
+        if gdb is not None:
+            from keusim.machine.gdb import GdbStub
+            m.debugger = GdbStub(gdb, m, [("kernel", kernel.path)] + [
+                (p.name, img.path) for p, img in zip(spec.processes, images, strict=True)])
         budget = max_cycles or spec.max_cycles
         res = m.run(budget, (lambda t: progress(t, budget)) if progress else None)
         mappings = _dump_mappings(m, spec, res) if dump_mappings else None
