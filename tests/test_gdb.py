@@ -118,3 +118,52 @@ def test_session_without_stops_gives_the_same_report(arch: str):
 def test_bad_core_is_one_clear_error():
     with pytest.raises(GdbError, match="--gdb-core 7: the system has cores 0..1"):
         run("pingpong", params={"messages": 1}, gdb=GdbOptions(0, core=7))
+
+
+def _packet(sock, payload: bytes) -> None:
+    sock.sendall(b"$" + payload + b"#" + b"%02x" % (sum(payload) & 0xFF))
+
+
+def _reply(sock, buf: bytearray) -> bytes:
+    """The next packet's payload (acknowledging it), skipping '+' acks."""
+    while True:
+        i = buf.find(b"$")
+        j = buf.find(b"#", i) if i >= 0 else -1
+        if i >= 0 and j >= 0 and len(buf) >= j + 3:
+            payload = bytes(buf[i + 1:j])
+            del buf[:j + 3]
+            sock.sendall(b"+")
+            return payload
+        data = sock.recv(4096)
+        assert data, "stub closed the connection"
+        buf += data
+
+
+def test_ctrl_c_stops_a_running_machine_and_kill_ends_the_run():
+    """The raw protocol: continue, Ctrl-C (0x03) stops with SIGINT, registers are
+    readable, kill ends the run with a clear status."""
+    import socket
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keusim.cli", "run", "pingpong", "--messages", "1000000",
+         "--gdb", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    addr = None
+    while addr is None:
+        line = proc.stderr.readline()
+        assert line, "keusim run --gdb ended before announcing its stub"
+        if m := re.search(r"on 127\.0\.0\.1:(\d+);", line):
+            addr = ("127.0.0.1", int(m.group(1)))
+    with socket.create_connection(addr, timeout=120) as s:
+        buf = bytearray()
+        _packet(s, b"?")
+        assert _reply(s, buf) == b"S05"
+        _packet(s, b"c")
+        s.sendall(b"\x03")
+        assert _reply(s, buf).startswith(b"T02")
+        _packet(s, b"g")
+        regs = _reply(s, buf)
+        assert len(regs) > 16 * 16 and not regs.startswith(b"E")
+        _packet(s, b"k")
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "run ended by the debugger (gdb kill)" in stdout
