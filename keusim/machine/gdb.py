@@ -154,17 +154,20 @@ class GdbStub:
             self._serve()
             return
         self.slices += 1
-        if self.slices % POLL_EVERY == 0 and self.conn is not None:
-            r, _, _ = select.select([self.conn], [], [], 0)
-            if r:
-                data = self.conn.recv(4096)
-                if not data:
-                    self._detach()
-                elif b"\x03" in data:
-                    self.stop_reply = b"T%02xthread:1;" % SIGINT
-                    self._serve()
-                else:
-                    self.buf += data
+        if self.slices % POLL_EVERY or self.conn is None:
+            return
+        r, _, _ = select.select([self.conn], [], [], 0)
+        if r:
+            data = self.conn.recv(4096)
+            if not data:
+                self._detach()
+                return
+            self.buf += data
+        # The 0x03 may also have come in with the packet that resumed us.
+        if b"\x03" in self.buf:
+            self.buf = self.buf.replace(b"\x03", b"")
+            self.stop_reply = b"T%02xthread:1;" % SIGINT
+            self._serve()
 
     def finished(self, machine, result) -> None:
         """The run is over: tell gdb the target exited (status 0 on power-off)."""
