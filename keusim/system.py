@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keusim import arch as archmod
 from keusim.crypto.drbg import seed_key
@@ -42,6 +43,9 @@ from keusim.report import (
     RunReport,
 )
 from keusim.toolchain import builds
+
+if TYPE_CHECKING:
+    from keusim.machine.gdb import GdbOptions
 
 USER_BASE, INFO_VA = 0x400000, 0x10000000
 CHAN_VA_BASE, CHAN_STRIDE = 0x20000000, 0x400000
@@ -85,7 +89,8 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         profile: str | None = None, quantum: int = 200_000, lookahead: int = 20,
         max_cycles: int | None = None, dump_mappings: bool = False, kernel_flags: int = 0,
         verified: bool = False, attribution: bool = False,
-        progress: Callable[[int, int], None] | None = None, gdb=None) -> RunReport:
+        progress: Callable[[int, int], None] | None = None,
+        gdb: GdbOptions | None = None) -> RunReport:
     """Run a system and return its report.
 
     Args:
