@@ -162,7 +162,22 @@ def test_ctrl_c_stops_a_running_machine_and_kill_ends_the_run():
         assert _reply(s, buf).startswith(b"T02")
         _packet(s, b"g")
         regs = _reply(s, buf)
-        assert len(regs) > 16 * 16 and not regs.startswith(b"E")
+        assert len(regs) > 17 * 16 and not regs.startswith(b"E")
+        # x86-64 `g` order (keusim/arch/x86_64_gdb.py): 16 GPRs, then rip.
+        rip = int.from_bytes(bytes.fromhex(regs[16 * 16:17 * 16].decode()), "little")
+        _packet(s, b"p10")
+        assert _reply(s, buf) == regs[16 * 16:17 * 16]
+        # Memory at rip through the page tables: the code there, written back unchanged.
+        _packet(s, b"m%x,8" % rip)
+        code = _reply(s, buf)
+        assert len(code) == 16 and code != b"0" * 16
+        _packet(s, b"M%x,8:" % rip + code)
+        assert _reply(s, buf) == b"OK"
+        _packet(s, b"m%x,8" % rip)
+        assert _reply(s, buf) == code
+        # An unmapped address is an error reply, not a crash.
+        _packet(s, b"m0,8")
+        assert _reply(s, buf).startswith(b"E")
         _packet(s, b"k")
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1
