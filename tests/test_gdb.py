@@ -182,3 +182,16 @@ def test_ctrl_c_stops_a_running_machine_and_kill_ends_the_run():
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "run ended by the debugger (gdb kill)" in stdout
+
+
+def test_same_session_same_report():
+    """Stops depend only on the instructions executed, so a session replays exactly."""
+    reports = []
+    for _ in range(2):
+        proc, addr, kernel = _start("x86_64", 0)
+        _gdb(kernel, addr, ["break sys_notify", "continue", "next", "next", "continue",
+                            "delete", "continue"])
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        reports.append(stdout)
+    assert reports[0] == reports[1]
