@@ -29,6 +29,7 @@ same report as a run without ``--gdb``; a test checks this.
 from __future__ import annotations
 
 import importlib
+import os
 import select
 import socket
 import sys
@@ -123,7 +124,8 @@ class GdbStub:
             self.listener = socket.create_server((opts.host, opts.port))
         except OSError as e:
             raise GdbError(f"--gdb {opts.port}: cannot listen on {opts.host}:{opts.port} "
-                           f"({e.strerror}); choose another port, or 0 for a free one") from e
+                           f"({os.strerror(e.errno) if e.errno else e}); choose another port, "
+                           f"or 0 for a free one") from e
         self.port = self.listener.getsockname()[1]
 
     # -- hooks called by Machine.run ------------------------------------------------
