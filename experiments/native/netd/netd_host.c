@@ -1,0 +1,460 @@
+/*
+ * Host build of NetD (docs/netd.md): the NetD sources from guests/netd/ with a host
+ * "NIC" behind the netif rings, so NetD can be tested before the emulated NIC exists.
+ *
+ *   netd_host --pipe [options]   frames, time and application requests arrive on stdin,
+ *                                frames and events leave on stdout (keusim/net/host.py)
+ *   netd_host --tap IF [options] frames come from and go to the TAP device IF; time is
+ *                                the host's monotonic clock (not deterministic)
+ *
+ * Options: --ip A.B.C.D  --mac aa:bb:cc:dd:ee:ff  --prefix N  --udp-echo PORT
+ *          --tcp-echo PORT (built-in application: echoes every TCP byte, over rings)
+ *          --udp-app PORT  (built-in application: echoes UDP datagrams, over rings)
+ *          --rto MS  --frames N  --guard (every received frame ends at a PROT_NONE page,
+ *          so a read past a frame's end faults) --icmp-rate N --isn-key K
+ *
+ * Pipe records, both directions: one type byte, a little-endian uint32 length, payload.
+ *   in:  F frame   T uint64 ms (time moves)   A request (struct ns_msg + payload)
+ *        S (stats wanted)   Q (quit)
+ *   out: F frame sent   A event for application 0   S stats text   E end of a batch
+ * After every input record NetD runs until it is idle, then 'E' closes the batch.
+ *
+ * Exit status: 0 on Q or SIGTERM, 2 bad command line, 3 set-up failure, 4 bad pipe record.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netd.h"
+
+#define RING_SIZE 256
+#define APP_RING_CAP 65536
+
+static struct netif nif;
+static struct netd nd;
+static uint32_t idx[8];                 /* prod/cons for fill, rx, tx, comp */
+static struct xdesc descs[4][RING_SIZE];
+static uint64_t now_ms;
+static uint64_t nic_rx_drop, nic_tx_bad;
+static volatile sig_atomic_t stop;
+
+struct appring {
+    uint32_t head, tail;
+    uint8_t data[APP_RING_CAP] __attribute__((aligned(8)));
+};
+struct appchan {
+    struct appring req, evt;
+    struct ring_ep req_app, req_netd, evt_app, evt_netd;
+    int index;
+};
+static struct appchan chans[3];         /* 0: the pipe's application, 1: TCP echo, 2: UDP echo */
+
+static void
+die(int code, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "netd_host: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(code);
+}
+
+static void
+chan_open(struct appchan *c)
+{
+    if (ring_init(&c->req_app, &c->req.head, &c->req.tail, c->req.data, APP_RING_CAP) ||
+        ring_init(&c->req_netd, &c->req.head, &c->req.tail, c->req.data, APP_RING_CAP) ||
+        ring_init(&c->evt_app, &c->evt.head, &c->evt.tail, c->evt.data, APP_RING_CAP) ||
+        ring_init(&c->evt_netd, &c->evt.head, &c->evt.tail, c->evt.data, APP_RING_CAP))
+        die(3, "%s", "ring_init failed");
+    c->index = netd_attach_app(&nd, &c->req_netd, &c->evt_netd);
+    if (c->index < 0)
+        die(3, "%s", "netd_attach_app failed");
+}
+
+static void
+nic_setup(uint32_t nframes, int guard)
+{
+    size_t stride = guard ? 8192 : 2048;
+    uint8_t *m = mmap(0, nframes * stride, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (m == MAP_FAILED)
+        die(3, "mmap: %s", strerror(errno));
+    if (guard)
+        for (uint32_t i = 0; i < nframes; i++)
+            if (mprotect(m + i * stride + 4096, 4096, PROT_NONE) != 0)
+                die(3, "mprotect: %s", strerror(errno));
+    nif.umem = m;
+    nif.nframes = nframes;
+    nif.frame_stride = (uint32_t)stride;
+    nif.frame_room = guard ? 4096 : 2048;
+    xring_init(&nif.fill, &idx[0], &idx[1], descs[0], RING_SIZE);
+    xring_init(&nif.rx, &idx[2], &idx[3], descs[1], RING_SIZE);
+    xring_init(&nif.tx, &idx[4], &idx[5], descs[2], RING_SIZE);
+    xring_init(&nif.comp, &idx[6], &idx[7], descs[3], RING_SIZE);
+}
+
+// The NIC received len bytes: into a frame from the fill ring, placed so that the
+// frame's data ends at the end of its writable part (in --guard mode, right before a
+// PROT_NONE page), then onto the rx ring. No fill frame: dropped, as a NIC does.
+static void
+nic_receive(const uint8_t *f, uint32_t len)
+{
+    struct xdesc d;
+
+    if (len > nif.frame_room || xring_get(&nif.fill, &d) != 0) {
+        nic_rx_drop++;
+        return;
+    }
+    d.addr += nif.frame_room - len;
+    d.len = len;
+    memcpy(nif.umem + d.addr, f, len);
+    if (xring_put(&nif.rx, &d) != 0)
+        nic_rx_drop++;
+}
+
+static void
+put_record(char type, const void *p, uint32_t len)
+{
+    uint8_t h[5] = { (uint8_t)type, (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                     (uint8_t)(len >> 24) };
+    if (fwrite(h, 1, 5, stdout) != 5 || (len && fwrite(p, 1, len, stdout) != len))
+        exit(0);    /* the reader went away */
+}
+
+// The NIC sends what NetD queued: to the TAP device, or to stdout.
+static int
+nic_transmit(int tapfd)
+{
+    struct xdesc d;
+    int n = 0;
+
+    while (xring_get(&nif.tx, &d) == 0) {
+        if (d.len == 0 || d.len > nif.frame_room || d.addr + d.len > (uint64_t)nif.nframes * nif.frame_stride) {
+            nic_tx_bad++;
+        } else if (tapfd >= 0) {
+            if (write(tapfd, nif.umem + d.addr, d.len) < 0)
+                nic_rx_drop += 0;   /* a full TAP queue drops, like a wire */
+        } else {
+            put_record('F', nif.umem + d.addr, d.len);
+        }
+        d.len = 0;
+        xring_put(&nif.comp, &d);
+        n++;
+    }
+    return n;
+}
+
+static int
+drain_events(void)
+{
+    const void *p;
+    uint32_t len;
+    int n = 0;
+
+    while (ring_peek(&chans[0].evt_app, &p, &len) == 0) {
+        put_record('A', p, len);
+        ring_release(&chans[0].evt_app);
+        n++;
+    }
+    return n;
+}
+
+static int
+app_request(struct appchan *c, uint8_t op, uint8_t proto, uint16_t sock, uint32_t id,
+            uint32_t addr, uint16_t port, uint16_t lport, const void *data, uint32_t len)
+{
+    struct ns_msg m = { op, proto, sock, id, 0, addr, port, lport, len };
+    void *out;
+
+    if (ring_reserve(&c->req_app, (uint32_t)sizeof(m) + len, &out) != 0)
+        return -1;
+    memcpy(out, &m, sizeof(m));
+    memcpy((uint8_t *)out + sizeof(m), data, len);
+    return ring_commit(&c->req_app, (uint32_t)sizeof(m) + len);
+}
+
+// A built-in echo application: one socket, bound to port, every byte or datagram sent
+// back. It talks to NetD only through its two rings; a received payload is read in
+// place from the event ring and copied once into the request ring.
+static int
+echo_app(struct appchan *c, uint8_t proto, uint16_t port, int *started)
+{
+    const void *p;
+    uint32_t len;
+    int n = 0;
+
+    if (!*started) {
+        *started = app_request(c, NS_OPEN, proto, 0, 1, 0, 0, 0, 0, 0) == 0;
+        return 1;
+    }
+    while (ring_peek(&c->evt_app, &p, &len) == 0) {
+        struct ns_msg m;
+        if (len < sizeof(m))
+            break;
+        memcpy(&m, p, sizeof(m));
+        if (m.op == (NS_OPEN | NS_RESP) && m.status == 0) {
+            if (app_request(c, NS_BIND, proto, m.sock, 2, 0, 0, port, 0, 0) != 0)
+                break;
+        } else if (m.op == NS_EV_DATA) {
+            if (app_request(c, NS_SEND, proto, m.sock, 3, m.addr, m.port, 0,
+                            (const uint8_t *)p + sizeof(m), m.len) != 0)
+                break;  /* request ring full: keep the event, try next turn */
+        } else if (m.op == NS_EV_EOF || m.op == NS_EV_RESET) {
+            if (app_request(c, NS_CLOSE, proto, m.sock, 4, 0, 0, 0, 0, 0) != 0)
+                break;
+        } else if ((m.op & NS_RESP) && m.status != 0) {
+            fprintf(stderr, "netd_host: echo app: op %u on socket %u failed: %d\n",
+                    m.op & 0x7f, m.sock, m.status);
+        }
+        ring_release(&c->evt_app);
+        n++;
+    }
+    return n;
+}
+
+static uint16_t tcp_echo, udp_app;
+static int tcp_started, udp_started;
+
+static int
+step(int tapfd)
+{
+    int n = netd_poll(&nd, now_ms);
+
+    n += nic_transmit(tapfd);
+    if (tcp_echo)
+        n += echo_app(&chans[1], NS_TCP, tcp_echo, &tcp_started);
+    if (udp_app)
+        n += echo_app(&chans[2], NS_UDP, udp_app, &udp_started);
+    if (tapfd < 0)
+        n += drain_events();
+    return n;
+}
+
+static void
+run_until_idle(int tapfd)
+{
+    for (int i = 0; i < 10000 && step(tapfd) > 0; i++)
+        ;
+}
+
+static void
+print_stats(FILE *out)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        fprintf(out, "%s %llu\n", netd_stat_names[i], (unsigned long long)nd.stats[i]);
+    fprintf(out, "nic_rx_drop %llu\nnic_tx_bad %llu\n", (unsigned long long)nic_rx_drop,
+            (unsigned long long)nic_tx_bad);
+}
+
+static int
+read_full(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+
+    while (n) {
+        ssize_t r = read(0, p, n);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int
+pipe_loop(void)
+{
+    static uint8_t buf[1 << 16];
+
+    for (;;) {
+        uint8_t h[5];
+        uint32_t len;
+        if (read_full(h, 5) != 0)
+            return 0;
+        len = (uint32_t)h[1] | (uint32_t)h[2] << 8 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 24;
+        if (len > sizeof(buf) || read_full(buf, len) != 0)
+            die(4, "%s", "a pipe record is longer than 65536 bytes or cut short");
+        switch (h[0]) {
+        case 'F':
+            nic_receive(buf, len);
+            break;
+        case 'T':
+            if (len != 8)
+                die(4, "%s", "a T record carries 8 bytes");
+            memcpy(&now_ms, buf, 8);
+            break;
+        case 'A':
+            if (ring_send(&chans[0].req_app, buf, len) != 0)
+                die(4, "%s", "the application request ring is full or the request too big");
+            break;
+        case 'S': {
+            char *text = 0;
+            size_t n = 0;
+            FILE *m = open_memstream(&text, &n);
+            print_stats(m);
+            fclose(m);
+            put_record('S', text, (uint32_t)n);
+            free(text);
+            break;
+        }
+        case 'Q':
+            fflush(stdout);
+            return 0;
+        default:
+            die(4, "unknown pipe record type %s", "(not F, T, A, S or Q)");
+        }
+        run_until_idle(-1);
+        put_record('E', 0, 0);
+        fflush(stdout);
+    }
+}
+
+static int
+tap_open(const char *name)
+{
+    struct ifreq ifr;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
+
+    if (fd < 0)
+        die(3, "open /dev/net/tun: %s", strerror(errno));
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (strlen(name) >= IFNAMSIZ)
+        die(2, "--tap %s: interface name too long", name);
+    strcpy(ifr.ifr_name, name);
+    if (ioctl(fd, TUNSETIFF, &ifr) != 0)
+        die(3, "TUNSETIFF: %s (is the TAP device there, and are we root?)", strerror(errno));
+    return fd;
+}
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int
+tap_loop(int fd)
+{
+    static uint8_t buf[1 << 16];
+    uint64_t t0 = mono_ms();
+
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    while (!stop) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int busy;
+        now_ms = mono_ms() - t0 + 1;
+        for (int i = 0; i < 256; i++) {
+            ssize_t r = read(fd, buf, sizeof(buf));
+            if (r <= 0)
+                break;
+            nic_receive(buf, (uint32_t)r);
+        }
+        busy = 0;
+        for (int i = 0; i < 64 && step(fd) > 0; i++)
+            busy = 1;
+        if (!busy)
+            poll(&pfd, 1, 5);
+    }
+    print_stats(stdout);
+    return 0;
+}
+
+static uint32_t
+parse_ip(const char *s)
+{
+    unsigned a, b, c, d;
+    char tail;
+
+    if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+        die(2, "--ip %s: not a dotted IPv4 address", s);
+    return a << 24 | b << 16 | c << 8 | d;
+}
+
+static unsigned long
+parse_num(const char *opt, const char *s, unsigned long max)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 0);
+
+    if (*s == 0 || *end != 0 || v > max)
+        die(2, "bad number for %s", opt);
+    return v;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct netd_config cfg = {
+        .ip = 0x0A4D0002, .netmask = 0xffffff00, .mac = { 0x02, 0, 0, 0, 0, 0x02 },
+        .udp_echo_port = 7, .rto_ms = 200, .time_wait_ms = 1000, .icmp_per_sec = 1000,
+        .isn_key = 0x6b657573,
+    };
+    const char *tap = 0;
+    int pipe_mode = 0, guard = 0;
+    unsigned long frames = 256;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : 0;
+        if (!strcmp(a, "--pipe")) { pipe_mode = 1; continue; }
+        if (!strcmp(a, "--guard")) { guard = 1; continue; }
+        if (!v)
+            die(2, "%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--tap")) tap = v;
+        else if (!strcmp(a, "--ip")) cfg.ip = parse_ip(v);
+        else if (!strcmp(a, "--prefix")) {
+            unsigned long n = parse_num(a, v, 30);
+            cfg.netmask = n ? 0xffffffffu << (32 - n) : 0;
+        } else if (!strcmp(a, "--mac")) {
+            unsigned m[6];
+            if (sscanf(v, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+                die(2, "--mac %s: want aa:bb:cc:dd:ee:ff", v);
+            for (int k = 0; k < 6; k++)
+                cfg.mac[k] = (uint8_t)m[k];
+        } else if (!strcmp(a, "--udp-echo")) cfg.udp_echo_port = (uint16_t)parse_num(a, v, 65535);
+        else if (!strcmp(a, "--tcp-echo")) tcp_echo = (uint16_t)parse_num(a, v, 65535);
+        else if (!strcmp(a, "--udp-app")) udp_app = (uint16_t)parse_num(a, v, 65535);
+        else if (!strcmp(a, "--rto")) cfg.rto_ms = (uint32_t)parse_num(a, v, 60000);
+        else if (!strcmp(a, "--frames")) frames = parse_num(a, v, NETIF_MAX_FRAMES);
+        else if (!strcmp(a, "--icmp-rate")) cfg.icmp_per_sec = (uint32_t)parse_num(a, v, 1000000);
+        else if (!strcmp(a, "--isn-key")) cfg.isn_key = (uint32_t)parse_num(a, v, 0xffffffffu);
+        else die(2, "unknown option %s", a);
+    }
+    if (pipe_mode == (tap != 0))
+        die(2, "%s", "give exactly one of --pipe and --tap IF");
+    if (frames < 8)
+        die(2, "%s", "--frames must be at least 8");
+    nic_setup((uint32_t)frames, guard);
+    if (netd_init(&nd, &cfg, &nif) != 0)
+        die(3, "%s", "netd_init refused the frame region");
+    for (int i = 0; i < 3; i++)
+        chan_open(&chans[i]);
+    if (pipe_mode)
+        return pipe_loop();
+    return tap_loop(tap_open(tap));
+}
