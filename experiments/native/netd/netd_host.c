@@ -133,7 +133,8 @@ put_record(char type, const void *p, uint32_t len)
         exit(0);    /* the reader went away */
 }
 
-// The NIC sends what NetD queued: to the TAP device, or to stdout.
+// The NIC sends what NetD queued: to the TAP device (tapfd >= 0), to stdout (-1), or
+// nowhere (-2, before the pipe is open).
 static int
 nic_transmit(int tapfd)
 {
@@ -146,7 +147,7 @@ nic_transmit(int tapfd)
         } else if (tapfd >= 0) {
             if (write(tapfd, nif.umem + d.addr, d.len) < 0)
                 nic_rx_drop += 0;   /* a full TAP queue drops, like a wire */
-        } else {
+        } else if (tapfd == -1) {
             put_record('F', nif.umem + d.addr, d.len);
         }
         d.len = 0;
@@ -181,7 +182,8 @@ app_request(struct appchan *c, uint8_t op, uint8_t proto, uint16_t sock, uint32_
     if (ring_reserve(&c->req_app, (uint32_t)sizeof(m) + len, &out) != 0)
         return -1;
     memcpy(out, &m, sizeof(m));
-    memcpy((uint8_t *)out + sizeof(m), data, len);
+    if (len)
+        memcpy((uint8_t *)out + sizeof(m), data, len);
     return ring_commit(&c->req_app, (uint32_t)sizeof(m) + len);
 }
 
@@ -237,7 +239,7 @@ step(int tapfd)
         n += echo_app(&chans[1], NS_TCP, tcp_echo, &tcp_started);
     if (udp_app)
         n += echo_app(&chans[2], NS_UDP, udp_app, &udp_started);
-    if (tapfd < 0)
+    if (tapfd == -1)
         n += drain_events();
     return n;
 }
@@ -454,6 +456,7 @@ main(int argc, char **argv)
         die(3, "%s", "netd_init refused the frame region");
     for (int i = 0; i < 3; i++)
         chan_open(&chans[i]);
+    run_until_idle(-2);     /* the fill ring gets its frames before the first one arrives */
     if (pipe_mode)
         return pipe_loop();
     return tap_loop(tap_open(tap));
