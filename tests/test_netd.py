@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from keusim.net import NetError
 from keusim.net import packet as P
 from keusim.net.host import (
     NS_BIND,
@@ -370,3 +371,15 @@ def test_malformed_packets_are_counted_and_contained():
         peer.wait(1)
         assert bytes(c.received) == b"after the barrage"
     assert h.close() == 0
+
+
+def test_guard_mode_catches_a_planted_read_past_the_frame():
+    """The barrage above is only evidence if a read past a frame would be noticed."""
+    peer_frame = _valid_frames(Peer(None))[0]  # type: ignore[arg-type]
+    h = NetdHost(["--guard"], planted_bug=True)
+    with pytest.raises(NetError, match="exited"):
+        h.frame(peer_frame)
+    assert h.close() < 0        # killed by a signal (SIGSEGV on the PROT_NONE page)
+    ok = NetdHost(["--frames", "64"], planted_bug=True)  # without --guard the same read passes
+    ok.frame(peer_frame)
+    assert ok.close() == 0

@@ -9,6 +9,12 @@ static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 void
 eth_input(struct netd *nd, const uint8_t *f, uint32_t len)
 {
+#ifdef NETD_PLANTED_OVERREAD
+    // A planted bug for tests/test_netd.py: read one byte past the frame. The host
+    // backend's --guard mode must turn it into a fault.
+    volatile uint8_t past = f[len];
+    (void)past;
+#endif
     if (len < ETH_HLEN) {
         nd->stats[ST_ETH_RUNT]++;
         return;

@@ -19,7 +19,8 @@ from pathlib import Path
 from keusim.errors import BuildError
 from keusim.net import NetError
 from keusim.net.pcap import PcapWriter
-from keusim.toolchain import ROOT, host_executable
+from keusim.toolchain import ROOT, BuildSpec, host_target
+from keusim.toolchain import build as toolchain_build
 
 NETD_DIR = ROOT / "guests" / "netd"
 HOST_SRC = ROOT / "experiments" / "native" / "netd" / "netd_host.c"
@@ -74,8 +75,12 @@ class Batch:
     events: list[NsMsg] = field(default_factory=list)
 
 
-def build(sanitize: bool = True) -> Path:
-    """Build the host NetD (with UBSan unless ``sanitize`` is False); return its path."""
+def build(sanitize: bool = True, planted_bug: bool = False) -> Path:
+    """Build the host NetD (with UBSan unless ``sanitize`` is False); return its path.
+
+    ``planted_bug`` compiles in a one-byte read past every received frame, for the test
+    that proves ``--guard`` catches such reads.
+    """
     flags = ["-O1", "-g", "-Wall", "-Werror", "-fno-omit-frame-pointer"]
     if sanitize:
         flags += SANITIZE_FLAGS
@@ -84,9 +89,11 @@ def build(sanitize: bool = True) -> Path:
     from keusim import arch as archmod
 
     cpu_inc = ROOT / "guests" / "arch" / archmod.host() / "include"
+    spec = BuildSpec(sources=sources, target=host_target(), cflags=tuple(flags),
+                     include_dirs=(ROOT / "guests" / "include", cpu_inc, NETD_DIR),
+                     defines=(("NETD_PLANTED_OVERREAD", "1"),) if planted_bug else ())
     try:
-        return host_executable(sources, "netd_host" + ("_ubsan" if sanitize else ""),
-                               cflags=flags, include_dirs=(ROOT / "guests" / "include", cpu_inc, NETD_DIR))
+        return toolchain_build(spec, "netd_host" + ("_ubsan" if sanitize else ""))
     except BuildError as e:
         raise NetError(f"cannot build the host NetD: {e}") from e
 
@@ -98,11 +105,12 @@ class NetdHost:
         args: extra command-line options (``--tcp-echo 7``, ``--rto 200``, ``--guard``...).
         capture: a pcap path; every frame in and out is written there at model time.
         sanitize: build with UBSan.
+        planted_bug: build with the test-only over-read (see :func:`build`).
     """
 
     def __init__(self, args: Sequence[str] = (), capture: str | Path | None = None,
-                 sanitize: bool = True) -> None:
-        exe = build(sanitize)
+                 sanitize: bool = True, planted_bug: bool = False) -> None:
+        exe = build(sanitize, planted_bug)
         self.now_ms = 0
         self._pcap = PcapWriter(capture) if capture else None
         self._p = subprocess.Popen([str(exe), "--pipe", *args], stdin=subprocess.PIPE,
