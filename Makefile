@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@# iproute2 (`ip`) for the NetD TAP tests (tests/test_netd_tap.py); installed only when absent.
+	@command -v ip >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get install -y iproute2 || { apt-get update && apt-get install -y iproute2; }; else echo "make setup: iproute2 (the ip tool) is missing and we are not root; run 'sudo apt-get install -y iproute2' (the NetD TAP tests skip without it)"; fi; }
 
 demo: $(STAMP)
 	$(VPY) -m keusim demo
