@@ -180,7 +180,7 @@ int  ip_output(struct netd *nd, struct pkt *p, uint32_t dst, uint8_t proto, uint
 /* icmp.c, udp.c, tcp.c */
 void icmp_input(struct netd *nd, uint32_t src, const uint8_t *p, uint32_t len);
 void udp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len);
-int  udp_send(struct netd *nd, struct sock *s, uint32_t dst, uint16_t dport,
+int  udp_send(struct netd *nd, uint16_t sport, uint32_t dst, uint16_t dport,
               const uint8_t *data, uint32_t len);
 void tcp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len);
 void tcp_timers(struct netd *nd);

@@ -189,7 +189,7 @@ sock_request(struct netd *nd, uint8_t app, const struct ns_msg *m, const uint8_t
             uint16_t port = m->addr ? m->port : s->rport;
             if (s->lport == 0)
                 s->lport = sock_eport(nd, NS_UDP);
-            if (udp_send(nd, s, dst, port, payload, m->len) == 0)
+            if (udp_send(nd, s->lport, dst, port, payload, m->len) == 0)
                 return 0;
             st = -NS_ENOBUFS;
         }

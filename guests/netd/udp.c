@@ -36,8 +36,7 @@ udp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *p, uint32_
         return;
     }
     if (nd->cfg.udp_echo_port && dport == nd->cfg.udp_echo_port) {
-        struct sock echo = { .lport = dport };
-        if (udp_send(nd, &echo, src, sport, p + UDP_HLEN, ulen - UDP_HLEN) == 0)
+        if (udp_send(nd, dport, src, sport, p + UDP_HLEN, ulen - UDP_HLEN) == 0)
             nd->stats[ST_UDP_ECHO]++;
         return;
     }
@@ -52,10 +51,10 @@ udp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *p, uint32_
         nd->stats[ST_UDP_APP_FULL]++;
 }
 
-// Send len bytes from s's port to dst:dport. Returns 0, or -1 when the datagram was
-// dropped (too big, no frame, no ARP entry yet).
+// Send len bytes from our port sport to dst:dport. Returns 0, or -1 when the datagram
+// was dropped (too big, no frame, no ARP entry yet).
 int
-udp_send(struct netd *nd, struct sock *s, uint32_t dst, uint16_t dport,
+udp_send(struct netd *nd, uint16_t sport, uint32_t dst, uint16_t dport,
          const uint8_t *data, uint32_t len)
 {
     struct pkt p;
@@ -64,7 +63,7 @@ udp_send(struct netd *nd, struct sock *s, uint32_t dst, uint16_t dport,
     if (len > ETH_MTU - IP_HLEN - UDP_HLEN || dport == 0 || pkt_alloc(nd, &p) != 0)
         return -1;
     u = ip_payload(&p);
-    put16(u, s->lport);
+    put16(u, sport);
     put16(u + 2, dport);
     put16(u + 4, (uint16_t)(UDP_HLEN + len));
     put16(u + 6, 0);

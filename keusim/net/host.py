@@ -81,7 +81,7 @@ def build(sanitize: bool = True, planted_bug: bool = False) -> Path:
     ``planted_bug`` compiles in a one-byte read past every received frame, for the test
     that proves ``--guard`` catches such reads.
     """
-    flags = ["-O1", "-g", "-Wall", "-Werror", "-fno-omit-frame-pointer"]
+    flags = ["-O1" if sanitize else "-O2", "-g", "-Wall", "-Werror", "-fno-omit-frame-pointer"]
     if sanitize:
         flags += SANITIZE_FLAGS
     sources = (*sorted(NETD_DIR.glob("*.c")), ROOT / "guests" / "lib" / "ring.c",

@@ -6,6 +6,7 @@
  *                                frames and events leave on stdout (keusim/net/host.py)
  *   netd_host --tap IF [options] frames come from and go to the TAP device IF; time is
  *                                the host's monotonic clock (not deterministic)
+ *   netd_host --bench N [--size S]  N UDP echoes through NetD, host-timed (bench/netd_host.py)
  *
  * Options: --ip A.B.C.D  --mac aa:bb:cc:dd:ee:ff  --prefix N  --udp-echo PORT
  *          --tcp-echo PORT (built-in application: echoes every TCP byte, over rings)
@@ -19,7 +20,8 @@
  *   out: F frame sent   A event for application 0   S stats text   E end of a batch
  * After every input record NetD runs until it is idle, then 'E' closes the batch.
  *
- * Exit status: 0 on Q or SIGTERM, 2 bad command line, 3 set-up failure, 4 bad pipe record.
+ * Exit status: 0 on Q or SIGTERM, 2 bad command line, 3 set-up failure, 4 bad pipe record,
+ * 5 a benchmark packet was not echoed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -385,6 +387,54 @@ tap_loop(int fd)
     return 0;
 }
 
+// --bench N --size S: N UDP echo round trips through NetD's receive and transmit paths
+// (the NIC copy into the frame region included, the wire excluded), timed with the
+// host's monotonic clock. Prints one JSON line. Host time: a measurement, not a model.
+static int
+bench_loop(unsigned long n, uint32_t size)
+{
+    static uint8_t f[ETH_HLEN + ETH_MTU];
+    static const uint8_t peer_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+    uint32_t peer = (nd.cfg.ip & nd.cfg.netmask) | 1;
+    uint8_t *ip = f + ETH_HLEN, *u = ip + IP_HLEN;
+    struct timespec t0, t1;
+
+    if (size > ETH_MTU - IP_HLEN - 8 || nd.cfg.udp_echo_port == 0)
+        die(2, "%s", "--size must be at most 1472 and --udp-echo non-zero");
+    // Teach NetD the peer's MAC (an ARP request to it), so replies need no resolution.
+    memcpy(f, nd.cfg.mac, 6);
+    memcpy(f + 6, peer_mac, 6);
+    put16(f + 12, 0x0806);
+    put16(ip, 1); put16(ip + 2, 0x0800); ip[4] = 6; ip[5] = 4; put16(ip + 6, 1);
+    memcpy(ip + 8, peer_mac, 6); put32(ip + 14, peer); memset(ip + 18, 0, 6); put32(ip + 24, nd.cfg.ip);
+    nic_receive(f, 60);
+    run_until_idle(-2);
+    // One UDP datagram to the echo port, reused for every round.
+    put16(f + 12, 0x0800);
+    memset(ip, 0, IP_HLEN);
+    ip[0] = 0x45; put16(ip + 2, (uint16_t)(IP_HLEN + 8 + size)); ip[8] = 64; ip[9] = 17;
+    put32(ip + 12, peer); put32(ip + 16, nd.cfg.ip);
+    put16(ip + 10, cksum_fold(cksum_add(0, ip, IP_HLEN)));
+    put16(u, 40000); put16(u + 2, nd.cfg.udp_echo_port); put16(u + 4, (uint16_t)(8 + size)); put16(u + 6, 0);
+    for (uint32_t i = 0; i < size; i++)
+        u[8 + i] = (uint8_t)i;
+    put16(u + 6, l4_cksum(peer, nd.cfg.ip, 17, u, 8 + size));
+    uint64_t before = nd.stats[ST_UDP_ECHO];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned long i = 0; i < n; i++) {
+        nic_receive(f, ETH_HLEN + IP_HLEN + 8 + size);
+        now_ms++;
+        netd_poll(&nd, now_ms);
+        nic_transmit(-2);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("{\"bench\": \"udp_echo\", \"size\": %u, \"packets\": %lu, \"echoed\": %llu, "
+           "\"ns_per_packet\": %.1f}\n", size, n,
+           (unsigned long long)(nd.stats[ST_UDP_ECHO] - before), ns / (double)n);
+    return nd.stats[ST_UDP_ECHO] - before == n ? 0 : 5;
+}
+
 static uint32_t
 parse_ip(const char *s)
 {
@@ -417,6 +467,7 @@ main(int argc, char **argv)
     };
     const char *tap = 0;
     int pipe_mode = 0, guard = 0;
+    unsigned long bench = 0, size = 64;
     unsigned long frames = 256;
 
     for (int i = 1; i < argc; i++) {
@@ -442,13 +493,15 @@ main(int argc, char **argv)
         else if (!strcmp(a, "--tcp-echo")) tcp_echo = (uint16_t)parse_num(a, v, 65535);
         else if (!strcmp(a, "--udp-app")) udp_app = (uint16_t)parse_num(a, v, 65535);
         else if (!strcmp(a, "--rto")) cfg.rto_ms = (uint32_t)parse_num(a, v, 60000);
+        else if (!strcmp(a, "--bench")) bench = parse_num(a, v, 1ul << 40);
+        else if (!strcmp(a, "--size")) size = parse_num(a, v, 65535);
         else if (!strcmp(a, "--frames")) frames = parse_num(a, v, NETIF_MAX_FRAMES);
         else if (!strcmp(a, "--icmp-rate")) cfg.icmp_per_sec = (uint32_t)parse_num(a, v, 1000000);
         else if (!strcmp(a, "--isn-key")) cfg.isn_key = (uint32_t)parse_num(a, v, 0xffffffffu);
         else die(2, "unknown option %s", a);
     }
-    if (pipe_mode == (tap != 0))
-        die(2, "%s", "give exactly one of --pipe and --tap IF");
+    if (pipe_mode + (tap != 0) + (bench != 0) != 1)
+        die(2, "%s", "give exactly one of --pipe, --tap IF and --bench N");
     if (frames < 8)
         die(2, "%s", "--frames must be at least 8");
     nic_setup((uint32_t)frames, guard);
@@ -459,5 +512,7 @@ main(int argc, char **argv)
     run_until_idle(-2);     /* the fill ring gets its frames before the first one arrives */
     if (pipe_mode)
         return pipe_loop();
+    if (bench)
+        return bench_loop(bench, (uint32_t)size);
     return tap_loop(tap_open(tap));
 }
