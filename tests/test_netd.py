@@ -383,3 +383,39 @@ def test_guard_mode_catches_a_planted_read_past_the_frame():
     ok = NetdHost(["--frames", "64"], planted_bug=True)  # without --guard the same read passes
     ok.frame(peer_frame)
     assert ok.close() == 0
+
+
+def test_full_send_buffer_holds_the_request_until_acks_free_room(host):
+    peer = Peer(host)
+    _, s, c = accept_conn(host, peer)
+    data = stream(5 * 8000, 5)
+    peer.drop_next = 10**6          # nothing NetD sends arrives, so nothing is acknowledged
+    for i in range(5):
+        peer._absorb(host.request(NsMsg(NS_SEND, sock=s, payload=data[i * 8000:(i + 1) * 8000])))
+    assert not [e for e in peer.events if e.op == NS_SEND | NS_RESP]    # no failure answered
+    peer.drop_next = 0
+    peer.wait(200)                  # RTO: go-back-N from SND.UNA; acks free room; the 5th send goes
+    for _ in range(10):
+        peer.wait(1)
+    assert bytes(c.received) == data
+    assert host.stats()["tcp_retransmit"] == 1
+
+
+def test_full_event_ring_is_not_acknowledged_and_the_peer_resend_is_taken(host):
+    peer = Peer(host)
+    _, s, c = accept_conn(host, peer)
+    host.hold_events(True)          # the application stops reading: its 64 KiB ring fills
+    data = stream(100_000, 6)
+    peer.tcp_send(c, data, mss=1000)
+    st = host.stats()
+    assert st["tcp_app_full"] > 0
+    acked = (c.snd_una - (0x7000_0000 + 1)) & 0xFFFFFFFF
+    assert 0 < acked < len(data) and st["tcp_data_in"] == acked
+    peer._absorb(host.hold_events(False))
+    got = data_of(peer.events, s)
+    assert got == data[:acked]      # everything acknowledged was delivered, in order
+    # The peer sends the rest again from SND.UNA, as its retransmission timer would.
+    start = c.snd_una
+    for off in range(acked, len(data), 1000):
+        peer.tcp_resend(c, (start + off - acked) & 0xFFFFFFFF, data[off:off + 1000])
+    assert data_of(peer.events, s) == data

@@ -11,7 +11,7 @@ import pytest
 from keusim.net import NetError, pcap
 from keusim.net import packet as P
 from keusim.net.host import NetdHost
-from keusim.net.peer import Peer
+from keusim.net.peer import Peer, replay
 
 SCRIPT = [
     {"at": 0, "do": "arp"},
@@ -19,7 +19,7 @@ SCRIPT = [
     {"at": 2, "do": "udp", "sport": 4000, "dport": 7, "data": "udp echo"},
     {"at": 3, "do": "connect", "lport": 50000, "rport": 7, "iss": 1000},
     {"at": 4, "do": "send", "lport": 50000, "rport": 7, "data": "x" * 3000},
-    {"at": 5, "do": "drop", "count": 1},
+    {"at": 5, "do": "drop", "count": 2},   # the ACK and the echoed segment
     {"at": 5, "do": "send", "lport": 50000, "rport": 7, "data": "after a loss"},
     {"at": 400, "do": "close", "lport": 50000, "rport": 7},
     {"at": 401, "do": "wait"},
@@ -112,3 +112,15 @@ def test_script_errors_name_the_step():
         with pytest.raises(NetError, match="before the link's time"):
             peer.play([{"at": 5, "do": "wait"}])
     assert P.ip_text(P.ip("10.77.0.2")) == "10.77.0.2"
+
+
+def test_replaying_a_capture_reproduces_netd_byte_for_byte(tmp_path):
+    """The model-time replay mode in miniature: only the peer's frames are fed back."""
+    transcript, peer = session(tmp_path / "s.pcap")
+    captured = list(pcap.read(tmp_path / "s.pcap"))
+    with NetdHost(["--tcp-echo", "7"]) as h:
+        answered = replay(captured, h, peer.mac)
+    netd_side = [(p.time_us, p.data) for p in captured if p.data[6:12] != peer.mac]
+    payloads = b"".join(P.parse(f).tcp.payload for _, f in netd_side if P.parse(f).tcp)
+    assert payloads.count(b"after a loss") == 2     # sent, lost, sent again after the RTO
+    assert answered == netd_side

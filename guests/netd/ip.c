@@ -10,8 +10,6 @@
  */
 #include "netd.h"
 
-static uint16_t ip_ident;
-
 // Add len bytes at p to a one's complement sum (RFC 1071 section 4.1), as 16-bit
 // big-endian words; an odd last byte is padded with zero.
 uint32_t
@@ -132,7 +130,7 @@ ip_output(struct netd *nd, struct pkt *p, uint32_t dst, uint8_t proto, uint32_t 
     h[0] = 0x45;
     h[1] = 0;
     put16(h + 2, (uint16_t)(IP_HLEN + l4len));
-    put16(h + 4, ip_ident++);
+    put16(h + 4, nd->ip_ident++);
     put16(h + 6, 0x4000);               /* DF: NetD never fragments */
     h[8] = 64;
     h[9] = proto;

@@ -129,6 +129,7 @@ struct netd {
     struct sock socks[NETD_MAX_SOCKS];
     struct netd_app apps[NETD_MAX_APPS];
     uint32_t isn_count;
+    uint16_t ip_ident;      /* identification of the next IPv4 packet sent */
     uint16_t next_eport;
     uint64_t rate_window;   /* second the limiter counts in */
     uint32_t rate_used;

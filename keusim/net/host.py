@@ -170,6 +170,10 @@ class NetdHost:
         """Application 0 puts a request (or raw bytes, for attacks) on its request ring."""
         return self._send(b"A", msg if isinstance(msg, bytes) else msg.pack())
 
+    def hold_events(self, hold: bool) -> Batch:
+        """Application 0 stops (True) or resumes (False) reading its event ring."""
+        return self._send(b"H", b"\x01" if hold else b"\x00")
+
     def stats(self) -> dict[str, int]:
         """NetD's counters (netd_stat_names in guests/netd/netd.c) and the NIC's drops."""
         self._send(b"S")

@@ -262,3 +262,30 @@ class Peer:
                                "connect, send, close, listen, drop or wait")
         except KeyError as e:
             raise NetError(f"script step {i} ({do}): missing field {e.args[0]!r}") from e
+
+
+def replay(capture: Sequence[Any], link: Link, peer_mac: bytes) -> list[tuple[int, bytes]]:
+    """Feed the peer's side of a capture to ``link`` at the captured times.
+
+    ``capture`` is a sequence of :class:`keusim.net.pcap.Packet` (``pcap.read(path)``);
+    frames whose source MAC is ``peer_mac`` are sent at their time (microseconds,
+    rounded down to the link's milliseconds), everything else in the capture is what
+    the other side said then and is not sent. Returns what the link sent back, as
+    (time in microseconds, frame), to compare with the capture's other side: a
+    deterministic NetD answers a replayed capture with the same bytes.
+
+    Raises:
+        NetError: the capture goes back in time.
+    """
+    out: list[tuple[int, bytes]] = []
+    for i, pkt in enumerate(capture):
+        if pkt.data[6:12] != peer_mac:
+            continue
+        ms = pkt.time_us // 1000
+        if ms < link.now_ms:
+            raise NetError(f"capture packet {i} at {pkt.time_us} us is earlier than the "
+                           f"replay's time {link.now_ms} ms; captures must be in time order")
+        if ms > link.now_ms:
+            out.extend((link.now_ms * 1000, f) for f in link.advance(ms - link.now_ms).frames)
+        out.extend((link.now_ms * 1000, f) for f in link.frame(pkt.data).frames)
+    return out

@@ -16,7 +16,8 @@
  *
  * Pipe records, both directions: one type byte, a little-endian uint32 length, payload.
  *   in:  F frame   T uint64 ms (time moves)   A request (struct ns_msg + payload)
- *        S (stats wanted)   Q (quit)
+ *        S (stats wanted)   H 1 byte (1: application 0 stops reading events, 0: reads)
+ *        Q (quit)
  *   out: F frame sent   A event for application 0   S stats text   E end of a batch
  * After every input record NetD runs until it is idle, then 'E' closes the batch.
  *
@@ -50,6 +51,7 @@ static struct xdesc descs[4][RING_SIZE];
 static uint64_t now_ms;
 static uint64_t nic_rx_drop, nic_tx_bad;
 static volatile sig_atomic_t stop;
+static int hold_events;                 /* pipe: application 0 stops reading its events */
 
 struct appring {
     uint32_t head, tail;
@@ -241,7 +243,7 @@ step(int tapfd)
         n += echo_app(&chans[1], NS_TCP, tcp_echo, &tcp_started);
     if (udp_app)
         n += echo_app(&chans[2], NS_UDP, udp_app, &udp_started);
-    if (tapfd == -1)
+    if (tapfd == -1 && !hold_events)
         n += drain_events();
     return n;
 }
@@ -313,11 +315,16 @@ pipe_loop(void)
             free(text);
             break;
         }
+        case 'H':
+            if (len != 1)
+                die(4, "%s", "an H record carries 1 byte");
+            hold_events = buf[0] != 0;
+            break;
         case 'Q':
             fflush(stdout);
             return 0;
         default:
-            die(4, "unknown pipe record type %s", "(not F, T, A, S or Q)");
+            die(4, "unknown pipe record type %s", "(not F, T, A, S, H or Q)");
         }
         run_until_idle(-1);
         put_record('E', 0, 0);
