@@ -419,3 +419,57 @@ def test_full_event_ring_is_not_acknowledged_and_the_peer_resend_is_taken(host):
     for off in range(acked, len(data), 1000):
         peer.tcp_resend(c, (start + off - acked) & 0xFFFFFFFF, data[off:off + 1000])
     assert data_of(peer.events, s) == data
+
+
+def test_hostile_tcp_segments_on_a_live_connection():
+    """Checksummed segments with random flags, sequence and acknowledgement numbers near
+    the window and random payloads reach the state machine; it stays whole."""
+    with NetdHost(["--guard", "--tcp-echo", "7"]) as h:
+        peer = Peer(h)
+        peer.arp_request()
+        rng = random.Random(93)
+        for n in range(6):
+            c = peer.connect(51000 + n, 7, iss=rng.getrandbits(32))
+            for _ in range(400):
+                seq = (c.snd_nxt + rng.randrange(-70000, 70000)) & 0xFFFFFFFF
+                ack = (c.snd_una + rng.randrange(-70000, 70000)) & 0xFFFFFFFF
+                flags = rng.getrandbits(6)
+                payload = rng.randbytes(rng.choice((0, 0, 1, 100, 1460)))
+                peer.send(peer._ip(P.PROTO_TCP, P.tcp(PEER_IP, NETD_IP, c.lport, 7, seq, ack, flags,
+                                                      payload, window=rng.randrange(0, 65536))))
+                if rng.random() < 0.05:
+                    peer.wait(rng.randrange(1, 3000))
+            peer.wait(120_000)      # every connection either recovered or timed out by now
+        st = h.stats()
+        assert st["tcp_rx"] >= 2400 and st["rx_bad_desc"] == 0
+        assert st["tcp_challenge_ack"] > 0 and st["tcp_out_of_order"] > 0
+        c = peer.connect(52000, 7, iss=5)
+        peer.tcp_send(c, b"whole after chaos")
+        peer.wait(1)
+        assert bytes(c.received) == b"whole after chaos"
+    assert h.close() == 0
+
+
+def test_random_socket_requests_and_a_corrupt_ring_harm_no_other_application():
+    with NetdHost(["--guard", "--tcp-echo", "7"]) as h:
+        rng = random.Random(7)
+        for _ in range(2000):
+            m = NsMsg(rng.choice((0, 1, 2, 3, 4, 5, 0x41, 0x85, 255)), sock=rng.randrange(0, 40),
+                      id=rng.getrandbits(32), proto=rng.choice((0, 6, 17, 255)),
+                      addr=rng.choice((0, PEER_IP, NETD_IP, 0xFFFFFFFF, rng.getrandbits(32))),
+                      port=rng.randrange(0, 65536), lport=rng.choice((0, 7, 80, rng.randrange(65536))),
+                      payload=rng.randbytes(rng.choice((0, 10, 2000))))
+            raw = m.pack(length=rng.choice((len(m.payload), len(m.payload), rng.getrandbits(32))))
+            h.request(raw if rng.random() < 0.9 else rng.randbytes(rng.randrange(0, 60)))
+        st = h.stats()
+        assert st["sock_req"] == 2000 + 2 and st["sock_bad_req"] > 0  # + the echo app's OPEN, BIND and st["sock_forged"] > 0
+        assert h.corrupt_request_head(0xDEADBEEF).events == []   # app 0 is not served
+        h.advance(1)
+        assert h.stats()["sock_ring_err"] >= 2
+        peer = Peer(h)              # the echo application (app 1) is untouched
+        peer.arp_request()
+        c = peer.connect(53000, 7, iss=9)
+        peer.tcp_send(c, b"app 1 unharmed")
+        peer.wait(1)
+        assert bytes(c.received) == b"app 1 unharmed"
+    assert h.close() == 0

@@ -174,6 +174,10 @@ class NetdHost:
         """Application 0 stops (True) or resumes (False) reading its event ring."""
         return self._send(b"H", b"\x01" if hold else b"\x00")
 
+    def corrupt_request_head(self, value: int) -> Batch:
+        """Attack: application 0 writes ``value`` into its request ring's head index."""
+        return self._send(b"C", struct.pack("<I", value))
+
     def stats(self) -> dict[str, int]:
         """NetD's counters (netd_stat_names in guests/netd/netd.c) and the NIC's drops."""
         self._send(b"S")

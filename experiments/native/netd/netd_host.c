@@ -17,6 +17,7 @@
  * Pipe records, both directions: one type byte, a little-endian uint32 length, payload.
  *   in:  F frame   T uint64 ms (time moves)   A request (struct ns_msg + payload)
  *        S (stats wanted)   H 1 byte (1: application 0 stops reading events, 0: reads)
+ *        C uint32 (application 0 overwrites its request ring's head index: an attack)
  *        Q (quit)
  *   out: F frame sent   A event for application 0   S stats text   E end of a batch
  * After every input record NetD runs until it is idle, then 'E' closes the batch.
@@ -315,6 +316,12 @@ pipe_loop(void)
             free(text);
             break;
         }
+        case 'C':
+            // Attack: application 0 writes garbage into its request ring's head index.
+            if (len != 4)
+                die(4, "%s", "a C record carries 4 bytes");
+            memcpy((void *)&chans[0].req.head, buf, 4);
+            break;
         case 'H':
             if (len != 1)
                 die(4, "%s", "an H record carries 1 byte");
@@ -324,7 +331,7 @@ pipe_loop(void)
             fflush(stdout);
             return 0;
         default:
-            die(4, "unknown pipe record type %s", "(not F, T, A, S, H or Q)");
+            die(4, "unknown pipe record type %s", "(not F, T, A, S, H, C or Q)");
         }
         run_until_idle(-1);
         put_record('E', 0, 0);
