@@ -473,3 +473,25 @@ def test_random_socket_requests_and_a_corrupt_ring_harm_no_other_application():
         peer.wait(1)
         assert bytes(c.received) == b"app 1 unharmed"
     assert h.close() == 0
+
+
+def test_zero_window_is_probed_not_reset(host):
+    """A receiver that keeps its window shut but answers probes is waited for, however long."""
+    peer = Peer(host)
+    _, s, c = accept_conn(host, peer)
+    peer.window = 0
+    peer.send(peer._seg(c, P.ACK))      # window update: shut
+    data = stream(3000, 8)
+    peer._absorb(host.request(NsMsg(NS_SEND, sock=s, payload=data)))
+    assert len(c.received) == 0         # nothing sent into a shut window
+    for _ in range(20):                 # 20 minutes of probes, each answered with window 0
+        peer.wait(60_000)
+    probes = len(c.received)
+    assert 1 <= probes <= 20
+    assert not any(e.op == NS_EV_RESET for e in peer.events)
+    peer.window = 65535                 # the next probe's ACK opens the window
+    peer.wait(60_000)
+    peer.wait(1)
+    assert bytes(c.received) == data
+    st = host.stats()
+    assert st["tcp_timeout"] == 0 and st["tcp_retransmit"] == 0

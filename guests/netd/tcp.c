@@ -497,10 +497,14 @@ tcp_timeout(struct netd *nd, struct sock *s)
     s->rto_at = 0;
     if (!outstanding(s))
         return;
-    // Zero window: probe with one byte and do not count it as a retry (section 3.8.6.1).
-    if (s->snd_wnd == 0 && s->snd_una == s->snd_nxt && SEQ_LT(s->snd_nxt, s->snd_end)) {
+    // Zero window: probe with the first unacknowledged byte, with backoff, and do not
+    // count it as a retry: a receiver may keep its window shut as long as it keeps
+    // acknowledging the probes (section 3.8.6.1).
+    if (s->state >= TCP_ESTABLISHED && s->snd_wnd == 0 && SEQ_LT(s->snd_una, s->snd_end)) {
+        s->snd_nxt = s->snd_una;
         if (tcp_xmit(nd, s, TH_ACK, s->snd_nxt, 1) == 0)
             s->snd_nxt++;
+        s->rto_ms = s->rto_ms * 2 > RTO_MAX_MS ? RTO_MAX_MS : s->rto_ms * 2;
         s->rto_at = nd->now + s->rto_ms;
         return;
     }

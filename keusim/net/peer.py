@@ -58,6 +58,7 @@ class Peer:
     netd_ip: int = P.ip("10.77.0.2")
     netd_mac: bytes = bytes.fromhex("020000000002")
     drop_next: int = 0
+    window: int = 65535
     transcript: list[tuple[int, str, bytes]] = field(default_factory=list)
     received: list[P.Frame] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
@@ -124,7 +125,7 @@ class Peer:
              mss: int | None = None) -> bytes:
         s = c.snd_nxt if seq is None else seq
         return self._ip(P.PROTO_TCP, P.tcp(self.ip, self.netd_ip, c.lport, c.rport, s, c.rcv_nxt,
-                                           flags, payload, mss=mss))
+                                           flags, payload, window=self.window, mss=mss))
 
     def connect(self, lport: int, rport: int, iss: int) -> TcpConn:
         """Active open to NetD's rport; returns the connection (ESTABLISHED if answered)."""
