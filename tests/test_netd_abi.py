@@ -40,7 +40,7 @@ def test_every_counter_is_named_and_reported():
     with NetdHost() as h:
         st = h.stats()
     assert list(st)[: len(names)] == names
-    assert set(st) - set(names) == {"nic_rx_drop", "nic_tx_bad"}
+    assert set(st) - set(names) == {"nic_rx_drop", "nic_tx_bad", "tap_tx_drop"}
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])

@@ -15,14 +15,16 @@ import sys
 
 import pytest
 
-from keusim.net import tap
+from keusim.net import packet as P
+from keusim.net import pcap, tap
 
 WHY = tap.unavailable()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
 
 
-def test_linux_peer_ping_udp_and_one_mebibyte_of_tcp():
-    with tap.TapLink() as link:
+def test_linux_peer_ping_udp_and_one_mebibyte_of_tcp(tmp_path):
+    cap = tmp_path / "tap.pcap"
+    with tap.TapLink(("--tcp-echo", "7", "--udp-app", "9", "--pcap", str(cap))) as link:
         r = link.run([sys.executable, "-m", "keusim.net.tap", "--pings", "5", "--udp", "20",
                       "--tcp-bytes", str(1 << 20)], timeout=180)
         assert r.returncode == 0, r.stderr
@@ -38,6 +40,10 @@ def test_linux_peer_ping_udp_and_one_mebibyte_of_tcp():
     assert st["tcp_data_in"] == 1 << 20 and st["tcp_data_out"] == 1 << 20
     assert st["icmp_echo"] == 5 and st["udp_echo"] == 20 and st["udp_delivered"] == 20
     assert st["arp_replied"] >= 1 and st["rx_bad_desc"] == 0
+    # NetD's capture of the link (host time) holds the conversation.
+    frames = [P.parse(p.data) for p in pcap.read(cap)]
+    assert sum(1 for f in frames if f.icmp and f.icmp.type == 0) == 5
+    assert sum(len(f.tcp.payload) for f in frames if f.tcp and f.ip_src == P.ip(tap.NETD_IP)) >= 1 << 20
     # Everything was removed.
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert ns not in names

@@ -11,6 +11,7 @@
  * Options: --ip A.B.C.D  --mac aa:bb:cc:dd:ee:ff  --prefix N  --udp-echo PORT
  *          --tcp-echo PORT (built-in application: echoes every TCP byte, over rings)
  *          --udp-app PORT  (built-in application: echoes UDP datagrams, over rings)
+ *          --pcap FILE (every frame in and out, at NetD's time)
  *          --rto MS  --frames N  --guard (every received frame ends at a PROT_NONE page,
  *          so a read past a frame's end faults) --icmp-rate N --isn-key K
  *
@@ -50,8 +51,9 @@ static struct netd nd;
 static uint32_t idx[8];                 /* prod/cons for fill, rx, tx, comp */
 static struct xdesc descs[4][RING_SIZE];
 static uint64_t now_ms;
-static uint64_t nic_rx_drop, nic_tx_bad;
+static uint64_t nic_rx_drop, nic_tx_bad, tap_tx_drop;
 static volatile sig_atomic_t stop;
+static FILE *pcap;                     /* --pcap FILE: every frame in and out */
 static int hold_events;                 /* pipe: application 0 stops reading its events */
 
 struct appring {
@@ -110,6 +112,29 @@ nic_setup(uint32_t nframes, int guard)
     xring_init(&nif.comp, &idx[6], &idx[7], descs[3], RING_SIZE);
 }
 
+// Append a frame to the --pcap capture (classic libpcap, LINKTYPE_ETHERNET; the format
+// keusim/net/pcap.py writes), stamped with NetD's time.
+static void
+pcap_frame(const uint8_t *f, uint32_t len)
+{
+    uint32_t rec[4] = { (uint32_t)(now_ms / 1000), (uint32_t)(now_ms % 1000) * 1000, len, len };
+
+    if (!pcap)
+        return;
+    fwrite(rec, sizeof(rec), 1, pcap);
+    fwrite(f, 1, len, pcap);
+}
+
+static void
+pcap_open(const char *path)
+{
+    uint32_t hdr[6] = { 0xa1b2c3d4u, 2 | 4u << 16, 0, 0, 65535, 1 };
+
+    pcap = fopen(path, "wb");
+    if (!pcap || fwrite(hdr, sizeof(hdr), 1, pcap) != 1)
+        die(3, "--pcap %s: cannot write the file", path);
+}
+
 // The NIC received len bytes: into a frame from the fill ring, placed so that the
 // frame's data ends at the end of its writable part (in --guard mode, right before a
 // PROT_NONE page), then onto the rx ring. No fill frame: dropped, as a NIC does.
@@ -118,6 +143,7 @@ nic_receive(const uint8_t *f, uint32_t len)
 {
     struct xdesc d;
 
+    pcap_frame(f, len);
     if (len > nif.frame_room || xring_get(&nif.fill, &d) != 0) {
         nic_rx_drop++;
         return;
@@ -147,17 +173,20 @@ nic_transmit(int tapfd)
     int n = 0;
 
     while (xring_get(&nif.tx, &d) == 0) {
-        if (d.len == 0 || d.len > nif.frame_room || d.addr + d.len > (uint64_t)nif.nframes * nif.frame_stride) {
+        uint8_t *f = nif.umem + d.addr;
+        n++;
+        if (d.len == 0 || d.len > nif.frame_room ||
+            d.addr + d.len > (uint64_t)nif.nframes * nif.frame_stride) {
             nic_tx_bad++;
-        } else if (tapfd >= 0) {
-            if (write(tapfd, nif.umem + d.addr, d.len) < 0)
-                nic_rx_drop += 0;   /* a full TAP queue drops, like a wire */
-        } else if (tapfd == -1) {
-            put_record('F', nif.umem + d.addr, d.len);
+        } else {
+            pcap_frame(f, d.len);
+            if (tapfd >= 0 && write(tapfd, f, d.len) < 0)
+                tap_tx_drop++;      /* a full TAP queue drops, as a wire would */
+            else if (tapfd == -1)
+                put_record('F', f, d.len);
         }
         d.len = 0;
         xring_put(&nif.comp, &d);
-        n++;
     }
     return n;
 }
@@ -261,8 +290,9 @@ print_stats(FILE *out)
 {
     for (int i = 0; i < ST_COUNT; i++)
         fprintf(out, "%s %llu\n", netd_stat_names[i], (unsigned long long)nd.stats[i]);
-    fprintf(out, "nic_rx_drop %llu\nnic_tx_bad %llu\n", (unsigned long long)nic_rx_drop,
-            (unsigned long long)nic_tx_bad);
+    fprintf(out, "nic_rx_drop %llu\nnic_tx_bad %llu\ntap_tx_drop %llu\n",
+            (unsigned long long)nic_rx_drop, (unsigned long long)nic_tx_bad,
+            (unsigned long long)tap_tx_drop);
 }
 
 static int
@@ -329,6 +359,8 @@ pipe_loop(void)
             break;
         case 'Q':
             fflush(stdout);
+            if (pcap)
+                fclose(pcap);
             return 0;
         default:
             die(4, "unknown pipe record type %s", "(not F, T, A, S, H, C or Q)");
@@ -398,6 +430,8 @@ tap_loop(int fd)
             poll(&pfd, 1, 5);
     }
     print_stats(stdout);
+    if (pcap)
+        fclose(pcap);
     return 0;
 }
 
@@ -507,6 +541,7 @@ main(int argc, char **argv)
         else if (!strcmp(a, "--tcp-echo")) tcp_echo = (uint16_t)parse_num(a, v, 65535);
         else if (!strcmp(a, "--udp-app")) udp_app = (uint16_t)parse_num(a, v, 65535);
         else if (!strcmp(a, "--rto")) cfg.rto_ms = (uint32_t)parse_num(a, v, 60000);
+        else if (!strcmp(a, "--pcap")) pcap_open(v);
         else if (!strcmp(a, "--bench")) bench = parse_num(a, v, 1ul << 40);
         else if (!strcmp(a, "--size")) size = parse_num(a, v, 65535);
         else if (!strcmp(a, "--frames")) frames = parse_num(a, v, NETIF_MAX_FRAMES);
