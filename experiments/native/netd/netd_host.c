@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "ns_client.h"
 
 #define RING_SIZE 256
 #define APP_RING_CAP 65536
@@ -63,6 +64,7 @@ struct appring {
 struct appchan {
     struct appring req, evt;
     struct ring_ep req_app, req_netd, evt_app, evt_netd;
+    struct ns_client cl;
     int index;
 };
 static struct appchan chans[3];         /* 0: the pipe's application, 1: TCP echo, 2: UDP echo */
@@ -84,6 +86,9 @@ chan_open(struct appchan *c)
         ring_init(&c->evt_app, &c->evt.head, &c->evt.tail, c->evt.data, APP_RING_CAP) ||
         ring_init(&c->evt_netd, &c->evt.head, &c->evt.tail, c->evt.data, APP_RING_CAP))
         die(3, "%s", "ring_init failed");
+    c->cl.req = &c->req_app;
+    c->cl.evt = &c->evt_app;
+    c->cl.next_id = 1;
     c->index = netd_attach_app(&nd, &c->req_netd, &c->evt_netd);
     if (c->index < 0)
         die(3, "%s", "netd_attach_app failed");
@@ -206,55 +211,36 @@ drain_events(void)
     return n;
 }
 
-static int
-app_request(struct appchan *c, uint8_t op, uint8_t proto, uint16_t sock, uint32_t id,
-            uint32_t addr, uint16_t port, uint16_t lport, const void *data, uint32_t len)
-{
-    struct ns_msg m = { op, proto, sock, id, 0, addr, port, lport, len };
-    void *out;
-
-    if (ring_reserve(&c->req_app, (uint32_t)sizeof(m) + len, &out) != 0)
-        return -1;
-    memcpy(out, &m, sizeof(m));
-    if (len)
-        memcpy((uint8_t *)out + sizeof(m), data, len);
-    return ring_commit(&c->req_app, (uint32_t)sizeof(m) + len);
-}
-
 // A built-in echo application: one socket, bound to port, every byte or datagram sent
-// back. It talks to NetD only through its two rings; a received payload is read in
-// place from the event ring and copied once into the request ring.
+// back. It talks to NetD only through its rings (ns_client.h): a received payload is
+// read in place from the event ring and copied once into the request ring.
 static int
 echo_app(struct appchan *c, uint8_t proto, uint16_t port, int *started)
 {
-    const void *p;
-    uint32_t len;
+    struct ns_msg m;
+    const uint8_t *p;
     int n = 0;
 
     if (!*started) {
-        *started = app_request(c, NS_OPEN, proto, 0, 1, 0, 0, 0, 0, 0) == 0;
+        *started = ns_open(&c->cl, proto) >= 0;
         return 1;
     }
-    while (ring_peek(&c->evt_app, &p, &len) == 0) {
-        struct ns_msg m;
-        if (len < sizeof(m))
-            break;
-        memcpy(&m, p, sizeof(m));
-        if (m.op == (NS_OPEN | NS_RESP) && m.status == 0) {
-            if (app_request(c, NS_BIND, proto, m.sock, 2, 0, 0, port, 0, 0) != 0)
-                break;
-        } else if (m.op == NS_EV_DATA) {
-            if (app_request(c, NS_SEND, proto, m.sock, 3, m.addr, m.port, 0,
-                            (const uint8_t *)p + sizeof(m), m.len) != 0)
-                break;  /* request ring full: keep the event, try next turn */
-        } else if (m.op == NS_EV_EOF || m.op == NS_EV_RESET) {
-            if (app_request(c, NS_CLOSE, proto, m.sock, 4, 0, 0, 0, 0, 0) != 0)
-                break;
-        } else if ((m.op & NS_RESP) && m.status != 0) {
+    while (ns_recv(&c->cl, &m, &p) == 0) {
+        int r = 0;
+        if (m.op == (NS_OPEN | NS_RESP) && m.status == 0)
+            r = ns_bind(&c->cl, m.sock, port);
+        else if (m.op == NS_EV_DATA && proto == NS_TCP)
+            r = ns_send(&c->cl, m.sock, p, m.len);
+        else if (m.op == NS_EV_DATA)
+            r = ns_sendto(&c->cl, m.sock, m.addr, m.port, p, m.len);
+        else if (m.op == NS_EV_EOF || m.op == NS_EV_RESET)
+            r = ns_close(&c->cl, m.sock);
+        else if ((m.op & NS_RESP) && m.status != 0)
             fprintf(stderr, "netd_host: echo app: op %u on socket %u failed: %d\n",
                     m.op & 0x7f, m.sock, m.status);
-        }
-        ring_release(&c->evt_app);
+        if (r < 0)
+            break;  /* request ring full: keep the event, try next turn */
+        ns_done(&c->cl);
         n++;
     }
     return n;
