@@ -5,6 +5,9 @@
   ``netd_poll`` (Ethernet, IPv4 and UDP checks, the echo built in a fresh frame) and
   taken off the tx ring; host nanoseconds per packet. Built -O2 (plain) and -O1 with
   UBSan (the build the tests use), side by side.
+* **code size** -- NetD (with the ring library and string.c) compiled for each guest
+  architecture with the guests' flags: bytes of machine code and instructions, beside
+  the paper's "under 8,000 instructions" (docs/paper.md).
 * **tap** (root only) -- Linux in a private namespace pings NetD and sends 1 MiB over
   TCP to the echo application behind NetD's socket rings (keusim.net.tap); host time.
 
@@ -19,6 +22,8 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from keusim.net import host, tap
 
@@ -42,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in (18, 64, 512, 1472):
         p, u = udp_echo(plain, a.packets, size), udp_echo(ubsan, a.packets, size)
         print(f"{size:>8} {p:>10.1f} {u:>10.1f} {u / p:>7.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in ("x86_64", "arm64"):
+            nbytes, ninsns = host.code_size(arch, Path(tmp))
+            print(f"code size, {arch} guest: {nbytes} bytes, {ninsns} instructions (paper: < 8,000)")
     why = tap.unavailable()
     if a.no_tap or why:
         print(f"tap: skipped ({'--no-tap' if a.no_tap else why})")

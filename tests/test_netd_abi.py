@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from keusim import arch as archmod
 from keusim.net import host
 from keusim.net.host import NetdHost
-from keusim.toolchain import ROOT
 
 SOCK_H = (host.NETD_DIR / "netd_sock.h").read_text()
 NETD_H = (host.NETD_DIR / "netd.h").read_text()
@@ -47,17 +43,12 @@ def test_every_counter_is_named_and_reported():
 def test_netd_compiles_freestanding_for_the_guests(arch, tmp_path):
     """NetD uses nothing beyond guests/lib: it compiles with the guest flags, warnings as
     errors, into one relocatable object that leaves no symbol undefined."""
-    tc = archmod.toolchain(arch)
-    inc = ["-I", str(ROOT / "guests" / "include"), "-I", str(ROOT / "guests" / "arch" / arch / "include")]
-    srcs = [*sorted(host.NETD_DIR.glob("*.c")), ROOT / "guests/lib/ring.c", ROOT / "guests/lib/string.c"]
-    obj = tmp_path / "netd.o"
-    r = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", tc.zig_target, *tc.cflags,
-                        "-Werror", *inc, "-r", "-nostdlib", *map(str, srcs), "-o", str(obj)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    obj = host.guest_object(arch, tmp_path)
     with open(obj, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         defined = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
         undefined = {s.name for s in symtab.iter_symbols() if s["st_shndx"] == "SHN_UNDEF" and s.name}
     assert {"netd_poll", "tcp_input", "ring_reserve", "memcpy"} <= defined
     assert undefined == set()
+    nbytes, ninsns = host.code_size(arch, tmp_path)
+    assert 0 < ninsns < nbytes

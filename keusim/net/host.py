@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,56 @@ def build(sanitize: bool = True, planted_bug: bool = False) -> Path:
         return toolchain_build(spec, "netd_host" + ("_ubsan" if sanitize else ""))
     except BuildError as e:
         raise NetError(f"cannot build the host NetD: {e}") from e
+
+
+def guest_object(arch: str, out_dir: Path) -> Path:
+    """Compile NetD with the ring library and string.c for ``arch``'s guests (the
+    guests' flags, warnings as errors) into one relocatable object in ``out_dir``.
+
+    Raises:
+        NetError: the compiler failed (its first message).
+    """
+    from keusim import arch as archmod
+
+    tc = archmod.toolchain(arch)
+    srcs = [*sorted(NETD_DIR.glob("*.c")), ROOT / "guests/lib/ring.c", ROOT / "guests/lib/string.c"]
+    obj = Path(out_dir) / f"netd-{archmod.normalize(arch)}.o"
+    r = subprocess.run(
+        [sys.executable, "-m", "ziglang", "cc", "-target", tc.zig_target, *tc.cflags, "-Werror",
+         "-I", str(ROOT / "guests" / "include"),
+         "-I", str(ROOT / "guests" / "arch" / archmod.normalize(arch) / "include"),
+         "-r", "-nostdlib", *map(str, srcs), "-o", str(obj)],
+        capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NetError(f"NetD does not compile for {arch} guests: {_first_line(r.stderr)}")
+    return obj
+
+
+def _first_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else "no message"
+
+
+def code_size(arch: str, out_dir: Path) -> tuple[int, int]:
+    """NetD's machine code for ``arch``'s guests: (bytes of .text, instructions).
+
+    The paper (docs/paper.md) says NetD "compiles to under 8,000 instructions"; this
+    counts ours, ring library and string functions included, by disassembling every
+    executable section with the backend's capstone disassembler.
+    """
+    from elftools.elf.elffile import ELFFile
+
+    from keusim.arch.isa import new_disassembler
+
+    dis = new_disassembler(arch)
+    nbytes = ninsns = 0
+    with open(guest_object(arch, out_dir), "rb") as f:
+        for sec in ELFFile(f).iter_sections():
+            if sec["sh_type"] == "SHT_PROGBITS" and sec["sh_flags"] & 0x4:  # SHF_EXECINSTR
+                data = sec.data()
+                nbytes += len(data)
+                ninsns += sum(1 for _ in dis.disasm_lite(data, 0))
+    return nbytes, ninsns
 
 
 class NetdHost:
