@@ -297,8 +297,8 @@ def test_forged_and_malformed_socket_requests():
 def _valid_frames(peer: Peer) -> list[bytes]:
     return [
         peer._ip(P.PROTO_ICMP, P.icmp_echo(1, 1, b"payload" * 10)),
-        peer._ip(P.PROTO_UDP, P.udp(PEER_IP, NETD_IP, 999, 7, b"udp payload" * 5)),
-        peer._ip(P.PROTO_TCP, P.tcp(PEER_IP, NETD_IP, 999, 7, 1, 0, P.SYN, mss=1460)),
+        peer._ip(P.PROTO_UDP, P.udp(PEER_IP, NETD_IP, 40999, 7, b"udp payload" * 5)),
+        peer._ip(P.PROTO_TCP, P.tcp(PEER_IP, NETD_IP, 40999, 7, 1, 0, P.SYN, mss=1460)),
         P.eth(peer.netd_mac, peer.mac, P.ETH_ARP, P.arp(1, peer.mac, PEER_IP, b"\0" * 6, NETD_IP)),
     ]
 
@@ -495,3 +495,14 @@ def test_zero_window_is_probed_not_reset(host):
     assert bytes(c.received) == data
     st = host.stats()
     assert st["tcp_timeout"] == 0 and st["tcp_retransmit"] == 0
+
+
+def test_udp_echo_refuses_well_known_source_ports(host):
+    """Two echo services must not be able to answer each other forever (CVE-1999-0103)."""
+    peer = Peer(host)
+    peer.arp_request()
+    for sport in (7, 19, 1023):
+        assert not [f for f in peer.udp(sport, 7, b"loop?") if f.udp]
+    assert [f.udp.payload for f in peer.udp(1024, 7, b"fine") if f.udp] == [b"fine"]
+    st = host.stats()
+    assert st["udp_echo_loop"] == 3 and st["udp_echo"] == 1

@@ -15,7 +15,7 @@ const char *const netd_stat_names[ST_COUNT] = {
     "ip_rx", "ip_trunc", "ip_version", "ip_hlen", "ip_len", "ip_cksum",
     "ip_frag", "ip_not_us", "ip_bad_src", "ip_proto",
     "icmp_rx", "icmp_trunc", "icmp_cksum", "icmp_echo", "icmp_other", "icmp_ratelimit",
-    "udp_rx", "udp_trunc", "udp_len", "udp_cksum", "udp_echo", "udp_noport",
+    "udp_rx", "udp_trunc", "udp_len", "udp_cksum", "udp_echo", "udp_echo_loop", "udp_noport",
     "udp_delivered", "udp_app_full",
     "tcp_rx", "tcp_trunc", "tcp_hlen", "tcp_cksum", "tcp_noconn", "tcp_rst_sent",
     "tcp_rst_rx", "tcp_syn_drop", "tcp_out_of_order", "tcp_bad_ack", "tcp_app_full",

@@ -1,8 +1,9 @@
 /*
  * UDP (RFC 768). The length field must cover the header and fit in the IP payload;
  * a non-zero checksum must verify (zero means the sender did not compute one).
- * Datagrams to cfg.udp_echo_port are echoed; datagrams to a bound socket become a
- * DATA event written straight into the application's event ring.
+ * Datagrams to cfg.udp_echo_port are echoed (unless they come from a well-known port);
+ * datagrams to a bound socket become a DATA event written straight into the
+ * application's event ring.
  */
 #include "netd.h"
 
@@ -36,6 +37,12 @@ udp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *p, uint32_
         return;
     }
     if (nd->cfg.udp_echo_port && dport == nd->cfg.udp_echo_port) {
+        // A datagram from a well-known port is refused: two echo services answering
+        // each other (a spoofed source port 7 or 19) would loop forever (CVE-1999-0103).
+        if (sport < 1024) {
+            nd->stats[ST_UDP_ECHO_LOOP]++;
+            return;
+        }
         if (udp_send(nd, dport, src, sport, p + UDP_HLEN, ulen - UDP_HLEN) == 0)
             nd->stats[ST_UDP_ECHO]++;
         return;
