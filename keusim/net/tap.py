@@ -83,10 +83,31 @@ class TapLink:
                 ["ip", "netns", "exec", self.ns, str(self.exe), "--tap", self.dev,
                  "--ip", NETD_IP, "--prefix", str(PREFIX), *self.netd_args],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self._wait_attached()
         except BaseException:
+            if self._p is not None and self._p.poll() is None:
+                self._p.kill()
+                self._p.wait()
             self._remove()
             raise
         return self
+
+    def _wait_attached(self, timeout: float = 20.0) -> None:
+        # The kernel reports carrier on a TAP device once a process has attached to it
+        # (LOWER_UP); before that it drops what Linux sends, so a first ping would be lost.
+        assert self._p is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._p.poll() is not None:
+                err = (self._p.stderr.read() if self._p.stderr else "").strip()
+                raise NetError(f"the host NetD on {self.dev} exited with status "
+                               f"{self._p.returncode}: {err.splitlines()[0] if err else 'no message'}")
+            r = subprocess.run(["ip", "-n", self.ns, "link", "show", "dev", self.dev],
+                               capture_output=True, text=True)
+            if "LOWER_UP" in r.stdout:
+                return
+            time.sleep(0.05)
+        raise NetError(f"the host NetD did not attach to {self.dev} within {timeout:.0f} s")
 
     def run(self, argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run argv inside the namespace; returns the completed process."""
