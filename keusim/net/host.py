@@ -10,9 +10,12 @@ same script gives the same bytes. Time is whatever the caller says it is.
 
 from __future__ import annotations
 
+import os
+import select
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,15 +160,19 @@ class NetdHost:
         capture: a pcap path; every frame in and out is written there at model time.
         sanitize: build with UBSan.
         planted_bug: build with the test-only over-read (see :func:`build`).
+        timeout: seconds to wait for one answer before NetD is declared stuck and killed.
     """
 
     def __init__(self, args: Sequence[str] = (), capture: str | Path | None = None,
-                 sanitize: bool = True, planted_bug: bool = False) -> None:
+                 sanitize: bool = True, planted_bug: bool = False, timeout: float = 120.0) -> None:
         exe = build(sanitize, planted_bug)
         self.now_ms = 0
         self._pcap = PcapWriter(capture) if capture else None
+        self.timeout = timeout
+        # stderr goes to a file: a pipe nobody reads could fill and stop NetD.
+        self._err = tempfile.TemporaryFile()
         self._p = subprocess.Popen([str(exe), "--pipe", *args], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   stdout=subprocess.PIPE, stderr=self._err, bufsize=0)
 
     def _send(self, kind: bytes, payload: bytes = b"") -> Batch:
         assert self._p.stdin is not None
@@ -178,16 +185,27 @@ class NetdHost:
 
     def _read(self, n: int) -> bytes:
         assert self._p.stdout is not None
-        data = self._p.stdout.read(n)
-        if len(data) != n:
-            self._died()
-        return data
+        fd = self._p.stdout.fileno()
+        chunks: list[bytes] = []
+        while n:
+            ready, _, _ = select.select([fd], [], [], self.timeout)
+            if not ready:
+                self._p.kill()
+                raise NetError(f"the host NetD gave no answer within {self.timeout:.0f} s "
+                               "(a loop that does not end?); it was killed")
+            c = os.read(fd, n)
+            if not c:
+                self._died()
+            chunks.append(c)
+            n -= len(c)
+        return b"".join(chunks)
 
     def _died(self) -> None:
         self._p.wait()
-        err = self._p.stderr.read().decode(errors="replace") if self._p.stderr else ""
+        self._err.seek(0)
+        err = self._err.read().decode(errors="replace").strip()
         raise NetError(f"the host NetD exited with status {self._p.returncode}: "
-                       f"{err.strip().splitlines()[0] if err.strip() else 'no message'}"
+                       f"{err.splitlines()[0] if err else 'no message'}"
                        + ("\n" + err if err else ""))
 
     def _batch(self) -> Batch:
@@ -244,6 +262,7 @@ class NetdHost:
             except BrokenPipeError:
                 pass
         rc = self._p.wait(timeout=30)
+        self._err.close()
         if self._pcap:
             self._pcap.close()
         return rc
