@@ -34,7 +34,8 @@ PROFILES: tuple[tuple[str, str | None], ...] = (
 """(architecture, cycle-model profile) pairs the table covers; None is the flat model
 (one cycle per instruction)."""
 
-_LINE = re.compile(r"netd-udp-echo: size (\d+) packets (\d+) cycles (\d+) min (\d+) max (\d+) per-packet (\d+)")
+_LINE = re.compile(r"netd-udp-echo: size (\d+) packets (\d+) cycles (\d+) min (\d+) max (\d+) "
+                   r"per-packet (\d+) idle (\d+)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class EchoCost:
     cycles: int
     min_cycles: int
     max_cycles: int
+    idle_cycles: int
+    """One netd_poll with nothing to do: the fixed cost of a turn of the loop."""
 
     @property
     def per_packet(self) -> float:
@@ -94,8 +97,8 @@ def udp_echo(arch: str, size: int = 64, packets: int = 100, profile: str | None 
     if proc.exit_code != 0 or not m:
         raise NetError(f"the NetD echo guest on {arch} did not finish cleanly "
                        f"(exit {proc.exit_code}): {proc.console.strip() or rep.message}")
-    s, n, cyc, lo, hi, _ = (int(x) for x in m.groups())
-    return EchoCost(arch, rep.profile, s, n, cyc, lo, hi)
+    s, n, cyc, lo, hi, _, idle = (int(x) for x in m.groups())
+    return EchoCost(arch, rep.profile, s, n, cyc, lo, hi, idle)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",")]
     print(f"NetD UDP echo: model cycles per netd_poll, mean of {a.packets} packets, by UDP payload bytes")
-    print(f"{'arch':<8} {'profile':<12} " + " ".join(f"{s:>8}" for s in sizes))
+    print(f"{'arch':<8} {'profile':<12} " + " ".join(f"{s:>8}" for s in sizes) + f" {'idle poll':>10}")
     spread = 0
     for arch, prof in PROFILES:
         cells = []
@@ -113,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             r = udp_echo(arch, s, a.packets, prof)
             spread = max(spread, r.max_cycles - r.min_cycles)
             cells.append(f"{r.per_packet:>8.0f}")
-        print(f"{arch:<8} {r.profile:<12} " + " ".join(cells))
+        print(f"{arch:<8} {r.profile:<12} " + " ".join(cells) + f" {r.idle_cycles:>10}")
     print(f"(largest difference between two packets of one run: {spread} cycles)")
     return 0
 
