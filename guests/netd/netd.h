@@ -127,6 +127,7 @@ struct netd {
     uint32_t nfree;
     struct arp_entry arp[NETD_ARP_SLOTS];
     struct sock socks[NETD_MAX_SOCKS];
+    uint32_t sock_hi;       /* every used socket is in socks[0, sock_hi): scans stop there */
     struct netd_app apps[NETD_MAX_APPS];
     uint32_t isn_count;
     uint16_t ip_ident;      /* identification of the next IPv4 packet sent */

@@ -21,6 +21,8 @@ sock_alloc(struct netd *nd, uint8_t proto, uint8_t app)
             // The send buffer is not cleared: tcp.c never sends bytes it was not given.
             memset(s, 0, offsetof(struct sock, sndbuf));
             s->used = 1;
+            if ((uint32_t)i >= nd->sock_hi)
+                nd->sock_hi = (uint32_t)i + 1;
             s->proto = proto;
             s->app = app;
             s->parent = -1;
@@ -33,15 +35,16 @@ sock_alloc(struct netd *nd, uint8_t proto, uint8_t app)
 void
 sock_free(struct netd *nd, struct sock *s)
 {
-    (void)nd;
     s->used = 0;
     s->state = TCP_CLOSED;
+    while (nd->sock_hi > 0 && !nd->socks[nd->sock_hi - 1].used)
+        nd->sock_hi--;
 }
 
 struct sock *
 sock_by_port(struct netd *nd, uint8_t proto, uint16_t lport)
 {
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (s->used && s->proto == proto && s->lport == lport && s->parent < 0)
             return s;
@@ -115,7 +118,7 @@ sock_of(struct netd *nd, uint8_t app, uint16_t id)
 static int
 port_taken(struct netd *nd, uint8_t proto, uint16_t port)
 {
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (s->used && s->proto == proto && s->lport == port)
             return 1;
@@ -255,7 +258,7 @@ sock_requests(struct netd *nd)
 void
 sock_flush(struct netd *nd)
 {
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (s->used && s->reset_pending &&
             sock_event(nd, s, NS_EV_RESET, 0, s->raddr, s->rport, 0, 0) == 0)

@@ -252,7 +252,7 @@ listen_input(struct netd *nd, struct sock *l, uint32_t src, uint16_t sport, uint
     }
     if (!(flags & TH_SYN))
         return;
-    for (int i = 0; i < NETD_MAX_SOCKS; i++)
+    for (uint32_t i = 0; i < nd->sock_hi; i++)
         if (nd->socks[i].used && nd->socks[i].parent == l - nd->socks)
             half++;
     if (half >= TCP_MAX_HALF_OPEN || !(c = sock_alloc(nd, NS_TCP, l->app))) {
@@ -466,7 +466,7 @@ tcp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *t, uint32_
         nd->stats[ST_TCP_NOCONN]++;
         return;
     }
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *c = &nd->socks[i];
         if (!c->used || c->proto != NS_TCP || c->lport != dport)
             continue;
@@ -534,7 +534,7 @@ tcp_timeout(struct netd *nd, struct sock *s)
 void
 tcp_timers(struct netd *nd)
 {
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (!s->used || s->proto != NS_TCP)
             continue;
@@ -553,7 +553,7 @@ tcp_timers(struct netd *nd)
 void
 tcp_arp_resolved(struct netd *nd, uint32_t ip)
 {
-    for (int i = 0; i < NETD_MAX_SOCKS; i++) {
+    for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (s->used && s->proto == NS_TCP && s->state == TCP_SYN_SENT && s->raddr == ip)
             tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, 0, TH_SYN, 0, 0, 0, 0);
@@ -626,7 +626,7 @@ tcp_close(struct netd *nd, struct sock *s)
         tcp_output(nd, s);
         break;
     case TCP_LISTEN:
-        for (int i = 0; i < NETD_MAX_SOCKS; i++)
+        for (uint32_t i = 0; i < nd->sock_hi; i++)
             if (nd->socks[i].used && nd->socks[i].parent == s - nd->socks)
                 tcp_abort(nd, &nd->socks[i], -NS_ERESET);
         sock_free(nd, s);
