@@ -506,3 +506,16 @@ def test_udp_echo_refuses_well_known_source_ports(host):
     assert [f.udp.payload for f in peer.udp(1024, 7, b"fine") if f.udp] == [b"fine"]
     st = host.stats()
     assert st["udp_echo_loop"] == 3 and st["udp_echo"] == 1
+
+
+def test_sequence_numbers_wrap_around_2_to_the_32(host):
+    """RFC 9293 section 3.4: sequence space is modulo 2^32; data across the wrap is taken."""
+    ls = open_sock(host, NS_TCP)
+    host.request(NsMsg(NS_BIND, sock=ls, lport=80))
+    peer = Peer(host)
+    peer.arp_request()
+    c = peer.connect(50000, 80, iss=0xFFFF_FC00)
+    s = next(e.sock for e in peer.events if e.op == NS_EV_ACCEPT)
+    data = stream(4000, 9)      # 1023 bytes before the wrap, the rest after it
+    peer.tcp_send(c, data, mss=1000)
+    assert data_of(peer.events, s) == data and c.snd_una == c.snd_nxt == (0xFFFF_FC01 + 4000) % 2**32
