@@ -41,6 +41,17 @@ def unavailable() -> str | None:
         return "the `ip` tool (iproute2) is missing; run `make setup` as root to install it"
     if not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun is missing; load the tun module (modprobe tun) or give the container the device"
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR))
+    except OSError as e:
+        return f"/dev/net/tun cannot be opened ({e.strerror}); give the container the device"
+    # Root is not always enough (a container without CAP_NET_ADMIN): try for real.
+    probe = f"keusim-probe-{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return (f"cannot create a network namespace ({r.stderr.strip() or 'ip netns add failed'}); "
+                "the TAP tests need CAP_NET_ADMIN")
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
 
 
