@@ -25,7 +25,6 @@ void kmain(uint64_t bootinfo_va, uint64_t core)
     arch_cpu_init((int)core);
     plat_write(PLAT_READY, 1);
     if (core == 0) {
-        klog_init();
         kinit(bootinfo->free_pa, bootinfo->pool_pa, bootinfo->pool_pa,
               bootinfo->pool_pa + bootinfo->pool_size);
         procinit();

@@ -160,6 +160,16 @@ def _expectation(expect: str, exit_code: int | None, fault: Fault | None) -> boo
     return False
 
 
+def _fault(spec: SystemSpec, m: Machine, pid: int, kind: int, addr: int, pc: int) -> Fault:
+    """A fault record, named: process, pid, core, and the symbol of pc in its image."""
+    i = pid - 1
+    name = spec.processes[i].name if 0 <= i < len(spec.processes) else "?"
+    core = spec.processes[i].core if 0 <= i < len(spec.processes) else -1
+    images = getattr(m, "proc_images", [])
+    sym = images[i].symbolize(pc) if 0 <= i < len(images) else f"{pc:#x}"
+    return Fault(FAULT_KINDS.get(kind, f"kind-{kind}"), addr, pc, sym, name, pid, core)
+
+
 def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineResult,
             profile: str, mappings) -> RunReport:
     exits: dict[int, int] = {}
@@ -172,7 +182,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         if typ == KLOG_EXIT:
             exits[pid] = a - (1 << 64) if a >= 1 << 63 else a
         elif typ == KLOG_FAULT:
-            faults[pid] = Fault(FAULT_KINDS.get(a, f"kind-{a}"), b, c)
+            faults[pid] = _fault(spec, m, pid, a, b, c)
         elif typ == KLOG_STAT:
             stats.setdefault((a, pid), {})[STAT_KEYS.get(b, f"key{b}")] = c
         elif typ == KLOG_CHAN_ERR:
@@ -215,7 +225,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         bad = [p.name for p in procs if not p.expectation_met]
         kernel_msg = f"unexpected outcome for: {', '.join(bad)}"
     return RunReport(spec.name, arch, ok, res.status, kernel_msg, dict(sorted(params.items())),
-                     tuple(procs), cores, tuple(chans), profile, res.klog_dropped, mappings)
+                     tuple(procs), cores, tuple(chans), profile, mappings)
 
 
 def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, images) -> tuple:

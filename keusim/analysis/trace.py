@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import struct
 import sys
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -174,19 +173,13 @@ class Session:
         res = m.result
         res.consoles = {pid: bytes(b) for pid, b in sorted(m.consoles.items())}
         res.klog = self.klog()
-        if m.klog_pa:
-            res.klog_dropped = max(0, m.ram.u64(m.klog_pa) - 256)
+        res.running = m.unfinished()
         self.result = res
         return res
 
     def klog(self) -> list[tuple[int, int, int, int, int]]:
         """The kernel's event log records so far (kernel/include/klog.h)."""
-        m = self.machine
-        if not m.klog_pa:
-            return []
-        nrec = min(m.ram.u64(m.klog_pa), 256)
-        raw = m.ram.read(m.klog_pa + 8, 32 * nrec)
-        return [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)]
+        return list(self.machine.klog)
 
     def report(self, attribution: bool = False) -> RunReport:
         """The RunReport of the finished run (as ``system.run`` builds it)."""

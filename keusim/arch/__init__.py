@@ -83,6 +83,8 @@ class Backend:
         pc(core), user_mode(core) -> bool, read_root(uc) -> int.
         root_for(core, va) -> int: the table root translating va right now (for
             keusim's own page walks; uc_vmem_* must not be used inside hooks).
+        trap_from_error(core, uc_error) -> trap or None: the architectural exception
+            for a Unicorn error that stands for one (an undefined opcode), else None.
         fault_summary(core, trap) -> str: for kernel-mode faults (a panic).
         setup_call(uc, args, sp, ret, mem_write): the C calling convention, for running
             one guest function in a bare Uc (bench/machine_speed.py).

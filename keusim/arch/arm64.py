@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import capstone as cs
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
+from unicorn import UC_ARCH_ARM64, UC_ERR_INSN_INVALID, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -473,6 +473,17 @@ class Arm64:
 
     def interrupt_trap(self, cause: str) -> Trap:
         return Trap("interrupt", cause=cause)
+
+    def trap_from_error(self, core, err) -> Trap | None:
+        """The exception for a Unicorn error that stands for one, else None.
+
+        UC_ERR_INSN_INVALID means QEMU found the encoding UNDEFINED without raising
+        its own exception: the architecture takes an "unknown reason" exception
+        (ESR EC 0x00) with ELR on the instruction (Arm ARM, ESR_EL1.EC == 0).
+        """
+        if err.errno != UC_ERR_INSN_INVALID:
+            return None
+        return Trap("exception", EXCP_UDEF, ESR_UNKNOWN, 0)
 
     def fault_summary(self, core, trap: Trap) -> str:
         ec = trap.esr >> 26

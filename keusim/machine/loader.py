@@ -210,6 +210,8 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
             body += bytes(24)
     ram.write(BOOTINFO_PA, hdr + body)
     machine.symbolize = kernel.symbolize
+    machine.proc_names = [p.name for p in procs]
+    machine.proc_images = [p.image for p in procs]
     machine.pool = (pool_pa, pool)
     for core in machine.cores:
         arch.boot_core(core, kernel.entry, kb + stacks[core.id], kb + BOOTINFO_PA, tb.root)

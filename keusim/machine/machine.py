@@ -30,7 +30,10 @@ from keusim.machine.pagetable import read_virtual, translate
 from keusim.model.costmodel import FlatCost
 
 INF = 1 << 64
-NKLOG = 256  # kernel/include/param.h: records in the kernel's event log
+# A kernel logs a bounded number of records per process and channel (kernel/include/klog.h);
+# far more than this means a kernel bug, and the run stops saying so rather than grow without end.
+MAX_LOG_RECORDS = 1 << 20
+KLOG_PROC, KLOG_EXIT, KLOG_FAULT = 7, 1, 2   # kernel/include/klog.h record types the machine reads
 
 
 class RAM:
@@ -68,6 +71,7 @@ class Core:
         self.wake_at = 0              # earliest model time an IPI can wake it
         self.timer = 0                # absolute deadline, 0 = off
         self.trap = None
+        self.kernel_traps = 0          # kernel-mode exceptions since the last user-mode one
         self.events: list[str] = []
         self.ready = False
         self.arch_state: dict = {}
@@ -106,11 +110,15 @@ class Core:
 
 @dataclass
 class MachineResult:
+    """How a run ended. ``message`` names the core, the image and symbol, and the
+    process (name and pid) involved, for every status but poweroff."""
+
     status: str                     # poweroff | panic | deadlock | timeout | error
     message: str = ""
     consoles: dict[int, bytes] = field(default_factory=dict)
     klog: list[tuple[int, int, int, int, int]] = field(default_factory=list)
-    klog_dropped: int = 0
+    core: int | None = None         # the core that stopped the run, if one did
+    running: tuple[int, ...] = ()   # pids that had neither exited nor faulted
 
 
 class Machine:
@@ -150,9 +158,13 @@ class Machine:
         self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
         self.consoles: dict[int, bytearray] = {}
-        self.klog_pa = 0
+        # Event records the kernel handed to the report device, in order (never dropped).
+        self.klog: list[tuple[int, int, int, int, int]] = []
         self.result: MachineResult | None = None
         self.symbolize: Callable[[int], str] = lambda pc: f"{pc:#x}"
+        # Set by the loader: process names and images, in pid order (pid = index + 1).
+        self.proc_names: list[str] = []
+        self.proc_images: list = []
         self._md = arch.capstone()
         self._coh_keep = None
         coh = None
@@ -213,16 +225,68 @@ class Machine:
         t.wake_at = max(t.wake_at, src.clock + self.ipi_cycles)
         src.stop("ipi")
 
+    def log_record(self, core: Core, pa: int) -> None:
+        """PLAT_LOG: copy one 32-byte event record (kernel/include/klog.h) out of RAM now."""
+        try:
+            rec = struct.unpack("<IIQQQ", self.ram.read(pa, 32))
+        except MachineError:
+            self._stop(core, "error", f"the kernel logged a record at {pa:#x}, outside RAM")
+            return
+        if len(self.klog) >= MAX_LOG_RECORDS:
+            self._stop(core, "error", f"the kernel logged more than {MAX_LOG_RECORDS} records; "
+                       f"every record type is bounded per process, so this is a kernel bug")
+            return
+        self.klog.append(rec)
+
     def power_off(self, core: Core, status: int) -> None:
         if self.result is None:
-            self.result = MachineResult("poweroff" if status == 0 else "error",
-                                        "" if status == 0 else f"kernel power-off status {status}")
+            if status == 0:
+                self.result = MachineResult("poweroff", core=core.id)
+            else:
+                self._stop(core, "error", f"kernel power-off status {status}")
         core.stop("poweroff")
 
     def kernel_panic(self, core: Core, msg: str) -> None:
-        if self.result is None:
-            self.result = MachineResult("panic", f"kernel panic on core {core.id}: {msg}")
+        self._stop(core, "panic", f"kernel panic: {msg}")
         core.stop("panic")
+
+    def _stop(self, core: Core, status: str, what: str) -> None:
+        """End the run (first cause wins), naming where core was."""
+        if self.result is None:
+            self.result = MachineResult(status, f"{what} ({self.describe(core)})", core=core.id)
+
+    def _pid_of_root(self, root: int) -> int | None:
+        for typ, pid, a, _b, _c in self.klog:
+            if typ == KLOG_PROC and a == root:
+                return pid
+        return None
+
+    def _proc_label(self, pid: int | None) -> str:
+        if pid is None:
+            return "no process"
+        name = self.proc_names[pid - 1] if 0 < pid <= len(self.proc_names) else "?"
+        return f"process {name} (pid {pid})"
+
+    def describe(self, core: Core) -> str:
+        """Where core is: core id, privilege, image and symbol of its pc, and the
+        process whose address space is loaded (every image starts at 0x400000, so a
+        bare pc is ambiguous)."""
+        pc = self.arch.pc(core)
+        user = self.arch.user_mode(core)
+        root = self.arch.read_root(core.uc) if user else core.native.k.root
+        pid = self._pid_of_root(root) if root else None
+        if user:
+            img = (self.proc_images[pid - 1] if pid and 0 < pid <= len(self.proc_images)
+                   else None)
+            sym = img.symbolize(pc) if img is not None else f"{pc:#x}"
+            return f"core {core.id}, user mode at {sym} (pc {pc:#x}), {self._proc_label(pid)}"
+        return (f"core {core.id}, kernel at {self.symbolize(pc)} (pc {pc:#x}), "
+                f"{'running ' if pid else ''}{self._proc_label(pid)}")
+
+    def unfinished(self) -> tuple[int, ...]:
+        """Pids that have neither exited nor been killed (from the kernel's records)."""
+        done = {pid for typ, pid, *_ in self.klog if typ in (KLOG_EXIT, KLOG_FAULT)}
+        return tuple(p for p in range(1, len(self.proc_names) + 1) if p not in done)
 
     def read_virtual(self, core: Core, va: int, n: int) -> bytes | None:
         """n bytes at va in the core's current address space (page-table walk in RAM)."""
@@ -244,12 +308,17 @@ class Machine:
         times = [c.next_time() for c in self.cores]
         t = min(times)
         if t >= INF:
+            left = self.unfinished()
+            who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
             self.result = MachineResult("deadlock", "every core is idle and no interrupt is "
-                                        "pending: the live processes wait for each other")
+                                        f"pending: the live processes wait for each other: {who}")
             return False
         if t >= self.max_cycles:
-            self.result = MachineResult("timeout", f"model time passed max_cycles="
-                                        f"{self.max_cycles} (raise it, or check for a hung guest)")
+            left = self.unfinished()
+            who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
+            self.result = MachineResult(
+                "timeout", f"model-time budget max_cycles={self.max_cycles} used up; still "
+                f"running: {who} (raise max_cycles if they were making progress)")
             return False
         core = self.cores[times.index(t)]
         horizon = min((x for i, x in enumerate(times) if i != core.id), default=INF)
@@ -273,23 +342,39 @@ class Machine:
         try:
             core.uc.emu_start(core.pc, 0)
         except UcError as e:
-            pc = self.arch.pc(core)
-            self.result = MachineResult("error", f"core {core.id}: emulator stopped with {e} at "
-                                        f"{self.symbolize(pc)}")
-            return False
+            # Unicorn reports some architectural exceptions as errors (an undefined
+            # opcode: UC_ERR_INSN_INVALID); the backend turns those into the trap the
+            # CPU would take. Anything else is a machine bug and ends the run.
+            trap = self.arch.trap_from_error(core, e) if core.trap is None else None
+            if trap is None:
+                self._stop(core, "error", f"emulator stopped with {e}")
+                return False
+            core.trap = trap
         core.pc = self.arch.pc(core)
         if "ready" in core.events:
             self.arch.kernel_ready(core)
         if core.trap is not None:
             trap, core.trap = core.trap, None
-            if trap.kind != "syscall" and not self.arch.user_mode(core):
-                self.result = MachineResult(
-                    "panic", f"kernel exception on core {core.id}: "
-                    f"{self.arch.fault_summary(core, trap)} in {self.symbolize(core.pc)}")
-                return False
             if trap.kind != "syscall":
                 core.native.k.clock += self.exception_cycles
-            self.arch.deliver(core, trap)
+                if self.arch.user_mode(core):
+                    core.kernel_traps = 0
+                else:
+                    # A kernel-mode exception goes to the kernel's own handler, which
+                    # decides (ours panics). One that keeps faulting in its handler
+                    # would loop: after three the machine stops, as a CPU would with a
+                    # double and then triple fault.
+                    core.kernel_traps += 1
+                    if core.kernel_traps > 3:
+                        self._stop(core, "panic", "kernel exception while handling a kernel "
+                                   f"exception (triple fault): {self.arch.fault_summary(core, trap)}")
+                        return False
+            try:
+                self.arch.deliver(core, trap)
+            except MachineError as e:
+                self._stop(core, "panic", f"exception entry failed ({e}): "
+                           f"{self.arch.fault_summary(core, trap)}")
+                return False
         return self.result is None
 
     def run(self, max_cycles: int = 10**10, progress: Callable[[int], None] | None = None
@@ -309,14 +394,14 @@ class Machine:
             n += 1
             if progress and n % 4096 == 0:
                 progress(min(c.clock for c in self.cores))
+        return self.finish()
+
+    def finish(self) -> MachineResult:
+        """Fill the result of a finished run with consoles, records and unfinished pids."""
         res = self.result
         res.consoles = {pid: bytes(b) for pid, b in sorted(self.consoles.items())}
-        if self.klog_pa:
-            count = self.ram.u64(self.klog_pa)
-            nrec = min(count, NKLOG)
-            raw = self.ram.read(self.klog_pa + 8, 32 * nrec)
-            res.klog = [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)]
-            res.klog_dropped = max(0, count - NKLOG)
+        res.klog = list(self.klog)
+        res.running = self.unfinished()
         return res
 
     def close(self) -> None:
