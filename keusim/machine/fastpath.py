@@ -47,6 +47,7 @@ class FastCore(C.Structure):
         ("coh_last", C.c_uint64), ("coh_streamed", C.c_uint64),
         ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
         ("frac", C.c_uint64),
+        ("user_stop", C.c_uint64),
     ]
 
 

@@ -27,6 +27,7 @@ KERNEL_PA = 0x100000
 MAXPROC, MAXCHAN, MAXNAME, MAXCPU = 32, 32, 32, 8
 BOOT_STACK = 16 * 1024
 BOOT_FLAG_BROKEN_LAYOUT = 1
+BOOT_FLAG_KERNEL_FAULT = 2   # kernel/include/bootinfo.h: test-only kernel-mode #PF at boot
 CHAN_MIN, CHAN_MAX = 4096, 1 << 20
 
 

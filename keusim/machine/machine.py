@@ -332,6 +332,10 @@ class Machine:
             core.timer = 0
         if core.irq and (woke or self.arch.user_mode(core)):
             self._deliver_irq(core)
+        # Still pending (the core is in the kernel, interrupts masked): take it at the
+        # first user instruction. Without this a process that traps into the kernel
+        # at every slice end (a system call in a loop) would never see its timer.
+        k.user_stop = 1 if core.irq else 0
         end = min(horizon + self.lookahead if horizon < INF else INF, k.clock + self.quantum,
                   self.max_cycles)
         if core.timer:
