@@ -29,7 +29,8 @@
 #define BIG_EXIT     19   /* exit code that needs 64 bits */
 #define SPIN         20   /* spin forever without system calls */
 #define SPIN_SYSCALL 21   /* spin forever making system calls */
-#define REPORT_FLOOD 22   /* thousands of report calls, chanfault and report on others' channels */
+#define REPORT_FLOOD 22   /* thousands of report and chanfault calls on a channel it does not own */
+#define CPUID_BITS   23   /* x86: exit code = CPUID RDRAND | RDSEED << 1 | FSGSBASE << 2 (want 0) */
 
 static int honest(void)
 {
@@ -103,12 +104,27 @@ static void hostile(void)
     case SPIN_SYSCALL:
         for (;;)
             ks_nop();
-    case REPORT_FLOOD:
+    case REPORT_FLOOD: {
+        int64_t r = 0, f = 0;
         for (int i = 0; i < 3000; i++) {
-            ks_report(0, STAT_MISMATCHES, 0);
-            ks_chanfault(0, -4);
+            r = ks_report(0, STAT_MISMATCHES, 0);
+            f = ks_chanfault(0, -4);
         }
+        ks_printf("report %s chanfault %s\n", r == EPERM ? "EPERM" : "accepted",
+                  f == EPERM ? "EPERM" : "accepted");
         return;
+    }
+    case CPUID_BITS: {
+        uint32_t a = 1, b = 0, c = 0, d = 0, bits = 0;
+#if defined(__x86_64__)
+        asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        bits |= (c >> 30) & 1;                       /* CPUID.1:ECX.RDRAND */
+        a = 7, c = 0;
+        asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        bits |= ((b >> 18) & 1) << 1 | (b & 1) << 2; /* CPUID.7.0:EBX.RDSEED, FSGSBASE */
+#endif
+        ks_exit((int)bits);
+    }
     }
 }
 
