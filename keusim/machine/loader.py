@@ -139,7 +139,7 @@ class ElfImage:
             raise ImageError(f"{self.path}: no loadable segments")
         pages: dict[int, int] = {}
         spans = sorted((s.vaddr, s.vaddr + s.memsz) for s in self.segments)
-        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
             if b0 < a1:
                 raise ImageError(f"{self.path}: segments [{a0:#x}, {a1:#x}) and [{b0:#x}, "
                                  f"{b1:#x}) overlap; link with keusim's guests/lib/user.ld")
