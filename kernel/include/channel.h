@@ -11,7 +11,7 @@
 #define CHERR_UNKNOWN_PROCESS 5
 #define CHERR_BAD_MODE 6
 
-#define NSTAT 16 /* STAT_* keys are 1..NSTAT-1 (guests/include/keusim/keusim.h) */
+#define NSTAT 32 /* counter keys are 1..NSTAT-1: STAT_* (guests/include/keusim/keusim.h) and workload-private ones */
 
 #define CHAN_MIN_CAPACITY 4096u
 #define CHAN_MAX_CAPACITY (1u << 20)

@@ -299,9 +299,15 @@ class X86_64:
             if core.trap is None:
                 uc.context_update(ctx)
                 soft = is_int.value == 1
-                core.trap = Trap("exception", intno,
-                                 uc.reg_read(X.UC_X86_REG_CR2) if intno == VEC_PF and not soft
-                                 else 0, soft=soft)
+                if not soft and intno >= 32:
+                    # QEMU's internal exits (EXCP_HLT 0x10001, EXCP_DEBUG ...) are not
+                    # vectors; none is reachable from user mode with this set-up, so
+                    # treat one as an invalid instruction rather than index the IDT.
+                    core.trap = Trap("exception", VEC_UD, err=0)
+                else:
+                    core.trap = Trap("exception", intno,
+                                     uc.reg_read(X.UC_X86_REG_CR2)
+                                     if intno == VEC_PF and not soft else 0, soft=soft)
             uc.emu_stop()
 
         def gp_here(uc) -> None:
