@@ -104,6 +104,7 @@ void scheduler(void)
              * extend it, so system calls in a loop cannot dodge preemption.
              */
             c->slice_end = arch_cycles() + bootinfo->timeslice;
+            arm_timeslice();
             arch_set_kstack(p->kstack + KSTACKSIZE);
             arch_switch_uvm(p->root_pa, (uint32_t)p->pid);
             arch_user_restore(&p->fp);
@@ -156,7 +157,9 @@ void wakeup(void *chan)
         if (p->state == SLEEPING && p->chan == chan) {
             p->state = RUNNABLE;
             if (p->core != me)
-                plat_write(PLAT_IPI, (uint64_t)p->core);
+                plat_write(PLAT_IPI, (uint64_t)p->core); /* its interrupt() arms the timer */
+            else if (mycpu()->proc)
+                arm_timeslice(); /* the running process now has a rival */
         }
     }
 }
@@ -205,15 +208,22 @@ static int others_waiting(struct cpu *c)
 
 /*
  * Arm this core's timer for the end of the running process's slice (set when
- * it was scheduled) if another process waits for the core. A deadline already
- * past fires at once, on the way back to user.
+ * it was scheduled) if another process waits for the core, else disarm it.
+ * Called when the answer can change: a process is scheduled, a rival on this
+ * core wakes, an interrupt arrives (another core woke one). A deadline already
+ * past fires at the first user instruction. The device is written only when
+ * the deadline changes.
  */
 void arm_timeslice(void)
 {
     struct cpu *c = mycpu();
     if (!bootinfo->timeslice)
         return;
-    plat_write(PLAT_TIMER, others_waiting(c) ? c->slice_end : 0);
+    uint64_t when = others_waiting(c) ? c->slice_end : 0;
+    if (when != c->timer) {
+        c->timer = when;
+        plat_write(PLAT_TIMER, when);
+    }
 }
 
 /* The running process used up its slice. */
@@ -223,9 +233,11 @@ int slice_over(void)
     return bootinfo->timeslice && arch_cycles() >= c->slice_end;
 }
 
-/* Last step of every return to user: arm the time slice, drop the kernel lock. */
+/*
+ * Last step of every return to user: drop the kernel lock. The time slice is
+ * not touched: its deadline was fixed when the process was scheduled.
+ */
 void usertrapret(void)
 {
-    arm_timeslice();
     release(&bkl);
 }

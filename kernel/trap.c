@@ -108,7 +108,7 @@ void user_fault(struct trapframe *tf, int access, uint64_t addr, int hw_kind)
  * An interrupt arrived, from user mode or while this core idled in the scheduler
  * (then myproc() is 0). IPIs only make the scheduler look again; a timer tick
  * preempts the running process once its slice (fixed when it was scheduled)
- * is over. Returning to user arms the timer for the current slice's end.
+ * is over. Either may have changed whether a rival waits: re-arm.
  */
 void interrupt(void)
 {

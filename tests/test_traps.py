@@ -40,6 +40,7 @@ EXPECT = {
         17: "privileged-instruction",      # hlt
         18: "bad-syscall",
         19: ("exit", 0x123456789),         # exit codes keep all 64 bits
+        24: "privileged-instruction",      # out then ud2 in one block: the first trap wins
     },
     "arm64": {
         1: "undefined-instruction",        # udf #0
@@ -61,6 +62,7 @@ EXPECT = {
         17: "privileged-instruction",      # wfi (SCTLR_EL1.nTWI = 0)
         18: "bad-syscall",
         19: ("exit", 0x123456789),
+        24: ("exit", 99),                  # (x86-only behaviour)
     },
 }
 

@@ -30,6 +30,7 @@
 #define SPIN         20   /* spin forever without system calls */
 #define SPIN_SYSCALL 21   /* spin forever making system calls */
 #define REPORT_FLOOD 22   /* thousands of report and chanfault calls on a channel it does not own */
+#define OUT_THEN_UD  24   /* x86: out, then ud2 in the same block: the first trap wins / arm64: nothing */
 #define CPUID_BITS   23   /* x86: exit code = CPUID RDRAND | RDSEED << 1 | FSGSBASE << 2 (want 0) */
 
 static int honest(void)
@@ -67,6 +68,7 @@ static void hostile(void)
     case RDSEED: { uint64_t v; asm volatile("rdseed %0" : "=r"(v)); ks_printf("rdseed %x\n", v); break; }
     case WRFSBASE:     asm volatile("wrfsbase %0" ::"r"(0x1234ull)); break;
     case HLT:          asm volatile("hlt"); break;
+    case OUT_THEN_UD:  asm volatile("outb %%al, $0x80\n ud2" ::"a"(0)); break;
     }
 #elif defined(__aarch64__)
     switch (BEHAVIOUR) {

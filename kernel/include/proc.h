@@ -33,6 +33,7 @@ struct cpu {
     int started;
     struct context sched;   /* the scheduler's context */
     uint64_t slice_end;     /* model cycle at which the running process's time slice ends */
+    uint64_t timer;         /* deadline last written to PLAT_TIMER (0: off) */
 };
 
 extern struct proc procs[MAXPROC];

@@ -349,11 +349,13 @@ class Machine:
             # Unicorn reports some architectural exceptions as errors (an undefined
             # opcode: UC_ERR_INSN_INVALID); the backend turns those into the trap the
             # CPU would take. Anything else is a machine bug and ends the run.
-            trap = self.arch.trap_from_error(core, e) if core.trap is None else None
-            if trap is None:
-                self._stop(core, "error", f"emulator stopped with {e}")
-                return False
-            core.trap = trap
+            # A trap a hook recorded earlier in the same block came first and wins.
+            if core.trap is None:
+                trap = self.arch.trap_from_error(core, e)
+                if trap is None:
+                    self._stop(core, "error", f"emulator stopped with {e}")
+                    return False
+                core.trap = trap
         core.pc = self.arch.pc(core)
         if "ready" in core.events:
             self.arch.kernel_ready(core)
