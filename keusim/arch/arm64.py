@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from functools import cache
 
 import capstone as cs
-from unicorn import UC_ARCH_ARM64, UC_ERR_INSN_INVALID, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
+from unicorn import (
+    UC_ARCH_ARM64,
+    UC_ERR_EXCEPTION,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_MODE_ARM,
+    Uc,
+    UcError,
+)
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -480,8 +488,9 @@ class Arm64:
         UC_ERR_INSN_INVALID means QEMU found the encoding UNDEFINED without raising
         its own exception: the architecture takes an "unknown reason" exception
         (ESR EC 0x00) with ELR on the instruction (Arm ARM, ESR_EL1.EC == 0).
+        UC_ERR_EXCEPTION (an exception no hook took) is taken the same way.
         """
-        if err.errno != UC_ERR_INSN_INVALID:
+        if err.errno not in (UC_ERR_INSN_INVALID, UC_ERR_EXCEPTION):
             return None
         return Trap("exception", EXCP_UDEF, ESR_UNKNOWN, 0)
 

@@ -28,7 +28,15 @@ from __future__ import annotations
 import struct
 
 import capstone as cs
-from unicorn import UC_ARCH_X86, UC_ERR_INSN_INVALID, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
+from unicorn import (
+    UC_ARCH_X86,
+    UC_ERR_EXCEPTION,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_MODE_64,
+    Uc,
+)
 from unicorn import x86_const as X
 
 from keusim.arch.x86_64_facts import TOOLCHAIN
@@ -534,8 +542,10 @@ class X86_64:
         UC_ERR_INSN_INVALID is QEMU's #UD; the CPU raises it with RIP on the
         instruction (SDM Vol. 3A, 6.15, #UD). ``int1`` (F1) also lands here: it is
         a #DB trap, delivered with RIP after it, without a DPL check.
+        UC_ERR_EXCEPTION (an exception no hook took; its vector is lost) is taken as
+        #UD too, so the kernel, not the machine, deals with the offender.
         """
-        if err.errno != UC_ERR_INSN_INVALID:
+        if err.errno not in (UC_ERR_INSN_INVALID, UC_ERR_EXCEPTION):
             return None
         rip = self.pc(core)
         code = core.machine.read_virtual(core, rip, 15)
