@@ -38,6 +38,8 @@ def test_a_spinner_cannot_starve_its_core(arch, spinner):
     assert honest.exit_code == 0 and honest.console.startswith("honest: done"), r.summary()
     assert r.status == "timeout"
     assert "max_cycles=6000000" in r.message and "still running: spinner (pid 1)" in r.message
+    # ... and where the core was: in the spinner's own code (or the kernel on its behalf).
+    assert "core 0, " in r.message and "process spinner (pid 1)" in r.message
     sp = r.process("spinner")
     assert sp.running and sp.fault is None and sp.exit_code is None
     d = json.loads(r.to_json())["processes"]

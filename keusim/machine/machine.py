@@ -316,9 +316,11 @@ class Machine:
         if t >= self.max_cycles:
             left = self.unfinished()
             who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
+            where = "; ".join(self.describe(c) for c in self.cores)
             self.result = MachineResult(
                 "timeout", f"model-time budget max_cycles={self.max_cycles} used up; still "
-                f"running: {who} (raise max_cycles if they were making progress)")
+                f"running: {who} (raise max_cycles if they were making progress). Where the "
+                f"cores were: {where}")
             return False
         core = self.cores[times.index(t)]
         horizon = min((x for i, x in enumerate(times) if i != core.id), default=INF)
