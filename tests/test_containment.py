@@ -106,6 +106,17 @@ def test_silence_is_unknown_not_intact(arch):
     assert "integrity unknown" in r.summary()
 
 
+def test_console_flood_is_cut_and_says_so():
+    """A process printing without end cannot exhaust host memory: its console keeps
+    1 MiB, and the report says how much more was not kept."""
+    r = run(manifest.parse('[[process]]\nname = "x"\nimage = "@/tests/data/console_flood.c"\n'),
+            arch="x86_64")
+    c = r.process("x").console
+    assert r.ok and c.startswith("x" * 1000)
+    assert c.endswith(f"[keusim: console cut at {1 << 20} bytes; {384 * 4096 - (1 << 20)} "
+                      f"more not kept]\n")
+
+
 # -- 4. clean context switches ----------------------------------------------------------
 def test_user_state_neither_leaks_nor_is_lost(arch):
     """Three processes on one core each start from the power-on FP/SIMD state (so

@@ -169,11 +169,7 @@ class Session:
         """Run to the end (if not there yet) and collect consoles and the kernel log."""
         while self.step():
             pass
-        m = self.machine
-        res = m.result
-        res.consoles = {pid: bytes(b) for pid, b in sorted(m.consoles.items())}
-        res.klog = self.klog()
-        res.running = m.unfinished()
+        res = self.machine.finish()   # consoles, event records, unfinished pids
         self.result = res
         return res
 

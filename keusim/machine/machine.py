@@ -33,6 +33,9 @@ INF = 1 << 64
 # A kernel logs a bounded number of records per process and channel (kernel/include/klog.h);
 # far more than this means a kernel bug, and the run stops saying so rather than grow without end.
 MAX_LOG_RECORDS = 1 << 20
+# Console bytes kept per process: a process printing in a loop must not exhaust host memory.
+# What is cut is counted and said at the end of that console, never dropped silently.
+CONSOLE_LIMIT = 1 << 20
 KLOG_PROC, KLOG_EXIT, KLOG_FAULT = 7, 1, 2   # kernel/include/klog.h record types the machine reads
 
 
@@ -158,6 +161,7 @@ class Machine:
         self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
         self.consoles: dict[int, bytearray] = {}
+        self.console_cut: dict[int, int] = {}   # pid -> console bytes past CONSOLE_LIMIT
         # Event records the kernel handed to the report device, in order (never dropped).
         self.klog: list[tuple[int, int, int, int, int]] = []
         self.result: MachineResult | None = None
@@ -215,7 +219,12 @@ class Machine:
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:
-        self.consoles.setdefault(pid, bytearray()).extend(data)
+        buf = self.consoles.setdefault(pid, bytearray())
+        room = CONSOLE_LIMIT - len(buf)
+        if len(data) > room:
+            self.console_cut[pid] = self.console_cut.get(pid, 0) + len(data) - max(room, 0)
+            data = data[:max(room, 0)]
+        buf.extend(data)
 
     def send_ipi(self, src: Core, target: int) -> None:
         if not 0 <= target < len(self.cores):
@@ -407,7 +416,10 @@ class Machine:
     def finish(self) -> MachineResult:
         """Fill the result of a finished run with consoles, records and unfinished pids."""
         res = self.result
-        res.consoles = {pid: bytes(b) for pid, b in sorted(self.consoles.items())}
+        res.consoles = {pid: bytes(b) + (f"\n[keusim: console cut at {CONSOLE_LIMIT} bytes; "
+                                         f"{self.console_cut[pid]} more not kept]\n".encode()
+                                         if pid in self.console_cut else b"")
+                        for pid, b in sorted(self.consoles.items())}
         res.klog = list(self.klog)
         res.running = self.unfinished()
         return res
