@@ -135,6 +135,34 @@ def test_kernel_mode_exception_reaches_the_kernel_handler(arch):
     assert json.loads(r.to_json())["message"] == r.message
 
 
+def test_port_io_faults_before_the_rest_of_its_block():
+    """`out` then a store to a ring page in the same translated block: the #GP is taken
+    at the `out`, so the consumer never sees the store (Unicorn alone would finish the
+    block first)."""
+    text = """[system]
+name = "outstore"
+cores = 2
+[[process]]
+name = "p"
+image = "@/guests/src/traps.c"
+cflags = ["-DBEHAVIOUR=25"]
+expect = "fault:privileged-instruction"
+[[process]]
+name = "c"
+image = "@/guests/src/traps.c"
+cflags = ["-DBEHAVIOUR=26"]
+core = 1
+[[channel]]
+producer = "p"
+consumer = "c"
+capacity = 4096
+"""
+    r = run(manifest.parse(text), arch="x86_64")
+    assert r.process("p").fault.kind == "privileged-instruction"
+    assert r.process("c").exit_code == 0      # 0x5a (90) if the store had run
+    assert r.ok
+
+
 def test_determinism_of_the_trap_model():
     a = run(_manifest("x86_64"), arch="x86_64").to_json()
     assert a == _traps("x86_64").to_json()

@@ -31,6 +31,8 @@
 #define SPIN_SYSCALL 21   /* spin forever making system calls */
 #define REPORT_FLOOD 22   /* thousands of report and chanfault calls on a channel it does not own */
 #define OUT_THEN_UD  24   /* x86: out, then ud2 in the same block: the first trap wins / arm64: nothing */
+#define OUT_THEN_STORE 25 /* x86: out, then a store to channel 0's data page in the same block */
+#define PEEK_RING    26   /* consumer of channel 0: wait, then exit with the first data byte */
 #define CPUID_BITS   23   /* x86: exit code = CPUID RDRAND | RDSEED << 1 | FSGSBASE << 2 (want 0) */
 
 static int honest(void)
@@ -69,6 +71,11 @@ static void hostile(void)
     case WRFSBASE:     asm volatile("wrfsbase %0" ::"r"(0x1234ull)); break;
     case HLT:          asm volatile("hlt"); break;
     case OUT_THEN_UD:  asm volatile("outb %%al, $0x80\n ud2" ::"a"(0)); break;
+    case OUT_THEN_STORE:
+        /* The #GP must be taken before the store: a peer must never see 0x5a. */
+        asm volatile("outb %%al, $0x80\n movb $0x5a, (%0)"
+                     :: "r"(ks_endpoint(0)->data_va), "a"(0) : "memory");
+        break;
     }
 #elif defined(__aarch64__)
     switch (BEHAVIOUR) {
@@ -115,6 +122,12 @@ static void hostile(void)
         ks_printf("report %s chanfault %s\n", r == EPERM ? "EPERM" : "accepted",
                   f == EPERM ? "EPERM" : "accepted");
         return;
+    }
+    case PEEK_RING: {
+        uint64_t t0 = ks_rdcycles();
+        while (ks_rdcycles() - t0 < 2000000)
+            ks_yield();
+        ks_exit(*(volatile uint8_t *)ks_endpoint(0)->data_va);
     }
     case CPUID_BITS: {
         uint32_t a = 1, b = 0, c = 0, d = 0, bits = 0;

@@ -77,6 +77,9 @@ class Backend:
         install(core): trap hooks (record a trap in ``core.trap``, then emu_stop),
             virtual-time instruction hooks through ``core.native``.
         kernel_ready(core): the kernel wrote PLAT_READY on this core.
+        hook_block(core, insns) -> bool: a user block seen for the first time (capstone
+            instructions); add instruction hooks for exceptions Unicorn would raise too
+            late, and return True if any was added (the machine re-translates the block).
         deliver(core, trap): architectural entry for a recorded trap or interrupt;
             sets ``core.pc`` to the vector.
         interrupt_trap(cause: "timer"|"ipi") -> trap object for deliver().

@@ -417,6 +417,10 @@ class Arm64:
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_mrs(A.UC_ARM64_INS_MRS, self.counter_hz)
 
+    def hook_block(self, core, insns) -> bool:
+        """Nothing to hook: every arm64 exception Unicorn raises is precise."""
+        return False
+
     def kernel_ready(self, core) -> None:
         """PLAT_READY: the kernel installed VBAR_EL1 on this core; check it."""
         vbar = core.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)

@@ -32,6 +32,7 @@ from unicorn import (
     UC_ARCH_X86,
     UC_ERR_EXCEPTION,
     UC_ERR_INSN_INVALID,
+    UC_HOOK_CODE,
     UC_HOOK_INSN,
     UC_HOOK_INTR,
     UC_MODE_64,
@@ -78,6 +79,9 @@ CR4 = 1 << 5 | 1 << 9 | 1 << 10
 
 
 # Instructions that write the stack without a memory operand capstone reports as written.
+_PORT_IO = {cs.x86.X86_INS_IN, cs.x86.X86_INS_OUT, cs.x86.X86_INS_INSB, cs.x86.X86_INS_INSW,
+            cs.x86.X86_INS_INSD, cs.x86.X86_INS_OUTSB, cs.x86.X86_INS_OUTSW,
+            cs.x86.X86_INS_OUTSD}
 _STACK_WRITERS = {cs.x86.X86_INS_PUSH, cs.x86.X86_INS_PUSHF, cs.x86.X86_INS_PUSHFQ,
                   cs.x86.X86_INS_CALL, cs.x86.X86_INS_ENTER}
 
@@ -349,6 +353,38 @@ class X86_64:
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_rdtsc(X.UC_X86_INS_RDTSC, X.UC_X86_INS_RDTSCP,
                                X.UC_X86_REG_RAX, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX)
+
+    def hook_block(self, core, insns) -> bool:
+        """A user block seen for the first time: hook its port-I/O instructions.
+
+        The IN/OUT hooks fire inside the instruction's helper, and Unicorn finishes
+        the translated block before the stop takes effect, so later instructions of
+        the block would run after the #GP. A code hook on the instruction itself
+        fires before it and stops there, as the CPU's #GP would (SDM Vol. 1, 19.5.2).
+        Returns True when a new hook was added (the block must be translated again).
+        """
+        # (root, address) pairs holding port I/O: every image starts at 0x400000, so the
+        # same address in another process is usually something else.
+        sites = core.arch_state.setdefault("io_sites", set())
+        hooked = core.arch_state.setdefault("io_hooked", set())
+        root = self.read_root(core.uc)
+        added = False
+        for insn in insns:
+            if insn.id in _PORT_IO and (root, insn.address) not in sites:
+                sites.add((root, insn.address))
+                if insn.address not in hooked:
+                    hooked.add(insn.address)
+                    core.uc.hook_add(UC_HOOK_CODE, self._on_port_io, core,
+                                     insn.address, insn.address)
+                    added = True
+        return added
+
+    def _on_port_io(self, uc, addr, size, core) -> None:
+        if (self.user_mode(core)
+                and (self.read_root(uc), addr) in core.arch_state["io_sites"]):
+            if core.trap is None:
+                core.trap = Trap("exception", VEC_GP, err=0, rip=addr)
+            uc.emu_stop()
 
     def kernel_ready(self, core) -> None:
         """PLAT_READY: capture this core's CPL0 context (before any fault)."""

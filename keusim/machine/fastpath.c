@@ -55,6 +55,7 @@ struct kcoh {
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1 };
+#define MISS_RETRANSLATE UINT64_MAX   /* keusim/machine/fastpath.py */
 
 struct fastcore {
     uint64_t clock;             /* model cycles: guest-visible time */
@@ -188,6 +189,14 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
             break;
         if (!e->va) {
             uint64_t r = c->miss(c->id, va, size, root);
+            if (r == MISS_RETRANSLATE) {
+                /* Python added an instruction hook inside this block and dropped its
+                 * translation: stop before it runs; it is translated again, with the
+                 * hook, when the core resumes here. Nothing is charged or cached. */
+                c->stop_reason = STOP_SLICE;
+                c->emu_stop(uc);
+                return;
+            }
             insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r);
             uint64_t j = hash(va, root) & c->tmask;
             while (!(c->table[j].va == va && c->table[j].root == root))

@@ -212,8 +212,23 @@ class Machine:
             core.uc.hook_add(UC_HOOK_CODE, on_switch, core, va, va)
 
     def _miss(self, core: Core, va: int, size: int) -> int:
+        # Called from C: an exception here would be swallowed by ctypes and the block
+        # charged nothing, so end the run with it instead.
+        try:
+            return self._block_cost(core, va, size)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            self._stop(core, "error", f"costing the block at {va:#x} failed: {e!r}")
+            return fastpath.MISS_RETRANSLATE
+
+    def _block_cost(self, core: Core, va: int, size: int) -> int:
         code = self.read_virtual(core, va, size) if size else None
         insns = list(self._md.disasm(code, va)) if code else []
+        if va < self.arch.kernbase and self.arch.hook_block(core, insns):
+            # The backend put an instruction hook in this user block (an exception
+            # Unicorn would not raise before the instruction): drop the block's
+            # translation so the hook is compiled in, and stop before it runs.
+            core.uc.ctl_remove_cache(va, va + max(size, 1))
+            return fastpath.MISS_RETRANSLATE
         bc = self.cost.block(insns)
         return (min(bc.fixed, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
 
