@@ -165,7 +165,7 @@ def _fault(spec: SystemSpec, m: Machine, pid: int, kind: int, addr: int, pc: int
     i = pid - 1
     name = spec.processes[i].name if 0 <= i < len(spec.processes) else "?"
     core = spec.processes[i].core if 0 <= i < len(spec.processes) else -1
-    sym = m.proc_images[i].symbolize(pc) if 0 <= i < len(m.proc_images) else f"{pc:#x}"
+    sym = m.proc_images[i].where(pc) if 0 <= i < len(m.proc_images) else f"{pc:#x}"
     return Fault(FAULT_KINDS.get(kind, f"kind-{kind}"), addr, pc, sym, name, pid, core)
 
 

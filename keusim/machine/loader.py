@@ -133,6 +133,15 @@ class ElfImage:
         a, n = self.symbols[i]
         return f"{n}+{addr - a:#x}" if addr != a else n
 
+    def contains(self, addr: int) -> bool:
+        """addr lies in one of the image's loadable segments."""
+        return any(s.vaddr <= addr < s.vaddr + s.memsz for s in self.segments)
+
+    def where(self, addr: int) -> str:
+        """symbol+offset of addr if the image holds it, else a note that it does not
+        (a pc on the stack or in a ring page has no symbol)."""
+        return self.symbolize(addr) if self.contains(addr) else "(outside the image)"
+
     def check_user(self, user_base: int, user_limit: int) -> None:
         """Refuse images the kernel could not map safely, with a clear reason."""
         if not self.segments:

@@ -302,7 +302,7 @@ class Machine:
         if user:
             img = (self.proc_images[pid - 1] if pid and 0 < pid <= len(self.proc_images)
                    else None)
-            sym = img.symbolize(pc) if img is not None else f"{pc:#x}"
+            sym = img.where(pc) if img is not None else f"{pc:#x}"
             return f"core {core.id}, user mode at {sym} (pc {pc:#x}), {self._proc_label(pid)}"
         return (f"core {core.id}, kernel at {self.symbolize(pc)} (pc {pc:#x}), "
                 f"{'running ' if pid else ''}{self._proc_label(pid)}")
