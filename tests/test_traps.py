@@ -41,6 +41,8 @@ EXPECT = {
         18: "bad-syscall",
         19: ("exit", 0x123456789),         # exit codes keep all 64 bits
         24: "privileged-instruction",      # out then ud2 in one block: the first trap wins
+        27: "privileged-instruction",      # rdpmc with CR4.PCE = 0 -> #GP(0)
+        28: "undefined-instruction",       # xgetbv with CR4.OSXSAVE = 0 -> #UD
     },
     "arm64": {
         1: "undefined-instruction",        # udf #0
@@ -63,6 +65,8 @@ EXPECT = {
         18: "bad-syscall",
         19: ("exit", 0x123456789),
         24: ("exit", 99),                  # (x86-only behaviour)
+        27: "privileged-instruction",      # mrs pmevcntr0_el0 (PMUSERENR_EL0 = 0)
+        28: ("exit", 99),                  # mrs cntvct_el0: the model clock, allowed
     },
 }
 

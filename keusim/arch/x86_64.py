@@ -320,6 +320,8 @@ class X86_64:
                     core.trap = Trap("exception", intno,
                                      uc.reg_read(X.UC_X86_REG_CR2)
                                      if intno == VEC_PF and not soft else 0, soft=soft)
+                    if intno == VEC_UD and not soft:
+                        core.trap = self._fix_ud(core, core.trap)
             uc.emu_stop()
 
         def gp_here(uc) -> None:
@@ -589,7 +591,19 @@ class X86_64:
             for insn in self._cs.disasm(code, rip, 1):
                 if insn.bytes[-1:] == b"\xf1" and insn.mnemonic.startswith("int1"):
                     return Trap("exception", VEC_DB, err=0, rip=rip + insn.size)
-        return Trap("exception", VEC_UD, err=0, rip=rip)
+        return self._fix_ud(core, Trap("exception", VEC_UD, err=0, rip=rip))
+
+    def _fix_ud(self, core, trap: Trap) -> Trap:
+        """#UD where the CPU raises #GP(0): QEMU does not implement ``rdpmc`` and
+        raises #UD for it, but with CR4.PCE = 0 at CPL3 the CPU checks the privilege
+        first (SDM Vol. 2B, RDPMC: #GP(0) if CR4.PCE = 0 and CPL > 0)."""
+        rip = self.pc(core) if trap.rip is None else trap.rip
+        code = core.machine.read_virtual(core, rip, 15)
+        if code and self.user_mode(core):
+            for insn in self._cs.disasm(code, rip, 1):
+                if insn.id == cs.x86.X86_INS_RDPMC:
+                    return Trap("exception", VEC_GP, err=0, rip=rip)
+        return trap
 
     def interrupt_trap(self, cause: str) -> Trap:
         return Trap("interrupt", VEC_TIMER if cause == "timer" else VEC_IPI)
