@@ -153,6 +153,18 @@ def test_hostile_runs_are_byte_identical(arch):
     assert json.loads(a)["status"] == "timeout"
 
 
+def test_preemption_does_not_depend_on_the_quantum(arch):
+    """Timer interrupts taken at the first user instruction and re-translation stops
+    end slices where model time says, so the host quantum changes nothing."""
+    text = ('[system]\nname = "quantum"\ncores = 1\ntimeslice = 30000\nmax_cycles = 2_000_000\n'
+            + _proc("spinner", SPIN_SYSCALL, expect="any") + _proc("io", 10, expect="any")
+            + _proc("honest", 0))
+    spec = manifest.parse(text)
+    a = run(spec, arch=arch, quantum=3_000).to_json()
+    b = run(spec, arch=arch, quantum=1_000_000).to_json()
+    assert a == b
+
+
 # -- 6. loader checks -----------------------------------------------------------------
 def _image(arch: str) -> bytes:
     path = builds.guest_image(arch, (builds.GUESTS / "src/hello.c",), name=f"hello-{arch}")
