@@ -43,6 +43,7 @@ EXPECT = {
         24: "privileged-instruction",      # out then ud2 in one block: the first trap wins
         27: "privileged-instruction",      # rdpmc with CR4.PCE = 0 -> #GP(0)
         28: "undefined-instruction",       # xgetbv with CR4.OSXSAVE = 0 -> #UD
+        29: "write-protect",               # rol [info page]: a write, though capstone says read
     },
     "arm64": {
         1: "undefined-instruction",        # udf #0
@@ -67,6 +68,7 @@ EXPECT = {
         24: ("exit", 99),                  # (x86-only behaviour)
         27: "privileged-instruction",      # mrs pmevcntr0_el0 (PMUSERENR_EL0 = 0)
         28: ("exit", 99),                  # mrs cntvct_el0: the model clock, allowed
+        29: "write-protect",               # read-modify-write of the info page
     },
 }
 

@@ -35,6 +35,7 @@
 #define PEEK_RING    26   /* consumer of channel 0: wait, then exit with the first data byte */
 #define RDPMC        27   /* x86 rdpmc (CR4.PCE off) / arm64 mrs pmevcntr0_el0 */
 #define XGETBV       28   /* x86 xgetbv (CR4.OSXSAVE off) / arm64 mrs cntvct_el0: model clock, allowed */
+#define RMW_RO       29   /* a read-modify-write of the read-only info page (x86 rol [mem]) */
 #define CPUID_BITS   23   /* x86: exit code = CPUID RDRAND | RDSEED << 1 | FSGSBASE << 2 (want 0) */
 
 static int honest(void)
@@ -74,6 +75,7 @@ static void hostile(void)
     case HLT:          asm volatile("hlt"); break;
     case OUT_THEN_UD:  asm volatile("outb %%al, $0x80\n ud2" ::"a"(0)); break;
     case RDPMC: { uint32_t lo, hi; asm volatile("rdpmc" : "=a"(lo), "=d"(hi) : "c"(0)); break; }
+    case RMW_RO:       asm volatile("roll $0x6d, (%0)" :: "r"(ks_info) : "memory"); break;
     case XGETBV: { uint32_t lo, hi; asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0)); break; }
     case OUT_THEN_STORE:
         /* The #GP must be taken before the store: a peer must never see 0x5a. */
@@ -102,6 +104,7 @@ static void hostile(void)
     case RDSEED: { uint64_t v; asm volatile("mrs %0, s3_3_c2_c4_1" : "=r"(v)); ks_printf("rndrrs %x\n", v); break; }
     case WRFSBASE:     asm volatile("msr tpidr_el1, %0" ::"r"(0x1234ull)); break;
     case RDPMC: { uint64_t v; asm volatile("mrs %0, pmevcntr0_el0" : "=r"(v)); break; }
+    case RMW_RO:       asm volatile("ldr x9, [%0]\n add x9, x9, #1\n str x9, [%0]" :: "r"(ks_info) : "x9", "memory"); break;
     case XGETBV: { uint64_t v; asm volatile("mrs %0, cntvct_el0" : "=r"(v)); break; }
     case HLT:          asm volatile("wfi"); break;
     }

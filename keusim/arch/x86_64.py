@@ -41,7 +41,7 @@ from unicorn import (
 from unicorn import x86_const as X
 
 from keusim.arch.x86_64_facts import TOOLCHAIN
-from keusim.machine.pagetable import DEV, R, U, W
+from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RawBatch, RegBatch, RegReader, flush_tlb
 
@@ -84,11 +84,6 @@ _PORT_IO = {cs.x86.X86_INS_IN, cs.x86.X86_INS_OUT, cs.x86.X86_INS_INSB, cs.x86.X
             cs.x86.X86_INS_OUTSD}
 _STACK_WRITERS = {cs.x86.X86_INS_PUSH, cs.x86.X86_INS_PUSHF, cs.x86.X86_INS_PUSHFQ,
                   cs.x86.X86_INS_CALL, cs.x86.X86_INS_ENTER}
-
-
-def translate_present(core, va: int) -> bool:
-    """P bit of the #PF error code: a present translation exists for va."""
-    return core.machine.user_page_present(core, va)
 
 
 class PteCodec:
@@ -538,8 +533,15 @@ class X86_64:
                     for op in insn.operands:
                         if op.type == cs.x86.X86_OP_MEM and op.access & cs.CS_AC_WRITE:
                             err |= 2
-        if translate_present(core, trap.addr):
+        tr = translate(core.machine.ram, self.pte, self.read_root(core.uc), trap.addr)
+        if tr is not None:
             err |= 1
+            # A data access to a present page faults only for U/S or R/W (SDM Vol. 3A,
+            # 4.6): a user access to a user page that is readable but not writable can
+            # only have been a write, whatever capstone says of the operand (it marks
+            # the destination of e.g. `rol dword ptr [rdi], 0x6d` as read-only).
+            if user and not err & 0x10 and tr[1] & U and not tr[1] & W:
+                err |= 2
         return err
 
     def _gate_check(self, core, trap: Trap, rip: int, user: bool) -> tuple[int, int, int]:
