@@ -22,6 +22,7 @@ FAULT_KINDS = {
     8: "bad-syscall", 9: "bad-tag", 10: "replay", 11: "bad-descriptor",
     12: "no-capability", 13: "bad-pointer", 14: "channel-fault", 15: "other",
     16: "general-protection", 17: "breakpoint", 18: "software-interrupt", 19: "non-canonical",
+    20: "divide-error", 21: "fp-exception",
 }
 # kernel/include/channel.h CHERR_*
 CHANNEL_SETUP_ERRORS = {

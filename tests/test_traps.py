@@ -44,6 +44,7 @@ EXPECT = {
         27: "privileged-instruction",      # rdpmc with CR4.PCE = 0 -> #GP(0)
         28: "undefined-instruction",       # xgetbv with CR4.OSXSAVE = 0 -> #UD
         29: "write-protect",               # rol [info page]: a write, though capstone says read
+        30: "divide-error",                # #DE
     },
     "arm64": {
         1: "undefined-instruction",        # udf #0
@@ -69,6 +70,7 @@ EXPECT = {
         27: "privileged-instruction",      # mrs pmevcntr0_el0 (PMUSERENR_EL0 = 0)
         28: ("exit", 99),                  # mrs cntvct_el0: the model clock, allowed
         29: "write-protect",               # read-modify-write of the info page
+        30: ("exit", 0),                   # udiv by zero gives 0 (Arm ARM, UDIV)
     },
 }
 

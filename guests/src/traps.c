@@ -36,6 +36,7 @@
 #define RDPMC        27   /* x86 rdpmc (CR4.PCE off) / arm64 mrs pmevcntr0_el0 */
 #define XGETBV       28   /* x86 xgetbv (CR4.OSXSAVE off) / arm64 mrs cntvct_el0: model clock, allowed */
 #define RMW_RO       29   /* a read-modify-write of the read-only info page (x86 rol [mem]) */
+#define DIVIDE       30   /* integer division by zero (x86 #DE; arm64 udiv gives 0) */
 #define CPUID_BITS   23   /* x86: exit code = CPUID RDRAND | RDSEED << 1 | FSGSBASE << 2 (want 0) */
 
 static int honest(void)
@@ -110,6 +111,11 @@ static void hostile(void)
     }
 #endif
     switch (BEHAVIOUR) {
+    case DIVIDE: {
+        volatile uint64_t zero = 0, q = 7;
+        q = q / zero;
+        ks_exit((int)q);  /* arm64: 7 / 0 = 0 */
+    }
     case BAD_SYSCALL:
         ks_syscall3(0x1234567, 0, 0, 0);
         break;

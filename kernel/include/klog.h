@@ -45,6 +45,8 @@ enum fault_kind {
     FK_BREAKPOINT = 17,     /* a debug trap: x86 int3/int1 (#BP/#DB), arm64 brk */
     FK_SOFT_INTERRUPT = 18, /* x86 int N through a gate user code may not use (#GP/#NP with the IDT error code) */
     FK_NON_CANONICAL = 19,  /* arm64: an address in neither the user nor the kernel half */
+    FK_DIVIDE = 20,         /* x86 #DE: division by zero or quotient overflow */
+    FK_FP_EXCEPTION = 21,   /* x86 #MF/#XM: an unmasked x87 or SSE floating-point exception */
 };
 
 struct klog_rec {

@@ -321,6 +321,16 @@ void x86_trap(struct trapframe *tf)
     case 6:
         user_fault(tf, ACC_EXEC, tf->rip, FK_UNDEF_INSN);
         break;
+    case 0: /* #DE */
+        user_fault(tf, ACC_EXEC, tf->rip, FK_DIVIDE);
+        break;
+    case 12: /* #SS: a non-canonical stack reference (SDM Vol. 3A, 6.15) */
+        user_fault(tf, ACC_READ, tf->rip, FK_GENERAL_PROTECTION);
+        break;
+    case 16: /* #MF */
+    case 19: /* #XM */
+        user_fault(tf, ACC_EXEC, tf->rip, FK_FP_EXCEPTION);
+        break;
     case 1: /* #DB: int1 (icebp) */
     case 3: /* #BP: int3 (rip is after it) */
         user_fault(tf, ACC_EXEC, tf->rip, FK_BREAKPOINT);
