@@ -77,6 +77,12 @@ class ChannelSpec:
     name: str = ""
 
 
+# Model cycles a process may run while another waits for its core (preemption is on
+# unless a manifest says `timeslice = 0`). 1M cycles is ~0.3 ms at 3 GHz, a few
+# times shorter than a Linux CFS slice, so short runs still interleave.
+DEFAULT_TIMESLICE = 1_000_000
+
+
 @dataclass(frozen=True)
 class SystemSpec:
     """A whole validated manifest (the result of :func:`parse`)."""
@@ -89,7 +95,7 @@ class SystemSpec:
     ram_mb: int = 64
     seed: int = DEFAULT_SEED
     max_cycles: int = 2_000_000_000
-    timeslice: int = 0
+    timeslice: int = DEFAULT_TIMESLICE
     params: dict = field(default_factory=dict)
     arch: str | None = None
 
@@ -166,11 +172,11 @@ SCHEMA: tuple[Field, ...] = (
           "model-time budget in cycles; a run that passes it stops with status `timeout` "
           "(a float such as 2e9 is accepted when it is integral)",
           lo=1000, hi=10**13, example="max_cycles = 2e9"),
-    Field("system", "timeslice", "int", 0,
+    Field("system", "timeslice", "int", DEFAULT_TIMESLICE,
           "model cycles a process may run before the timer interrupt hands its core to "
-          "another runnable process on the same core; 0: no preemption, a process keeps "
-          "its core until it yields (`ks_yield`), waits or exits, so processes that share "
-          "a core and busy-poll each other need a timeslice or must yield",
+          "another runnable process on the same core; the deadline is set when the process "
+          "is scheduled, so system calls do not extend it. 0 turns preemption off: a "
+          "process then keeps its core until it yields (`ks_yield`), waits or exits",
           lo=0, hi=10**9, example="timeslice = 100000"),
     Field("process", "name", "str", None,
           "unique process name (letters, digits, `_`, `.`, `-`; at most 31 characters); "
