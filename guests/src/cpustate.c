@@ -113,7 +113,7 @@ static int differs(const uint64_t *ctl_want, const char *what, int step)
         }
     for (int i = 0; i < 3; i++)
         if (ctl[i] != ctl_want[i]) {
-            ks_printf("step %d (%s): control register %d is %x, want %x\n", step, what, i,
+            ks_printf("step %d (%s): control register %d is %lx, want %lx\n", step, what, i,
                       ctl[i], ctl_want[i]);
             return 1;
         }

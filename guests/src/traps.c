@@ -46,7 +46,7 @@ static int honest(void)
         acc += ks_rand(&s) & 0xff;
         ks_nop();
     }
-    ks_printf("honest: done, checksum %u\n", acc);
+    ks_printf("honest: done, checksum %lu\n", acc);
     return 0;
 }
 
@@ -70,8 +70,8 @@ static void hostile(void)
         asm volatile("mov %%rsp, %%rbx\n mov %0, %%rsp\n push %%rax\n mov %%rbx, %%rsp"
                      :: "r"((uint64_t)(uintptr_t)&honest + 64) : "rbx", "memory");
         break;
-    case RDRAND: { uint64_t v; asm volatile("rdrand %0" : "=r"(v)); ks_printf("rdrand %x\n", v); break; }
-    case RDSEED: { uint64_t v; asm volatile("rdseed %0" : "=r"(v)); ks_printf("rdseed %x\n", v); break; }
+    case RDRAND: { uint64_t v; asm volatile("rdrand %0" : "=r"(v)); ks_printf("rdrand %lx\n", v); break; }
+    case RDSEED: { uint64_t v; asm volatile("rdseed %0" : "=r"(v)); ks_printf("rdseed %lx\n", v); break; }
     case WRFSBASE:     asm volatile("wrfsbase %0" ::"r"(0x1234ull)); break;
     case HLT:          asm volatile("hlt"); break;
     case OUT_THEN_UD:  asm volatile("outb %%al, $0x80\n ud2" ::"a"(0)); break;
@@ -95,14 +95,14 @@ static void hostile(void)
     case INT3:         asm volatile("brk #0"); break;
     case INT1:         asm volatile("hlt #0"); break;
     case INTO:         asm volatile("eret"); break;
-    case PORT_IO: { uint64_t v; asm volatile("mrs %0, cntpct_el0" : "=r"(v)); ks_printf("cntpct %x\n", v); break; }
-    case SYSENTER: { uint64_t v; asm volatile("mrs %0, pmccntr_el0" : "=r"(v)); ks_printf("pmccntr %x\n", v); break; }
+    case PORT_IO: { uint64_t v; asm volatile("mrs %0, cntpct_el0" : "=r"(v)); ks_printf("cntpct %lx\n", v); break; }
+    case SYSENTER: { uint64_t v; asm volatile("mrs %0, pmccntr_el0" : "=r"(v)); ks_printf("pmccntr %lx\n", v); break; }
     case NONCANON:     (void)*(volatile uint64_t *)0x0080000000001000ull; break;
     case PUSH_RO:
         asm volatile("stp x0, x1, [%0]" :: "r"((uint64_t)(uintptr_t)&honest + 64) : "memory");
         break;
-    case RDRAND: { uint64_t v; asm volatile("mrs %0, s3_3_c2_c4_0" : "=r"(v)); ks_printf("rndr %x\n", v); break; }
-    case RDSEED: { uint64_t v; asm volatile("mrs %0, s3_3_c2_c4_1" : "=r"(v)); ks_printf("rndrrs %x\n", v); break; }
+    case RDRAND: { uint64_t v; asm volatile("mrs %0, s3_3_c2_c4_0" : "=r"(v)); ks_printf("rndr %lx\n", v); break; }
+    case RDSEED: { uint64_t v; asm volatile("mrs %0, s3_3_c2_c4_1" : "=r"(v)); ks_printf("rndrrs %lx\n", v); break; }
     case WRFSBASE:     asm volatile("msr tpidr_el1, %0" ::"r"(0x1234ull)); break;
     case RDPMC: { uint64_t v; asm volatile("mrs %0, pmevcntr0_el0" : "=r"(v)); break; }
     case RMW_RO:       asm volatile("ldr x9, [%0]\n add x9, x9, #1\n str x9, [%0]" :: "r"(ks_info) : "x9", "memory"); break;
