@@ -83,6 +83,20 @@ def measure_native(quick: bool) -> dict:
             "p10_p90": {"stream": (st.p10_ns, st.p90_ns), "one_way": (pp.p10_ns / 2, pp.p90_ns / 2)}}
 
 
+def _ddio_cell() -> str:
+    """The host's CPU as CPUID reports it, and whether it can have DDIO at all: Data
+    Direct I/O is a feature of Intel Xeon server processors (Intel DDIO technology brief,
+    Xeon E5 and later); no other vendor's parts have it."""
+    from keusim.model import hostcpu
+
+    cpu = hostcpu.detect()
+    if cpu.vendor == "GenuineIntel":
+        what = "an Intel core: DDIO is possible on a Xeon, but no device writes here"
+    else:
+        what = "no DDIO (an Intel Xeon feature)"
+    return f"{cpu.describe()}: {what}"
+
+
 def run(quick: bool = False, out: str | Path | None = None, workers: int | None = None,
         native: bool = True) -> Experiment:
     profiles = PROFILES[:1] if quick else PROFILES
@@ -131,7 +145,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
             "the second is exp_coh mode 2's round trip / 2, which can come out below it because "
             "the model charges the writer's invalidation off the reader's path."),
         Row("Needs Intel DDIO; cross-language", "yes", "not modelled",
-            "AMD EPYC host (no DDIO)" if nat else "n/a",
+            _ddio_cell() if nat else "n/a",
             "DDIO steers a device's DMA writes into the last-level cache; between two processes "
             "there is no device, and cache coherence already moves the lines. The language on "
             "either side does not change the memory path (the native harness and the guests run "
@@ -139,8 +153,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
     ]
     notes = []
     if nat:
-        notes.append("native figures depend on where the two vCPUs land (the one-line hand-off "
-                     "has measured ~45-240 ns on this machine type between runs); run-to-run "
+        notes.append("native figures depend on where the two vCPUs land (placement moves the "
+                     "one-line hand-off 2-5x between runs, docs/host-baselines.md); run-to-run "
                      "spread within this run: " + ", ".join(
             f"{a} {100 * b:.0f}%" for a, b in nat["spread"].items())
             + ("; some results were taken on a busy machine" if nat["busy"] else ""))

@@ -92,7 +92,7 @@ def test_calibration_micro():
     for r in res:
         sane(r, samples=20_000 if r.name == "timer_pair" else 20)   # one pair per sample
     alu = by[("alu_chain", 0)]
-    assert alu.unit == "add" and alu.extra["core_cycles_per_tick"] > 0
+    assert alu.unit == "add" and by[("mul_chain", 0)].unit == "mul"
     assert by[("cacheline_pingpong", 0)].extra["ns_per_transfer"] > 0
     assert by[("load_chain", 4096)].unit == "load"
     assert by[("timer_pair", 0)].ops_per_sample == 1
@@ -108,11 +108,25 @@ def test_results_are_frozen_and_the_table_lists_them():
     assert "ring_stream" in text and "median ns" in text and "MHz" in text
 
 
-def test_module_entry_point_prints_a_table(capsys):
-    assert harness.main(["--only", "ring", "--scale", "0.0001", "--runs", "1"]) == 0
+def test_keusim_native_prints_a_table_and_writes_json(capsys, tmp_path):
+    from keusim.cli import main
+    out_json = tmp_path / "native.json"
+    assert main(["native", "--only", "ring", "--scale", "0.0001", "--runs", "1",
+                 "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert out.count("ring_pingpong") == len(harness.RING_SIZES)
     assert out.count("ring_stream") == len(harness.RING_SIZES)
+    import json
+    d = json.loads(out_json.read_text())
+    assert len(d["results"]) == 2 * len(harness.RING_SIZES) and d["tsc_hz"] > 0
+    assert all(r["errors"] == 0 and r["verified_bytes"] > 0 for r in d["results"])
+
+
+def test_keusim_native_rejects_bad_cpus(capsys):
+    from keusim.cli import main
+    assert main(["native", "--cpus", "zero,one"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keusim: error:") and "--cpus" in err
 
 
 # --------------------------------------------------------------------------- errors

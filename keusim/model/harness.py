@@ -24,25 +24,24 @@ Method (see docs/host-baselines.md for the reasons):
 
 Compare medians, and ratios taken in the same run; never assert an absolute time.
 
-Run ``python -m keusim.model.harness`` for the full set as a table.
+``keusim native`` runs the full set and prints it as a table.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
 from keusim.errors import BuildError, KeusimError
+from keusim.progress import progress_bar
 from keusim.toolchain import ROOT, host_executable
 
 NATIVE_DIR = ROOT / "native"
@@ -79,7 +78,7 @@ RING_SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
 RING_CAPACITY = 16384
 BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "futex",
                               "syscall_getppid", "funccall", "funccall_dep")
-MICRO: tuple[str, ...] = ("timer_pair", "alu_chain", "load_chain", "cacheline_pingpong",
+MICRO: tuple[str, ...] = ("timer_pair", "mul_chain", "alu_chain", "load_chain", "cacheline_pingpong",
                           "bulk_handoff", "mem_mix", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
@@ -122,6 +121,7 @@ _BENCHES: dict[str, _Bench] = {
     "funccall": _Bench("ipc_bench", "call", 200_000, 100, False),
     "funccall_dep": _Bench("ipc_bench", "call", 200_000, 100, False),
     "timer_pair": _Bench("micro_bench", "timer_pair", 20_000, 1, False, fixed_batch=True),
+    "mul_chain": _Bench("micro_bench", "mul", 10_000_000, 100_000, False),
     "alu_chain": _Bench("micro_bench", "add", 20_000_000, 100_000, False),
     "load_chain": _Bench("micro_bench", "load", 2_000_000, 10_000, False),
     "cacheline_pingpong": _Bench("micro_bench", "round_trip", 200_000, 100, True),
@@ -206,6 +206,14 @@ class NativeReport:
         """The results as a fixed-width text table."""
         return format_table(self.results, tsc_hz=self.tsc_hz, capacity=self.capacity,
                             seed=self.seed)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """Every result with its samples, derived figures and run-to-run spread."""
+        d = dataclasses.asdict(self)
+        for r, res in zip(d["results"], self.results, strict=True):
+            r["extra"] = dict(res.extra)
+            r["spread"] = res.spread
+        return json.dumps(d, indent=indent)
 
 
 # --------------------------------------------------------------------------- build
@@ -363,10 +371,6 @@ def _summarize(name: str, size: int, runs: Sequence[dict], reruns: int,
     extra: dict[str, float] = {}
     if clock_ns:
         extra["median_ns_clock"] = percentile(sorted(clock_ns), 0.5)
-    if name == "alu_chain" and median_ticks > 0:
-        # One dependent add retires per core cycle (Zen 3, Ice Lake: ADD r64 latency 1).
-        extra["core_cycles_per_tick"] = 1.0 / median_ticks
-        extra["core_ghz"] = hz / 1e9 / median_ticks
     if name == "cacheline_pingpong":
         extra["ns_per_transfer"] = percentile(sns, 0.5) / 2
     if name == "bulk_handoff":
@@ -412,21 +416,10 @@ def _job(name: str, size: int, iterations: int | None, batch: int | None,
         n = max(5 * bt, int(n * scale))
     if bt <= 0 or n < bt:
         raise NativeHarnessError(f"{name}: iterations ({n}) must be at least batch ({bt}) > 0")
-    if name == "alu_chain" and bt % 100:
-        raise NativeHarnessError("alu_chain: batch must be a multiple of 100 adds")
+    if name in ("alu_chain", "mul_chain") and bt % 100:
+        raise NativeHarnessError(f"{name}: batch must be a multiple of 100 instructions")
     w = warmup if warmup is not None else max(bt, n // 10)
     return _Job(name, size, n - n % bt, bt, w)
-
-
-def _progress(total: int, enabled: bool | None, desc: str):
-    """A tqdm bar on stderr when it is a terminal (or when asked); else a no-op."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, file=sys.stderr, unit="bench", leave=False)
 
 
 def _run_jobs(jobs: Sequence[_Job], *, runs: int, seed: int, capacity: int,
@@ -439,7 +432,7 @@ def _run_jobs(jobs: Sequence[_Job], *, runs: int, seed: int, capacity: int,
     if runs < 1:
         raise NativeHarnessError(f"runs must be at least 1, got {runs}")
     hz = hz or tsc_hz()
-    bar = _progress(len(jobs) * runs, progress, desc)
+    bar = progress_bar(len(jobs) * runs, desc, "bench", progress)
     out: list[NativeResult] = []
     # Re-running helps against a transient load. Once two runs in a row stayed busy
     # through all their re-runs, the load is not transient: stop re-running until a
@@ -663,11 +656,7 @@ def format_table(results: Sequence[NativeResult], *, tsc_hz: float | None = None
     out = [", ".join(head[1:]).join([head[0] + " ", ""]), line(cols),
            line(["-" * w for w in widths])]
     out += [line(row) for row in rows]
-    notes = [f"{r.name}: core clock {r.extra['core_ghz']:.2f} GHz = "
-             f"{r.extra['core_cycles_per_tick']:.3f} core cycles per TSC tick "
-             "(one dependent add per cycle)"
-             for r in results if "core_ghz" in r.extra]
-    notes += [f"{r.name}: {r.extra['ns_per_transfer']:.1f} ns per cache-line transfer"
+    notes = [f"{r.name}: {r.extra['ns_per_transfer']:.1f} ns per cache-line transfer"
               for r in results if "ns_per_transfer" in r.extra]
     busy = [r for r in results if r.busy]
     if busy:
@@ -678,48 +667,3 @@ def format_table(results: Sequence[NativeResult], *, tsc_hz: float | None = None
     if notes:
         out += [""] + notes
     return "\n".join(out)
-
-
-def _as_json(report: NativeReport) -> dict:
-    d = dataclasses.asdict(report)
-    for r, res in zip(d["results"], report.results, strict=True):
-        r["extra"] = dict(res.extra)
-        r["spread"] = res.spread
-    return d
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.model.harness``: run the native set and print a table."""
-    p = argparse.ArgumentParser(prog="python -m keusim.model.harness",
-                                description="Measure the ring and Linux IPC baselines natively.")
-    p.add_argument("--only", choices=GROUPS, action="append",
-                   help="run only these groups (repeatable; default all)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="multiply the default iteration counts (e.g. 0.05 for a quick look)")
-    p.add_argument("--runs", type=int, default=3, help="independent runs per configuration")
-    p.add_argument("--capacity", type=int, default=RING_CAPACITY, help="ring capacity in bytes")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cpus", help="the two CPUs to pin to, as A,B")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = p.parse_args(argv)
-    cpus = None
-    if a.cpus:
-        try:
-            c0, c1 = (int(x) for x in a.cpus.split(","))
-        except ValueError:
-            p.error(f"--cpus wants two CPU numbers A,B, got {a.cpus!r}")
-        cpus = (c0, c1)
-    try:
-        report = run_all(a.only or GROUPS, capacity=a.capacity, seed=a.seed, runs=a.runs,
-                         scale=a.scale, cpus=cpus)
-    except KeusimError as e:
-        print(f"keusim: error: {e}", file=sys.stderr)
-        return 2
-    print(report.table())
-    if a.json:
-        Path(a.json).write_text(json.dumps(_as_json(report), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
