@@ -20,6 +20,8 @@ from pathlib import Path
 
 from keusim.errors import KeusimError
 
+_show_warning = None
+
 
 def _params(ns) -> dict:
     from keusim.manifest import parse_params
@@ -232,7 +234,20 @@ PASSTHROUGH = {
 }
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """keusim's own warnings (a profile measured on another CPU, ...) as one line."""
+    from keusim.model.profiles import ProfileWarning
+    if issubclass(category, ProfileWarning):
+        print(f"keusim: warning: {message}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    global _show_warning
+    if warnings.showwarning is not _warning_line:
+        _show_warning, warnings.showwarning = warnings.showwarning, _warning_line
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in PASSTHROUGH:
         import importlib
