@@ -162,6 +162,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
                        for n, p in profs.items())
     linux_lo, linux_hi = (min(rk[x][1] for x in LINUX), max(rk[x][1] for x in LINUX))
     getppid = cyc.get("getppid")
+    from keusim.model import hostcpu
+    in_vm = hostcpu.detect().hypervisor
     def pcell(key: str) -> str:
         v = rk[key][1]
         return f"{'~' if key == 'mach' else ''}{fmt(v)}" + ("" if key == "funccall"
@@ -196,8 +198,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
                         ncell(key),
                         "Native only. A round trip makes >= 4 system calls and 2 cross-CPU "
                         f"wake-ups; 4 x getppid alone cost {fmt(4 * getppid if getppid else None)} "
-                        "cycles on this host, and in this 2-vCPU VM idle wake-ups exit to the "
-                        "hypervisor (~10 us). " + ("The harness pairs eventfd with a shared-memory "
+                        "cycles on this host" + (", and in a VM idle wake-ups exit to the "
+                                                 "hypervisor. " if in_vm else ". ") + ("The harness pairs eventfd with a shared-memory "
                                                    "payload, not signalfd. " if key == "eventfd" else "")
                         + f"The paper's {fmt(linux_lo)}-{fmt(linux_hi)} cycles are "
                         f"{linux_lo / rl.ghz:.0f}-{linux_hi / rl.ghz:.0f} ns at {rl.ghz:g} GHz."))

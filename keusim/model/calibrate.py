@@ -128,7 +128,8 @@ class CalibrationReport:
                f"{self.base or '?'}"]
         rows = [("parameter", "previous", "fitted", "unit", "measured", "method")]
         for f in self.fits:
-            unit = "GHz" if f.key == "clock.ghz" else "cycles"
+            unit = {"clock.ghz": "GHz", "pipeline.memory_ops": "per cycle"}.get(f.key,
+                                                                                 "cycles")
             rows.append((f.key, f"{f.previous:.2f}", f"{f.cycles:.2f}", unit, f.measured,
                          f.method))
         w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -78,7 +78,8 @@ RING_SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
 RING_CAPACITY = 16384
 BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "futex",
                               "syscall_getppid", "funccall", "funccall_dep")
-MICRO: tuple[str, ...] = ("timer_pair", "mul_chain", "alu_chain", "load_chain", "cacheline_pingpong",
+MICRO: tuple[str, ...] = ("timer_pair", "mul_chain", "alu_chain", "load_chain",
+                          "cacheline_pingpong",
                           "bulk_handoff", "mem_mix", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
@@ -175,8 +176,9 @@ class NativeResult:
     """Per-op ns of every sample, for distribution plots."""
     extra: Mapping[str, float] = field(default_factory=dict, compare=False, hash=False)
     """Derived figures: ``median_ns_clock`` (the median per-op time by CLOCK_MONOTONIC,
-    which includes two clock reads per sample), ``core_cycles_per_tick`` and ``core_ghz``
-    (alu_chain), ``ns_per_transfer`` (cacheline_pingpong), ``lines`` (bulk_handoff)."""
+    which includes two clock reads per sample), ``ns_per_transfer`` (cacheline_pingpong),
+    ``lines`` (bulk_handoff). The core clock is not derived here: it depends on the
+    instruction latencies of the core (keusim.model.calibrate.fit_clock)."""
 
     @property
     def spread(self) -> float:
@@ -543,8 +545,8 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
                           progress: bool | None = None) -> tuple[NativeResult, ...]:
     """Measure the cycle model's calibration microbenchmarks (:data:`MICRO`).
 
-    ``timer_pair`` (the cost of the timing brackets), ``alu_chain`` (dependent adds:
-    ``extra["core_cycles_per_tick"]``), ``load_chain`` at each of ``load_sizes`` (a
+    ``timer_pair`` (the cost of the timing brackets), ``mul_chain`` and ``alu_chain``
+    (dependent IMULs and register ADDs: the core clock and its cross-check), ``load_chain`` at each of ``load_sizes`` (a
     random pointer chase; ns per load), ``cacheline_pingpong`` (one line bounced between
     two CPUs; ns per round trip), ``bulk_handoff`` at each of ``bulk_sizes`` (a buffer of
     consecutive lines written by one CPU and read by the other, then a flag round trip;

@@ -31,7 +31,8 @@ of the two vCPUs changes over minutes and moves these figures by up to 2-3x
 spread instead of a silent shift of one configuration. Each run gives one per-op figure
 (its own average over thousands of ops); the report shows their median and p10-p90. Runs
 during which other tasks used more than 5 % of the CPU time are re-run (up to twice) and
-flagged ``busy``. The core clock is measured (dependent ADDs) before and after, for the
+flagged ``busy``. The core clock is measured (dependent IMULs checked by dependent ADDs:
+:func:`keusim.model.calibrate.measure_clock`) before and after, for the
 record; ticks are converted with the profile's clock, the one the prediction assumes.
 
     >>> from keusim.model.validate import validate
