@@ -151,7 +151,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
             (f"{fmt(nat['ring_rt_cycles'])} cycles = {nat['ring_rt_ns'] / nat['line_rt_ns']:.1f}x "
              "the one-line round trip") if nat else "n/a",
             f"Index lines carry {100 * idx['transfers'] / pp['transfers']:.0f}% of the ring's "
-            f"transfers. On raptorlake a hand-off is {c2c} cycles (30 ns), so 150 cycles is "
+            f"transfers. On raptorlake a hand-off is {c2c} cycles "
+            f"({rl.param('coherence.core_to_core').value / rl.ghz:g} ns), so 150 cycles is "
             "less than one; the model's round trip is its hand-offs plus the ring's own "
             "instructions."),
         Row("Physical minimum: one line per direction (mode 2)", ">= 2 transfers (not in the paper)",

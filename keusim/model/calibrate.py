@@ -643,8 +643,8 @@ def pick_rounds(rounds: Sequence[Sequence[NativeResult]], factor: float = 1.5
 
 def calibrate(out_path: str | Path | None = None, progress: bool | None = None, *,
               base: Profile | str | None = None, runs: int = 5, scale: float = 1.0,
-              cpus: tuple[int, int] | None = None, allow_busy: bool = False
-              ) -> tuple[Profile, CalibrationReport]:
+              cpus: tuple[int, int] | None = None, allow_busy: bool = False,
+              boost: bool = False) -> tuple[Profile, CalibrationReport]:
     """Measure this host with the native microbenchmarks and fit the host profile.
 
     Args:
@@ -660,6 +660,9 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
         cpus: the two CPUs for the ping-pong (default: the first two allowed).
         allow_busy: fit from measurements during which other tasks used the CPUs (by
             default those parameters keep the base profile's values; see the warnings).
+        boost: run the benchmarks at the highest CPU priority allowed
+            (:func:`keusim.model.harness.boost`), for a shared machine; recorded in
+            [profile.machine].
 
     Returns:
         (profile, report). The profile is the fitted one, as loaded back from its TOML.
@@ -678,13 +681,15 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
     # for a few seconds shifts every sample of a run, which no statistic within a run
     # can undo.
     rounds = [harness.run_calibration_micro(runs=1, scale=scale, cpus=cpus, seed=1 + k,
-                                            progress=progress)
+                                            progress=progress, boost_priority=boost)
               for k in range(max(1, runs))]
     results, spread = pick_rounds(rounds)
     machine = machine_info(hz, cpu)
     busy = any(r.busy for r in results)
     machine["busy"] = "yes: other tasks used the CPUs during some measurements" if busy \
         else "no"
+    if boost:
+        machine["priority"] = f"benchmarks at nice {harness.BOOST_NICE} where allowed"
     cmd = f"keusim calibrate, {machine['date']}, rounds={runs}"
     prof, fits, warnings = fit_profile(results, hz, base, machine, command=cmd,
                                        allow_busy=allow_busy)
