@@ -89,7 +89,9 @@ def simulate(n: int, workers: int | None) -> dict:
 def measure_native(quick: bool, clock) -> dict:
     from keusim.model import harness
 
-    kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
+    # Native runs at the highest CPU priority allowed (keusim.model.harness.boost).
+    kw = dict(boost_priority=True,
+              runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
               max_reruns=0 if quick else 1)
     log(f"[{NAME}] native: cache-line ping-pong, ring ping-pong 64 B")
     line = harness.run_calibration_micro(["cacheline_pingpong"], **kw)[0]

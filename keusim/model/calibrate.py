@@ -243,9 +243,10 @@ def fit_clock(results: Sequence[NativeResult], tsc_hz: float, base: Profile,
 
 
 def measure_clock(base: Profile | str | None = None, *, scale: float = 0.2,
-                  runs: int = 3) -> ClockEstimate:
+                  runs: int = 3, boost: bool = False) -> ClockEstimate:
     """The core clock now (mul_chain and alu_chain, ``runs`` short rounds, the fastest
-    kept), priced with ``base`` (default: the profile of this host's core family).
+    kept), priced with ``base`` (default: the profile of this host's core family);
+    ``boost``: at the highest CPU priority allowed (:func:`keusim.model.harness.boost`).
 
     For a record of the clock during other measurements (validation, experiments);
     :func:`calibrate` measures it with the rest. Raises NativeHarnessError or
@@ -254,7 +255,8 @@ def measure_clock(base: Profile | str | None = None, *, scale: float = 0.2,
     prof = load_profile(base or base_profile()[0]) if not isinstance(base, Profile) else base
     rounds = [harness.run_calibration_micro(["timer_pair", "mul_chain", "alu_chain"],
                                             scale=scale, progress=False, max_reruns=1,
-                                            seed=1 + k) for k in range(max(1, runs))]
+                                            seed=1 + k, boost_priority=boost)
+              for k in range(max(1, runs))]
     results, _ = pick_rounds(rounds)
     tp = _find(results, "timer_pair")
     return fit_clock(results, harness.tsc_hz(), prof, tp.median_ticks if tp else 0.0)

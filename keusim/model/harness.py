@@ -495,7 +495,8 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
              iterations: int | None = None, batch: int | None = None,
              warmup: int | None = None, scale: float = 1.0, capacity: int = RING_CAPACITY, runs: int = 3,
              seed: int = 1, cpus: tuple[int, int] | None = None, max_reruns: int = 2,
-             progress: bool | None = None) -> tuple[NativeResult, ...]:
+             progress: bool | None = None, boost_priority: bool = False
+             ) -> tuple[NativeResult, ...]:
     """Measure the guests' ring between two pinned processes, one result per size.
 
     Args:
@@ -513,6 +514,7 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
         cpus: the two CPUs to pin to; default the first two allowed.
         max_reruns: re-runs of a run during which the machine was busy.
         progress: show a tqdm bar on stderr (default: when stderr is a terminal).
+        boost_priority: run at the highest CPU priority allowed (:func:`boost`).
 
     Raises:
         NativeHarnessError: a bad argument, a build failure, or a program that failed.
@@ -530,14 +532,16 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
     name = f"ring_{kind}"
     jobs = [_job(name, s, iterations, batch, warmup, scale) for s in sizes]
     return _run_jobs(jobs, runs=runs, seed=seed, capacity=capacity, cpus=cpus,
-                     max_reruns=max_reruns, progress=progress, desc=name)
+                     max_reruns=max_reruns, progress=progress, desc=name,
+                     boost_priority=boost_priority)
 
 
 def run_baselines(names: Iterable[str] = BASELINES, *, size: int = 64,
                   iterations: int | None = None, batch: int | None = None,
                   warmup: int | None = None, scale: float = 1.0, runs: int = 3, seed: int = 1,
                   cpus: tuple[int, int] | None = None, max_reruns: int = 2,
-                  progress: bool | None = None) -> tuple[NativeResult, ...]:
+                  progress: bool | None = None, boost_priority: bool = False
+                  ) -> tuple[NativeResult, ...]:
     """Measure Linux IPC baselines with ``size``-byte messages, one result per name.
 
     ``names`` come from :data:`BASELINES`: ``pipe``, ``eventfd`` (shared-memory payload),
@@ -556,7 +560,8 @@ def run_baselines(names: Iterable[str] = BASELINES, *, size: int = 64,
                  scale)
             for n in names]
     return _run_jobs(jobs, runs=runs, seed=seed, capacity=RING_CAPACITY, cpus=cpus,
-                     max_reruns=max_reruns, progress=progress, desc="baselines")
+                     max_reruns=max_reruns, progress=progress, desc="baselines",
+                     boost_priority=boost_priority)
 
 
 def run_calibration_micro(names: Iterable[str] = MICRO, *,
