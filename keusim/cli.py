@@ -156,7 +156,7 @@ def add_validate_parser(sub) -> None:
                         "leave the CPUs (shared machines)")
     v.add_argument("--boost", action="store_true",
                    help="run the native twins at the highest CPU priority allowed "
-                        "(nice -20 as root), so that other tenants preempt them less")
+                        "(SCHED_FIFO as root), so that other tenants preempt them less")
     v.add_argument("--no-plot", action="store_true", help="write no figures")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead")
     v.set_defaults(func=cmd_validate)

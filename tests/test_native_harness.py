@@ -230,20 +230,23 @@ def test_persistent_load_stops_the_reruns(monkeypatch):
 
 
 def test_boost_raises_priority_when_allowed_and_is_harmless_otherwise():
-    """harness.boost runs in a benchmark's child before exec: nice -20 where the user may
-    set it (root), the same priority otherwise, never an error."""
+    """harness.boost runs in a benchmark's child before exec: SCHED_FIFO where the user may
+    set it (root), else nice -20 where allowed, else nothing; never an error."""
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:                                  # child: boost, report the nice value
+    if pid == 0:                                  # child: boost, report policy and nice
         os.close(r)
         harness.boost()
-        os.write(w, str(os.getpriority(os.PRIO_PROCESS, 0)).encode())
+        os.write(w, f"{os.sched_getscheduler(0)} {os.getpriority(os.PRIO_PROCESS, 0)}".encode())
         os._exit(0)
     os.close(w)
-    got = int(os.read(r, 64).decode())
+    policy, nice = (int(x) for x in os.read(r, 64).decode().split())
     os.waitpid(pid, 0)
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    assert got == (harness.BOOST_NICE if os.geteuid() == 0 else before)
+    if os.geteuid() == 0:
+        assert policy == os.SCHED_FIFO
+    else:
+        assert policy == os.sched_getscheduler(0)
+        assert nice in (harness.BOOST_NICE, os.getpriority(os.PRIO_PROCESS, 0))
     (res,) = harness.run_calibration_micro(["alu_chain"], iterations=20_000, batch=1000,
                                            warmup=1000, max_reruns=0, progress=False,
                                            boost_priority=True)

@@ -691,7 +691,7 @@ def calibrate(out_path: str | Path | None = None, progress: bool | None = None, 
     machine["busy"] = "yes: other tasks used the CPUs during some measurements" if busy \
         else "no"
     if boost:
-        machine["priority"] = f"benchmarks at nice {harness.BOOST_NICE} where allowed"
+        machine["priority"] = "benchmarks boosted (SCHED_FIFO where allowed)"
     cmd = f"keusim calibrate, {machine['date']}, rounds={runs}"
     prof, fits, warnings = fit_profile(results, hz, base, machine, command=cmd,
                                        allow_busy=allow_busy)

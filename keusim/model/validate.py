@@ -723,7 +723,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
             leave the CPUs (a shared machine); 0: do not wait.
         command: how the caller invoked this, recorded in the report.
         boost: run the native twins at the highest CPU priority allowed
-            (:func:`keusim.model.harness.boost`: nice -20 as root), so that other
+            (:func:`keusim.model.harness.boost`: SCHED_FIFO as root), so that other
             tenants of a shared machine preempt them less; recorded in the report.
 
     Raises:
@@ -764,7 +764,7 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
             bar.close()
     facts = machine_facts(prof)
     facts["measured_core_ghz"] = [round(c, 3) for c in clocks]
-    facts["native_priority"] = "boosted (nice -20 where allowed)" if boost else "normal"
+    facts["native_priority"] = "boosted (SCHED_FIFO where allowed)" if boost else "normal"
     facts["load_average"] = _loadavg()
     facts["line_round_trip_ns"] = [round(v, 1) for v in lines]
     facts["profile_line_round_trip_ns"] = round(
