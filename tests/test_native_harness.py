@@ -194,7 +194,7 @@ def test_busy_runs_are_rerun_and_the_quietest_kept(monkeypatch):
     shares = iter([0.6, 0.3, 0.0])
     calls = []
 
-    def fake(program, args, timeout):
+    def fake(program, args, timeout, **kw):
         calls.append(args)
         share = next(shares)
         return {**_acct(1.0, int(200 * share) + 10, 10), "marker": share}
@@ -212,7 +212,7 @@ def test_busy_runs_are_rerun_and_the_quietest_kept(monkeypatch):
 def test_persistent_load_stops_the_reruns(monkeypatch):
     calls = []
 
-    def always_busy(program, args, timeout):
+    def always_busy(program, args, timeout, **kw):
         calls.append(args)
         return {**_acct(1.0, 150, 10), "ops_per_sample": 10, "samples_ticks": [100, 120],
                 "samples_ns": [40, 50], "verified_bytes": 0, "errors": 0, "cpus": [0, 1],
