@@ -52,9 +52,12 @@ USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
 
 
 def _cost_model(profile: str | None, arch: str):
-    """The block cost model and machine parameters for a profile name (None: flat)."""
+    """The block cost model and machine parameters for a profile name (None: flat).
+
+    ``flat`` is one cycle per instruction and nothing else: no coherence, IPI or
+    exception costs (docs/cycle-model.md)."""
     if not profile or profile == "flat":
-        return FlatCost(), {}
+        return FlatCost(), {"coherence": (0, 0, 0), "ipi_cycles": 0, "exception_cycles": 0}
     try:
         from keusim.model.costmodel import ProfileCost
         from keusim.model.profiles import load_profile

@@ -156,9 +156,9 @@ class Machine:
     """
 
     def __init__(self, arch, ncores: int, ram_size: int, cost=None,
-                 lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 2000,
+                 lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 0,
                  shared: tuple[int, int] | None = None,
-                 coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
+                 coherence: tuple[int, int, int] = (0, 0, 0), exception_cycles: int = 0,
                  coherence_stream: int | None = None, coherence_posted: bool = False):
         self.arch = arch
         self.ram = RAM(ram_size)
