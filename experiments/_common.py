@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keusim
+from keusim.machine.machine import DEFAULT_LOOKAHEAD
 from keusim.toolchain import ROOT
 
 RESULTS = ROOT / "results"
@@ -37,12 +38,11 @@ SYSTEMS = ROOT / "experiments" / "systems"
 EXP_PROFILES = ROOT / "experiments" / "profiles"
 NATIVE_SRC = ROOT / "experiments" / "native"
 
-LOOKAHEAD = 10
-"""Cross-core window (cycles) for every simulation here. The default (200, about one line
-hand-off) lets two cores observe each other's accesses up to a window early or late: the
-raptorlake pingpong measures 1,242 cycles at 200 and 1,184 at 10, and exp-ipc's trap
-overhead 383 cycles per round trip at 200 against 836 at 10 (docs/experiments.md). At 10
-a run costs about 1.5x the host time."""
+LOOKAHEAD = DEFAULT_LOOKAHEAD   # the one default (keusim.machine.machine)
+"""Cross-core window (cycles) for every simulation here: the one default that keusim.run
+uses too (within about 1% of lookahead 1 on pingpong; docs/architecture.md, "virtual
+time"). A window of 200 cycles, about one line hand-off, lets two cores observe each
+other's accesses up to a window early or late and was 6-13% off."""
 
 PAPER = "docs/paper.md (KeuOS, 'Microkernel IPC Without the Performance Tax')"
 
@@ -372,7 +372,7 @@ def native_program(name: str, sources: Sequence[Path], extra_includes: Sequence[
                            include_dirs=(*HOST_INCLUDE_DIRS, *extra_includes))
 
 
-def run_native(exe: Path, bench: str, *, size: int = 64, iters: int, batch: int = 100,
+def native_bench(exe: Path, bench: str, *, size: int = 64, iters: int, batch: int = 100,
                warmup: int | None = None, timeout: float = 120.0) -> dict:
     """Run one native helper benchmark; returns its JSON plus ``median_ticks`` per op."""
     args = [str(exe), "--bench", bench, "--size", str(size), "--iters", str(iters),

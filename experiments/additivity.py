@@ -36,11 +36,11 @@ from experiments._common import (  # noqa: E402
     fmt,
     host_clock,
     log,
+    native_bench,
     native_program,
     parallel,
     provenance,
     rt_cycles,
-    run_native,
     save,
     script_main,
     sim,
@@ -93,7 +93,7 @@ def measure_native(sizes, quick: bool, clock) -> dict:
     for _ in range(runs):
         for size in sizes:
             iters = (4000 if quick else 40000) if size <= 256 else (800 if quick else 8000)
-            d = run_native(exe, "ipc_all", size=size, iters=iters, batch=100, warmup=1600)
+            d = native_bench(exe, "ipc_all", size=size, iters=iters, batch=100, warmup=1600)
             if d["errors"]:
                 raise RuntimeError(f"native exp_ipc {size} B: {d['errors']} bad bytes")
             ops = d["ops_per_sample"]

@@ -28,10 +28,10 @@ from experiments._common import (  # noqa: E402
     fmt,
     host_clock,
     log,
+    native_bench,
     native_program,
     parallel,
     provenance,
-    run_native,
     save,
     script_main,
 )
@@ -91,7 +91,7 @@ def measure_native(clock, quick: bool) -> dict:
     for bench in ("tag_ok_dep", "tag_ok"):
         meds = []
         for _ in range(1 if quick else 3):
-            d = run_native(exe, bench, iters=20000 if quick else 200000, batch=100)
+            d = native_bench(exe, bench, iters=20000 if quick else 200000, batch=100)
             if d["errors"]:
                 raise RuntimeError(f"sipbench {bench}: the tag check gave wrong answers")
             meds.append(d["median_ticks"])

@@ -10,7 +10,6 @@ This is the library entry point that the CLI, experiments and notebooks share:
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -342,13 +341,14 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
 
 
 def default_progress(label: str):
-    """A tqdm progress bar on stderr when it is a terminal, else None."""
-    if not sys.stderr.isatty():
+    """A progress callback for :func:`run` showing model time on stderr when it is a
+    terminal, else None. A run ends when its processes do, usually long before
+    max_cycles, so the bar shows model time advanced and its rate, not a percentage."""
+    from keusim.progress import progress_bar
+
+    bar = progress_bar(desc=label, unit=" cycles", unit_scale=True)
+    if bar is None:
         return None
-    from tqdm import tqdm
-    # A run ends when its processes do, usually long before max_cycles, so the bar
-    # shows model time advanced and its rate rather than a misleading percentage.
-    bar = tqdm(desc=label, unit=" cycles", unit_scale=True, leave=False, file=sys.stderr)
 
     def cb(t: int, budget: int) -> None:
         bar.update(max(0, t - bar.n))

@@ -23,7 +23,7 @@ from keusim.model.validate import (
     ValidationRow,
     allowed_cpus,
     native_twin,
-    run_native,
+    run_on_host,
     validate,
 )
 from keusim.system import run
@@ -37,7 +37,7 @@ def _twin(name: str, **params):
 
 def test_native_callchain_computes_what_the_guest_computes():
     spec, exes = _twin("callchain", calls=300, size=200)
-    _stats, consoles, _busy = run_native(spec, exes, allowed_cpus()[:1])
+    _stats, consoles, _busy = run_on_host(spec, exes, allowed_cpus()[:1])
     sim = run("callchain", arch="x86_64", params={"calls": 300, "size": 200})
     native_line, sim_line = consoles[1].strip(), sim.process("callchain").console.strip()
     # Same C source: the same checksum; only the cycle figure differs.
@@ -52,7 +52,7 @@ TWO_CPUS = pytest.mark.skipif(len(allowed_cpus()) < 2,
 @TWO_CPUS
 def test_native_stream_delivers_the_guests_byte_stream():
     spec, exes = _twin("stream", messages=500, size=100)
-    stats, _consoles, _busy = run_native(spec, exes, allowed_cpus()[:2])
+    stats, _consoles, _busy = run_on_host(spec, exes, allowed_cpus()[:2])
     sim = run("stream", arch="x86_64", params={"messages": 500, "size": 100})
     cons = sim.channel(0).consumer_stats
     # consumer (pid 2), channel 0: recv_msgs (3), verified bytes (5), mismatches (7), hash (6)

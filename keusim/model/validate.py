@@ -512,7 +512,7 @@ def _pin(cpu: int, boost: bool) -> None:
         harness_boost()
 
 
-def run_native(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
+def run_on_host(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
                timeout: float = NATIVE_TIMEOUT_S, boost: bool = False
                ) -> tuple[dict, dict[int, str], float]:
     """Run a native twin once: one pinned Linux process per guest process.
@@ -667,7 +667,7 @@ def _measure(configs: Sequence[tuple[str, int]], twins: dict, cpus: tuple[int, .
                 bar.set_postfix_str(f"native {wl} {size} B, round {r + 1}/{runs}")
             best = None
             for _attempt in range(max_reruns + 1):
-                stats, consoles, share = run_native(spec, exes, cpus, boost=boost)
+                stats, consoles, share = run_on_host(spec, exes, cpus, boost=boost)
                 if best is None or share < best[2]:
                     best = (stats, consoles, share)
                 if share <= BUSY_FRACTION:
