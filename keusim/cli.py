@@ -4,7 +4,7 @@
     keusim scenarios
     keusim prove [--all | NAME ...]
     keusim native [--quick]
-    keusim calibrate | validate | trace | attribute | notifycost  [... --help]
+    keusim calibrate | validate | trace | attribute | notifycost | fuzz  [... --help]
     keusim demo
 
 Bad input gets one line `keusim: error: ...` and exit status 2; a run that
@@ -144,6 +144,7 @@ PASSTHROUGH = {
     "trace": ("keusim.analysis.trace", "a window of executed instructions with their costs"),
     "attribute": ("keusim.analysis.attribution", "cycles by process, kernel path, function, category"),
     "notifycost": ("keusim.analysis.notifycost", "kernel instructions per verified notify, by part"),
+    "fuzz": ("keusim.fuzz.cli", "seeded attack programs vs. the machine's invariants"),
 }
 
 
