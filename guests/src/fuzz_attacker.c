@@ -12,7 +12,8 @@
  * An operation marked FUZZ_F_MUST_FAULT is one the MMU must refuse (a store to a
  * read-only index page, a load from a kernel address, ...). If it returns, the
  * attacker prints "fuzz: op N escaped" and goes on; the fuzzer treats that line
- * as a broken gate. The layout in keusim/fuzz/program.py mirrors this file.
+ * as a broken gate. After a snippet it prints the snippet's result register, so
+ * that anything nondeterministic a snippet can read reaches the report. The layout in keusim/fuzz/program.py mirrors this file.
  */
 #include <keusim/workload.h>
 #include <keusim/notify.h>
@@ -58,7 +59,8 @@ _Static_assert(sizeof(struct fuzz_op) == 64, "fuzz_op is 64 bytes (keusim/fuzz/p
 __attribute__((used, aligned(4096))) struct fuzz_prog fuzz_prog = {FUZZ_MAGIC, 0, 0, {{0}}};
 
 extern uint8_t fuzz_code[];
-void fuzz_call(void *code);
+/* Run the snippet at code (fuzz_tramp_<arch>.S); returns its final rax / x0. */
+uint64_t fuzz_call(void *code);
 
 static uint64_t last_seq[MAXCHAN];
 static uint8_t buf[4096 + 64];
@@ -178,7 +180,7 @@ int main(void)
             notify(o);
             break;
         case OP_EXEC:
-            fuzz_call(fuzz_code + (o->x[0] & 0x3fff));
+            ks_printf("fuzz: op %u -> %x\n", i, fuzz_call(fuzz_code + (o->x[0] & 0x3fff)));
             break;
         case OP_SPIN:
             spin(o);

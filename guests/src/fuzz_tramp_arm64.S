@@ -5,7 +5,9 @@
  * each snippet ends with `movz/movk x16, #fuzz_back; br x16`. fuzz_call(code)
  * saves the callee-saved registers and sp in fuzz_saved_sp, branches to code, and
  * fuzz_back restores them, so a snippet may clobber any register (including sp)
- * and still return to the interpreter.
+ * and still return to the interpreter. fuzz_call returns the snippet's final
+ * x0, which the interpreter prints: a value from host entropy (rndr) then shows
+ * in the report and breaks the determinism check.
  */
 .section .text.fuzzcall, "ax"
 .globl fuzz_call

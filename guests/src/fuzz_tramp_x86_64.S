@@ -2,10 +2,12 @@
  * The fuzzer's code area and trampoline, x86-64 (keusim/fuzz, docs/fuzzing.md).
  *
  * fuzz_code is executable space the fuzzer patches into the ELF file before boot:
- * each snippet ends with `movabs $fuzz_back, %rax; jmp *%rax`. fuzz_call(code)
+ * each snippet ends with `movabs $fuzz_back, %r11; jmp *%r11`. fuzz_call(code)
  * saves the callee-saved registers and the stack pointer in fuzz_saved_sp, jumps
  * to code, and fuzz_back restores them, so a snippet may clobber any register
- * (including rsp) and still return to the interpreter.
+ * (including rsp) and still return to the interpreter. fuzz_call returns the
+ * snippet's final rax, which the interpreter prints: a value from host entropy
+ * (rdrand) then shows in the report and breaks the determinism check.
  */
 .section .text.fuzzcall, "ax"
 .globl fuzz_call

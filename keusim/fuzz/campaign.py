@@ -146,6 +146,21 @@ def replay_case(path: Path, targets: dict[str, T.Target] | None = None
     return run_checked(t, doc["program"], True, int(doc.get("kernel_flags", 0)))
 
 
+def minimize_run(t: T.Target, seed: int, save_dir: Path, max_ops: int = 40,
+                 kernel_flags: int = 0, index: int = -1) -> Path | None:
+    """Re-generate the program of seed on t, minimize its most severe failure and
+    save it under save_dir. Returns the case path, or None if the run passes."""
+    prog = generate(t, seed, max_ops)
+    rep, vs = run_checked(t, prog, True, kernel_flags)
+    if not vs:
+        return None
+    p = T.primary(vs)
+    small = minimize_program(prog, fails_like(t, p.key(), kernel_flags))
+    out = RunOutcome(index, t.arch, seed, vs, attacker_outcome(rep))
+    return save_case(Path(save_dir) / f"{t.arch}-{p.invariant}-{seed:016x}.json", t, out, small,
+                     prog, kernel_flags)
+
+
 def fuzz(runs: int, seed: int, archs: tuple[str, ...] = ("x86_64", "arm64"),
          determinism_every: int = 50, minimize: bool = True, save_dir: Path | None = None,
          max_saves: int = 8, kernel_flags: int = 0, max_ops: int = 40,

@@ -27,7 +27,8 @@ class SnippetFacts:
     name: str
     curated: dict[str, bytes]                   # named instructions worth trying at user level
     load_reg: Callable[[int, int], bytes]       # (register slot 0..3, value) -> code
-    jump_back: Callable[[int], bytes]           # absolute address -> code that jumps there
+    jump_back: Callable[[int], bytes]           # absolute address -> code that jumps there,
+                                                # keeping the result register (rax / x0)
     disasm: Callable[[], capstone.Cs]
     insn_align: int                             # 1 (x86-64) or 4 (arm64)
     nregs: int = 4
@@ -75,7 +76,8 @@ def _x86_load(slot: int, value: int) -> bytes:
 
 
 def _x86_jump(addr: int) -> bytes:
-    return b"\x48\xb8" + struct.pack("<Q", addr) + b"\xff\xe0"   # movabs rax; jmp rax
+    # movabs r11, addr; jmp r11 -- r11 so that rax (the snippet's result) survives
+    return b"\x49\xbb" + struct.pack("<Q", addr) + b"\x41\xff\xe3"
 
 
 X86_64 = SnippetFacts(
