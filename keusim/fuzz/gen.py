@@ -118,13 +118,17 @@ class Gen:
             rep = r.choice((64, 300, 600))    # floods: a fixed-size event log must not drop verdicts
         return Op("syscall", (SYS[name], *args, rep), note=f"{name} x{rep}")
 
-    def op_mem(self) -> Op:
+    PROBES = ("peer-head", "peer-tail") * 3 + ("guard", "honest-ring", "info", "text", "stack-guard",
+              "kernel", "null", "noncanonical", "user-top")
+
+    def op_mem(self, kind: str | None = None, store: bool | None = None) -> Op:
         r = self.r
-        kind = r.choice(("own-head", "own-tail", "peer-head", "peer-tail", "own-data", "guard",
-                         "honest-ring", "info", "text", "stack-guard", "kernel", "null",
-                         "noncanonical", "user-top", "own-data", "own-head", "own-tail"))
+        kind = kind or r.choice(("own-head", "own-tail", "peer-head", "peer-tail", "own-data",
+                                 "guard", "honest-ring", "info", "text", "stack-guard", "kernel",
+                                 "null", "noncanonical", "user-top", "own-data", "own-head",
+                                 "own-tail"))
         addr, must = self.page(kind)
-        store = r.random() < 0.65
+        store = r.random() < 0.65 if store is None else store
         if must is None:     # read-only to the attacker: stores must fault, loads must not
             must = store
         size = r.choice((1, 2, 4, 8))
@@ -190,7 +194,7 @@ class Gen:
     def op_spin(self) -> Op:
         r = self.r
         forever = r.random() < 0.15
-        n = M64 if forever else r.choice((10, 1000, 20000))
+        n = M64 if forever else r.choice((10, 1000, 5000))
         flags = F_SPIN_SYSCALL if r.random() < 0.5 else 0
         return Op("spin", (n,), flags, note="spin forever" if forever else f"spin {n}")
 
@@ -222,4 +226,10 @@ def generate(t: T.Target, seed: int, max_ops: int = 40) -> Program:
     rng = random.Random(f"{t.arch}:{seed}")
     g = Gen(t, rng)
     n = rng.randrange(1, max_ops + 1)
-    return Program(tuple(g.op() for _ in range(n)))
+    ops = [g.op() for _ in range(n)]
+    if rng.random() < 0.4:
+        # An early gate probe: a store the MMU must refuse. Most attack programs die
+        # early, so without this the gates would be probed rarely; the index pages,
+        # the rings' single-writer gates, get 6 of PROBES' 15 entries.
+        ops.insert(rng.randrange(0, min(n, 3) + 1), g.op_mem(rng.choice(g.PROBES), True))
+    return Program(tuple(ops[:max_ops]))
