@@ -7,6 +7,10 @@
  * sent N", the consumer "honest: ch C ok|BAD msgs N mismatches M hash H", which
  * the fuzzer compares with the run report. The consumer exits 0 only if it
  * received all MESSAGES messages and every byte matched.
+ *
+ * Each also holds a value of its own in a user register (fuzz_state_<arch>.S) and
+ * checks it after every message: "state ok" or "state CHANGED" ends the line. A
+ * kernel that leaks or loses user register state between processes changes it.
  */
 #include <keusim/workload.h>
 #include <keusim/notify.h>
@@ -21,6 +25,9 @@
 
 static uint8_t buf[SIZE + 8];
 
+void fuzz_state_set(uint64_t v);
+uint64_t fuzz_state_get(void);
+
 int main(void)
 {
     struct ring_ep ep;
@@ -34,7 +41,9 @@ int main(void)
         return 2;
     struct ks_chanstats st = {0, 0, 0, 0, KS_FNV_INIT};
     uint64_t s = SEED;
-    int err = 0;
+    int err = 0, state_ok = 1;
+    uint64_t mine = 0x57a7e000ull + 16 * CHAN + ROLE;
+    fuzz_state_set(mine);
     for (uint32_t m = 0; m < MESSAGES && !err; m++) {
         if (role == EP_PRODUCER) {
             ks_fill(buf, SIZE, &s);
@@ -53,18 +62,19 @@ int main(void)
             if (!err)
                 ks_check(&st, buf, n, &s);
         }
+        state_ok &= fuzz_state_get() == mine;
     }
     if (err)
         ks_chanfault(CHAN, err);
     if (role == EP_PRODUCER) {
         ks_report_sent(CHAN, &st);
-        ks_printf("honest: ch %u producer %s sent %u\n", (uint64_t)CHAN, err ? "BAD" : "ok",
-                  st.msgs);
+        ks_printf("honest: ch %u producer %s sent %u state %s\n", (uint64_t)CHAN,
+                  err ? "BAD" : "ok", st.msgs, state_ok ? "ok" : "CHANGED");
         return err ? 3 : 0;
     }
     ks_report_recv(CHAN, &st);
     int ok = !err && st.msgs == MESSAGES && st.mismatches == 0;
-    ks_printf("honest: ch %u %s msgs %u mismatches %u hash %x\n", (uint64_t)CHAN,
-              ok ? "ok" : "BAD", st.msgs, st.mismatches, st.hash);
+    ks_printf("honest: ch %u %s msgs %u mismatches %u hash %x state %s\n", (uint64_t)CHAN,
+              ok ? "ok" : "BAD", st.msgs, st.mismatches, st.hash, state_ok ? "ok" : "CHANGED");
     return ok ? 0 : 1;
 }

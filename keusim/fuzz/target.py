@@ -128,7 +128,7 @@ def build_target(arch: str) -> Target:
     for ch in CH_HONEST:
         for role, name in ((0, f"honest-p{ch}"), (1, f"honest-c{ch}")):
             images[name] = builds.guest_image(
-                a, [honest], name=f"fuzz-{name}-{a}",
+                a, [honest, GUESTS / f"fuzz_state_{a}.S"], name=f"fuzz-{name}-{a}",
                 extra_cflags=(f"-DROLE={role}", f"-DCHAN={ch}", f"-DMESSAGES={HONEST_MESSAGES}",
                               f"-DSIZE={HONEST_SIZE}"))
     images[PEER] = builds.guest_image(a, [GUESTS / "fuzz_peer.c"], name=f"fuzz-peer-{a}",
@@ -170,7 +170,7 @@ def run_program(t: Target, prog: Program, kernel_flags: int = 0) -> RunReport:
 
 # -- invariants ---------------------------------------------------------------------
 INVARIANTS = ("machine-stop", "kernel-panic", "mmu-gate", "honest-harmed", "report-verdict",
-              "report-forged", "determinism")
+              "report-forged", "state-leak", "determinism")
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,9 @@ class Violation:
         return f"{self.invariant}: {re.sub(r'0x[0-9a-f]+|[0-9]+', '#', d)}"
 
 
-_CONSUMER = re.compile(r"honest: ch (\d+) (ok|BAD) msgs (\d+) mismatches (\d+) hash ([0-9a-f]+)")
-_PRODUCER = re.compile(r"honest: ch (\d+) producer (ok|BAD) sent (\d+)")
+_CONSUMER = re.compile(
+    r"honest: ch (\d+) (ok|BAD) msgs (\d+) mismatches (\d+) hash ([0-9a-f]+) state (ok|CHANGED)$")
+_PRODUCER = re.compile(r"honest: ch (\d+) producer (ok|BAD) sent (\d+) state (ok|CHANGED)$")
 
 
 def check(rep: RunReport) -> list[Violation]:
@@ -207,6 +208,9 @@ def check(rep: RunReport) -> list[Violation]:
         ok = bool(_PRODUCER.match(last) or _CONSUMER.match(last)
                   or (name == PEER and last.startswith("peer: got")))
         ok = ok and " BAD " not in f" {last} "
+        if last.endswith("state CHANGED"):
+            v.append(Violation("state-leak", f"{name}: a user register it holds changed "
+                               f"(xmm15 / TPIDR_EL0, fuzz_state_<arch>.S)"))
         if not ok:
             why = (f"fault {p.fault.kind} at pc {p.fault.pc:#x}" if p.fault else
                    f"exit {p.exit_code}" if p.exit_code is not None else f"run ended {rep.status}")
