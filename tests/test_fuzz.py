@@ -40,6 +40,10 @@ KNOWN_FAILING = {
         "issue 11 item 1 (trap model): `int N` ignores the IDT gate's DPL and panics the kernel",
     "x86_64-honest-harmed-spin.json":
         "issue 11 item 2 (preemption): a spinning attacker starves an honest process on its core",
+    "arm64-honest-harmed-spin-syscall.json":
+        "issue 11 item 2 (preemption): a spinner that makes system calls starves its core too",
+    "arm64-state-leak-tpidr.json":
+        "issue 11 item 4 (context switches): TPIDR_EL0 flows from the attacker to the next process",
     "arm64-honest-harmed-spin.json":
         "issue 11 item 2 (preemption): a spinning attacker starves an honest process on its core",
     "x86_64-report-verdict-flood.json":

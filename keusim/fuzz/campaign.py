@@ -34,7 +34,8 @@ class Summary:
     """What a campaign found. Counts are runs (a run counts once per invariant)."""
 
     runs: int = 0
-    host_seconds: float = 0.0
+    host_seconds: float = 0.0       # the runs and their determinism re-runs
+    minimize_seconds: float = 0.0   # minimizing and saving cases (not in runs_per_second)
     determinism_checked: int = 0
     by_invariant: Counter = field(default_factory=Counter)
     attacker_outcomes: Counter = field(default_factory=Counter)
@@ -53,7 +54,7 @@ class Summary:
         inv = {k: self.by_invariant.get(k, 0) for k in T.INVARIANTS}
         lines = [f"fuzz: {self.runs} runs in {self.host_seconds:.1f} host s "
                  f"({self.runs_per_second:.2f} runs/s); determinism re-checked on "
-                 f"{self.determinism_checked} runs",
+                 f"{self.determinism_checked} runs; minimizing took {self.minimize_seconds:.1f} s",
                  f"  machine stops {inv['machine-stop']}, kernel panics {inv['kernel-panic']}, "
                  f"honest processes harmed {inv['honest-harmed']}, determinism failures "
                  f"{inv['determinism']}",
@@ -197,10 +198,12 @@ def fuzz(runs: int, seed: int, archs: tuple[str, ...] = ("x86_64", "arm64"),
             key = T.primary(vs).key()
             if key not in seen and save_dir is not None and len(s.saved) < max_saves:
                 seen.add(key)
+                m0 = time.perf_counter()
                 small = minimize_program(prog, fails_like(t, key, kernel_flags)) if minimize else prog
                 name = f"{arch}-{T.primary(vs).invariant}-{rseed:016x}.json"
                 s.saved.append(save_case(Path(save_dir) / name, t, out, small, prog, kernel_flags))
+                s.minimize_seconds += time.perf_counter() - m0
         if progress:
             progress(i + 1, len(s.failures))
-    s.host_seconds = time.perf_counter() - t0
+    s.host_seconds = time.perf_counter() - t0 - s.minimize_seconds
     return s

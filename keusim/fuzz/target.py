@@ -86,7 +86,13 @@ class Target:
     code_off: int
     layout: Layout
     facts: SnippetFacts
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="keusim-fuzz-")))
+    # Where each run's patched attacker file goes; removed with the Target.
+    _tmp: tempfile.TemporaryDirectory = field(
+        default_factory=lambda: tempfile.TemporaryDirectory(prefix="keusim-fuzz-"), repr=False)
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self._tmp.name)
 
     def spec(self, attacker: Path) -> SystemSpec:
         """The fuzz system with `attacker` as the attacker's image."""
