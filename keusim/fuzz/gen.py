@@ -65,8 +65,9 @@ class Gen:
         c = T.CAPACITY
         return self.r.choice((0, 1, 4, 8, 12, 64, c - 8, c - 4, c, c + 1, c + 8, 1 << 31, M64))
 
-    def page(self, kind: str) -> tuple[int, bool]:
-        """(an address in a kind of memory, whether every access to it must fault)."""
+    def page(self, kind: str) -> tuple[int, bool | None]:
+        """(an address in a kind of memory, whether every access to it must fault;
+        None: only stores must)."""
         r, lay = self.r, self.lay
         tx, rx = T.chan_va(T.CH_ATTACK_TX), T.chan_va(T.CH_ATTACK_RX)
         off = r.choice((0, 4, 8, r.randrange(0, T.PAGE, 8), T.PAGE - 8))
@@ -132,7 +133,8 @@ class Gen:
         if must is None:     # read-only to the attacker: stores must fault, loads must not
             must = store
         size = r.choice((1, 2, 4, 8))
-        addr &= ~(size - 1) if r.random() < 0.9 else M64
+        if r.random() < 0.9:      # else left as drawn: sometimes misaligned
+            addr &= ~(size - 1)
         flags = F_MUST_FAULT if must else 0
         if store:
             val = r.choice((0, T.CAPACITY, T.CAPACITY + 8, 0xFFFFFFFF, 0x7FFFFFFF, r.getrandbits(32),
