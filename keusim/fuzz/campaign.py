@@ -38,6 +38,7 @@ class Summary:
     minimize_seconds: float = 0.0   # minimizing and saving cases (not in runs_per_second)
     determinism_checked: int = 0
     by_invariant: Counter = field(default_factory=Counter)
+    by_arch: dict[str, Counter] = field(default_factory=dict)   # arch -> invariant -> runs
     attacker_outcomes: Counter = field(default_factory=Counter)
     failures: list[RunOutcome] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
@@ -58,10 +59,13 @@ class Summary:
                  f"  machine stops {inv['machine-stop']}, kernel panics {inv['kernel-panic']}, "
                  f"honest processes harmed {inv['honest-harmed']}, determinism failures "
                  f"{inv['determinism']}",
-                 "  runs failing each invariant: " + ", ".join(f"{k} {v}" for k, v in inv.items()),
-                 "  attacker ended by: " + ", ".join(
-                     f"{k} {v}" for k, v in sorted(self.attacker_outcomes.items(),
-                                                   key=lambda kv: (-kv[1], kv[0])))]
+                 "  runs failing each invariant: " + ", ".join(f"{k} {v}" for k, v in inv.items())]
+        for arch, c in sorted(self.by_arch.items()):
+            lines.append(f"    {arch}: runs {c['runs']}, " + ", ".join(
+                f"{k} {c.get(k, 0)}" for k in T.INVARIANTS))
+        lines.append("  attacker ended by: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(self.attacker_outcomes.items(),
+                                          key=lambda kv: (-kv[1], kv[0]))))
         seen: dict[str, RunOutcome] = {}
         for f in self.failures:
             seen.setdefault(T.primary(f.violations).key(), f)
@@ -189,12 +193,15 @@ def fuzz(runs: int, seed: int, archs: tuple[str, ...] = ("x86_64", "arm64"),
         rep, vs = run_checked(t, prog, det, kernel_flags)
         s.runs += 1
         s.determinism_checked += det
+        per = s.by_arch.setdefault(arch, Counter())
+        per["runs"] += 1
         s.attacker_outcomes[attacker_outcome(rep)] += 1
         if vs:
             out = RunOutcome(i, arch, rseed, vs, attacker_outcome(rep))
             s.failures.append(out)
             for inv in {v.invariant for v in vs}:
                 s.by_invariant[inv] += 1
+                per[inv] += 1
             key = T.primary(vs).key()
             if key not in seen and save_dir is not None and len(s.saved) < max_saves:
                 seen.add(key)
