@@ -176,6 +176,41 @@ def test_campaign_finds_the_planted_bug():
                for f in s.failures for v in f.violations)
 
 
+# -- the checker on planted report faults ----------------------------------------------------
+def test_check_catches_planted_report_faults():
+    """A clean arm64 run, then the same report with one lie planted at a time."""
+    import dataclasses
+    rep, vs = run_checked(target("arm64"), Program(()))
+    assert vs == [] and rep.ok
+    procs = {p.name: i for i, p in enumerate(rep.processes)}
+
+    def with_proc(name, **kw):
+        ps = list(rep.processes)
+        ps[procs[name]] = dataclasses.replace(ps[procs[name]], **kw)
+        return dataclasses.replace(rep, processes=tuple(ps))
+
+    def with_chan(i, **kw):
+        cs = list(rep.channels)
+        cs[i] = dataclasses.replace(cs[i], **kw)
+        return dataclasses.replace(rep, channels=tuple(cs))
+
+    def invariants(r):
+        return sorted({v.invariant for v in T.check(r)})
+    c0 = rep.channels[0]
+    assert invariants(with_proc("honest-c0", exit_code=None)) == ["report-verdict"]
+    assert invariants(with_chan(0, consumer_stats={**c0.consumer_stats, "stream_hash": 1})) == [
+        "report-verdict"]
+    assert invariants(with_chan(0, consumer_stats={**c0.consumer_stats, "mismatches": 3,
+                                                   "verified_bytes": 0})) == ["report-verdict"]
+    assert invariants(with_chan(1, faults=("corrupt-index (found and recorded by attacker)",))) == [
+        "report-forged"]
+    assert invariants(with_chan(1, faults=("corrupt-index (found and recorded by honest-c1)",))) == []
+    assert invariants(with_proc("attacker", console="fuzz: op 3 escaped\n")) == ["mmu-gate"]
+    assert invariants(with_proc("honest-c1", console="honest: ch 1 BAD msgs 3 mismatches 0 hash 0 "
+                                "state ok\n")) == ["honest-harmed", "report-verdict"]
+    assert invariants(dataclasses.replace(rep, status="error", message="boom")) == ["machine-stop"]
+
+
 # -- the minimizer -----------------------------------------------------------------------
 def test_ddmin_finds_the_failure_inducing_pair():
     calls = []

@@ -244,8 +244,10 @@ def check(rep: RunReport) -> list[Violation]:
                 v.append(Violation("report-verdict", f"report is ok but channel {ch}'s consumer "
                                    f"found bad data"))
         for f in c.faults:
-            who = f.rsplit("by ", 1)[-1].rstrip(")")
-            if who not in (prod.name, cons.name):
+            # The report names who recorded a channel fault ("... recorded by NAME");
+            # any process it names must be one of the channel's two endpoints.
+            named = [n for n in procs if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", f)]
+            if any(n not in (prod.name, cons.name) for n in named):
                 v.append(Violation("report-forged", f"channel {ch} fault {f!r} recorded by a "
                                    f"process that is not its endpoint"))
     return v
