@@ -156,12 +156,19 @@ def test_planted_gate_bug_is_caught(arch):
     """With BOOT_FLAG_BROKEN_LAYOUT the kernel maps the head page writable for the
     consumer: the attacker's must-fault store to its peer's head then succeeds, and
     the fuzzer reports the broken gate; without the flag the same store faults."""
+    import dataclasses
     t = target(arch)
-    prog = Program((Op("store", (T.chan_va(T.CH_ATTACK_RX) + T.HEAD_OFF, 7, 4), F_MUST_FAULT),))
+    prog = Program((Op("store", (T.chan_va(T.CH_ATTACK_RX) + T.HEAD_OFF, 7, 4), F_MUST_FAULT,
+                       expect="write-protect"),))
     rep, vs = run_checked(t, prog, kernel_flags=0)
     atk = next(p for p in rep.processes if p.name == T.ATTACKER)
     assert atk.fault is not None and atk.fault.kind == "write-protect"
-    assert not [v for v in vs if v.invariant == "mmu-gate"]
+    assert not [v for v in vs if v.invariant in ("mmu-gate", "fault-kind")]
+    # the same fault recorded with another kind is caught by the fault-kind oracle
+    i = rep.processes.index(atk)
+    lie = dataclasses.replace(atk, fault=dataclasses.replace(atk.fault, kind="other"))
+    bad = dataclasses.replace(rep, processes=rep.processes[:i] + (lie,) + rep.processes[i + 1:])
+    assert [v.invariant for v in T.check(bad, prog) if v.invariant == "fault-kind"] == ["fault-kind"]
     _, vs = run_checked(t, prog, kernel_flags=BOOT_FLAG_BROKEN_LAYOUT)
     assert [v.invariant for v in vs if v.invariant == "mmu-gate"] == ["mmu-gate"]
 

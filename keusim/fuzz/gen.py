@@ -119,6 +119,13 @@ class Gen:
             rep = r.choice((64, 300, 600))    # floods: a fixed-size event log must not drop verdicts
         return Op("syscall", (SYS[name], *args, rep), note=f"{name} x{rep}")
 
+    # The fault kind docs/abi.md gives a must-fault access to each kind of page.
+    # (Non-canonical addresses are left out: the ABI table does not name their kind.)
+    EXPECT = {"peer-head": "write-protect", "peer-tail": "write-protect",
+              "info": "write-protect", "text": "write-protect", "guard": "unmapped",
+              "honest-ring": "unmapped", "stack-guard": "unmapped", "null": "unmapped",
+              "user-top": "unmapped", "kernel": "kernel-access"}
+
     PROBES = ("peer-head", "peer-tail") * 3 + ("guard", "honest-ring", "info", "text", "stack-guard",
               "kernel", "null", "noncanonical", "user-top")
 
@@ -136,11 +143,12 @@ class Gen:
         if r.random() < 0.9:      # else left as drawn: sometimes misaligned
             addr &= ~(size - 1)
         flags = F_MUST_FAULT if must else 0
+        expect = self.EXPECT.get(kind, "") if must else ""
         if store:
             val = r.choice((0, T.CAPACITY, T.CAPACITY + 8, 0xFFFFFFFF, 0x7FFFFFFF, r.getrandbits(32),
                             r.getrandbits(64)))
-            return Op("store", (addr, val, size), flags, note=f"store {kind}")
-        return Op("load", (addr, 0, size), flags, note=f"load {kind}")
+            return Op("store", (addr, val, size), flags, note=f"store {kind}", expect=expect)
+        return Op("load", (addr, 0, size), flags, note=f"load {kind}", expect=expect)
 
     def op_forge(self) -> Op:
         """A ring-index forgery relative to the index's current value."""

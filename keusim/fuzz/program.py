@@ -31,13 +31,16 @@ M64 = (1 << 64) - 1
 class Op:
     """One attacker operation. ``x`` are its operands (fuzz_attacker.c says which);
     ``code`` the instructions of an ``exec`` snippet, one bytes object each (the unit
-    the minimizer removes); ``note`` says what the generator meant (for humans)."""
+    the minimizer removes); ``note`` says what the generator meant (for humans);
+    ``expect`` is the fault kind docs/abi.md gives a must-fault probe (fuzzer side
+    only: the attacker never sees it)."""
 
     kind: str
     x: tuple[int, ...] = ()
     flags: int = 0
     code: tuple[bytes, ...] = ()
     note: str = ""
+    expect: str = ""
 
     def as_json(self) -> dict:
         d: dict = {"op": self.kind, "x": [f"{v & M64:#x}" for v in self.x]}
@@ -47,6 +50,8 @@ class Op:
             d["code"] = [c.hex() for c in self.code]
         if self.note:
             d["note"] = self.note
+        if self.expect:
+            d["expect"] = self.expect
         return d
 
     @staticmethod
@@ -56,7 +61,8 @@ class Op:
             for f in d.get("flags", []):
                 flags |= FLAG_NAMES[f]
             return Op(d["op"], tuple(int(v, 0) for v in d.get("x", [])), flags,
-                      tuple(bytes.fromhex(c) for c in d.get("code", [])), d.get("note", ""))
+                      tuple(bytes.fromhex(c) for c in d.get("code", [])), d.get("note", ""),
+                      d.get("expect", ""))
         except (KeyError, ValueError, TypeError) as e:
             raise KeusimError(f"fuzz case: bad operation {d!r} ({e}); "
                               f"see docs/fuzzing.md for the case format") from e

@@ -176,7 +176,7 @@ def run_program(t: Target, prog: Program, kernel_flags: int = 0) -> RunReport:
 
 # -- invariants ---------------------------------------------------------------------
 INVARIANTS = ("machine-stop", "kernel-panic", "mmu-gate", "honest-harmed", "report-verdict",
-              "report-forged", "state-leak", "determinism")
+              "report-forged", "fault-kind", "state-leak", "determinism")
 
 
 @dataclass(frozen=True)
@@ -196,8 +196,10 @@ _CONSUMER = re.compile(
 _PRODUCER = re.compile(r"honest: ch (\d+) producer (ok|BAD) sent (\d+) state (ok|CHANGED)$")
 
 
-def check(rep: RunReport) -> list[Violation]:
-    """Every invariant of one run that its report shows broken (docs/fuzzing.md)."""
+def check(rep: RunReport, prog: Program | None = None) -> list[Violation]:
+    """Every invariant of one run that its report shows broken (docs/fuzzing.md).
+    With the run's program, also whether the attacker's fault at a must-fault probe's
+    address has the kind docs/abi.md gives it."""
     v: list[Violation] = []
     if rep.status == "error":
         v.append(Violation("machine-stop", rep.message))
@@ -250,6 +252,11 @@ def check(rep: RunReport) -> list[Violation]:
             if any(n not in (prod.name, cons.name) for n in named):
                 v.append(Violation("report-forged", f"channel {ch} fault {f!r} recorded by a "
                                    f"process that is not its endpoint"))
+    if prog is not None and atk.fault is not None:
+        want = {o.expect for o in prog.ops if o.expect and o.x and o.x[0] == atk.fault.addr}
+        if want and atk.fault.kind not in want:
+            v.append(Violation("fault-kind", f"attacker faulted at {atk.fault.addr:#x} as "
+                               f"{atk.fault.kind}; a probe there expects {'/'.join(sorted(want))}"))
     return v
 
 
