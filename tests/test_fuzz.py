@@ -169,6 +169,10 @@ def test_planted_gate_bug_is_caught(arch):
     lie = dataclasses.replace(atk, fault=dataclasses.replace(atk.fault, kind="other"))
     bad = dataclasses.replace(rep, processes=rep.processes[:i] + (lie,) + rep.processes[i + 1:])
     assert [v.invariant for v in T.check(bad, prog) if v.invariant == "fault-kind"] == ["fault-kind"]
+    # a refused system call's record (its address is a channel or a number) is not judged
+    lie = dataclasses.replace(atk, fault=dataclasses.replace(atk.fault, kind="no-capability"))
+    bad = dataclasses.replace(rep, processes=rep.processes[:i] + (lie,) + rep.processes[i + 1:])
+    assert not [v for v in T.check(bad, prog) if v.invariant == "fault-kind"]
     _, vs = run_checked(t, prog, kernel_flags=BOOT_FLAG_BROKEN_LAYOUT)
     assert [v.invariant for v in vs if v.invariant == "mmu-gate"] == ["mmu-gate"]
 

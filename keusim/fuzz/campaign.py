@@ -91,7 +91,7 @@ def run_checked(t: T.Target, prog: Program, determinism: bool = False,
                 kernel_flags: int = 0) -> tuple[RunReport, list[T.Violation]]:
     """Run prog once (twice with determinism) and check every invariant."""
     rep = T.run_program(t, prog, kernel_flags)
-    vs = T.check(rep, prog)
+    vs = T.check_run(t, rep, prog)
     if determinism:
         again = T.run_program(t, prog, kernel_flags)
         if again.to_json() != rep.to_json():

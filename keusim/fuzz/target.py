@@ -174,6 +174,11 @@ def run_program(t: Target, prog: Program, kernel_flags: int = 0) -> RunReport:
     return run(t.spec(path), arch=t.arch, kernel_flags=kernel_flags, max_cycles=MAX_CYCLES)
 
 
+def check_run(t: Target, rep: RunReport, prog: Program) -> list[Violation]:
+    """check() for a run of prog on t."""
+    return check(rep, prog, (t.layout.code, t.layout.code + CODE_SIZE))
+
+
 # -- invariants ---------------------------------------------------------------------
 INVARIANTS = ("machine-stop", "kernel-panic", "mmu-gate", "honest-harmed", "report-verdict",
               "report-forged", "fault-kind", "state-leak", "determinism")
@@ -196,10 +201,20 @@ _CONSUMER = re.compile(
 _PRODUCER = re.compile(r"honest: ch (\d+) producer (ok|BAD) sent (\d+) state (ok|CHANGED)$")
 
 
-def check(rep: RunReport, prog: Program | None = None) -> list[Violation]:
+# Kills for a refused system call: their fault record's address is a channel, a system
+# call number or a descriptor pointer, never a probed data address.
+SYSCALL_KILLS = frozenset({"bad-syscall", "bad-tag", "replay", "bad-descriptor",
+                           "no-capability", "bad-pointer", "channel-fault"})
+
+
+def check(rep: RunReport, prog: Program | None = None,
+          snippets: tuple[int, int] = (0, 0)) -> list[Violation]:
     """Every invariant of one run that its report shows broken (docs/fuzzing.md).
+
     With the run's program, also whether the attacker's fault at a must-fault probe's
-    address has the kind docs/abi.md gives it."""
+    address has the kind docs/abi.md gives it. Faults of refused system calls and
+    faults at a pc in ``snippets`` (fuzz_code's [start, end)) are not judged: they
+    are not the probe's."""
     v: list[Violation] = []
     if rep.status == "error":
         v.append(Violation("machine-stop", rep.message))
@@ -252,11 +267,13 @@ def check(rep: RunReport, prog: Program | None = None) -> list[Violation]:
             if any(n not in (prod.name, cons.name) for n in named):
                 v.append(Violation("report-forged", f"channel {ch} fault {f!r} recorded by a "
                                    f"process that is not its endpoint"))
-    if prog is not None and atk.fault is not None:
-        want = {o.expect for o in prog.ops if o.expect and o.x and o.x[0] == atk.fault.addr}
-        if want and atk.fault.kind not in want:
-            v.append(Violation("fault-kind", f"attacker faulted at {atk.fault.addr:#x} as "
-                               f"{atk.fault.kind}; a probe there expects {'/'.join(sorted(want))}"))
+    af = atk.fault
+    if (prog is not None and af is not None and af.kind not in SYSCALL_KILLS
+            and not snippets[0] <= af.pc < snippets[1]):
+        want = {o.expect for o in prog.ops if o.expect and o.x and o.x[0] == af.addr}
+        if want and af.kind not in want:
+            v.append(Violation("fault-kind", f"attacker faulted at {af.addr:#x} as {af.kind}; "
+                               f"a probe there expects {'/'.join(sorted(want))}"))
     return v
 
 
