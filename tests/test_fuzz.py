@@ -33,7 +33,8 @@ BOOT_FLAG_BROKEN_LAYOUT = 1   # kernel/include/bootinfo.h: the consumer may writ
 # Cases the fuzzer found on the machine as it was when it was written, and the
 # issue-11 item that fixes each. They are expected to fail until that fix is merged;
 # strict, so a fixed one turns this into a failure that says to drop the mark.
-KNOWN_FAILING = {
+# What each saved case found on the machine before issue 11's fixes; each must stay fixed.
+FOUND_BUGS = {
     "x86_64-machine-stop-ud.json":
         "issue 11 item 1 (trap model): an undefined opcode stops the machine instead of #UD",
     "x86_64-kernel-panic-int-n.json":
@@ -119,16 +120,14 @@ def test_fixed_campaign_is_deterministic_and_reaches_the_kernel_checks():
 
 
 def test_fixed_campaign_contains_the_attackers():
-    """Every invariant but state-leak (which fails on x86-64 in every run until issue
-    11 item 4; test_fixed_campaign_holds_every_invariant covers it)."""
+    """Every invariant but state-leak (test_fixed_campaign_holds_every_invariant covers it
+    too), so a state-leak regression and a containment one fail separately."""
     s = fixed_campaign()
     bad = [f"run {f.index} ({f.arch}): {v.invariant}: {v.detail}" for f in s.failures
            for v in f.violations if v.invariant != "state-leak"]
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4 (context switches): x86-64 kernel "
-                   "entries zero the user's SSE registers (honest xmm15 changes)")
 def test_fixed_campaign_holds_every_invariant():
     s = fixed_campaign()
     assert s.ok, s.render()
@@ -264,16 +263,13 @@ def test_minimizer_on_a_real_run_shrinks_a_planted_failure():
 def _case_params():
     out = []
     for p in sorted(CASES.glob("*.json")):
-        reason = KNOWN_FAILING.get(p.name)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        out.append(pytest.param(p, marks=marks, id=p.stem))
+        out.append(pytest.param(p, id=p.stem))
     return out
 
 
 @pytest.mark.parametrize("case", _case_params())
 def test_regression_case_no_longer_fails(case):
-    """The case's own violation is gone (the fixed campaign covers all the others;
-    on x86-64 every run also shows state-leak until issue 11 item 4)."""
+    """The case's own violation (FOUND_BUGS) is gone; the fixed campaign covers the others."""
     doc = json.loads(case.read_text())
     _, vs = replay_case(case, {doc["arch"]: target(doc["arch"])})
     same = [f"{v.invariant}: {v.detail}" for v in vs if v.key() == doc["key"]]
@@ -281,7 +277,7 @@ def test_regression_case_no_longer_fails(case):
 
 
 def test_every_known_failing_case_exists():
-    assert {p.name for p in CASES.glob("*.json")} >= set(KNOWN_FAILING)
+    assert {p.name for p in CASES.glob("*.json")} >= set(FOUND_BUGS)
 
 
 # -- the command line ----------------------------------------------------------------------

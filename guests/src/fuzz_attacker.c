@@ -180,7 +180,8 @@ int main(void)
             notify(o);
             break;
         case OP_EXEC:
-            ks_printf("fuzz: op %u -> %x\n", i, fuzz_call(fuzz_code + (o->x[0] & 0x3fff)));
+            ks_printf("fuzz: op %lu -> %lx\n", (unsigned long)i,
+                      (unsigned long)fuzz_call(fuzz_code + (o->x[0] & 0x3fff)));
             break;
         case OP_SPIN:
             spin(o);
@@ -189,7 +190,7 @@ int main(void)
             return (int)o->x[0];
         }
         if (o->flags & FUZZ_F_MUST_FAULT)
-            ks_printf("fuzz: op %u escaped\n", i);
+            ks_printf("fuzz: op %lu escaped\n", (unsigned long)i);
     }
     return 0;
 }

@@ -68,13 +68,14 @@ int main(void)
         ks_chanfault(CHAN, err);
     if (role == EP_PRODUCER) {
         ks_report_sent(CHAN, &st);
-        ks_printf("honest: ch %u producer %s sent %u state %s\n", (uint64_t)CHAN,
-                  err ? "BAD" : "ok", st.msgs, state_ok ? "ok" : "CHANGED");
+        ks_printf("honest: ch %lu producer %s sent %lu state %s\n", (unsigned long)CHAN,
+                  err ? "BAD" : "ok", (unsigned long)st.msgs, state_ok ? "ok" : "CHANGED");
         return err ? 3 : 0;
     }
     ks_report_recv(CHAN, &st);
     int ok = !err && st.msgs == MESSAGES && st.mismatches == 0;
-    ks_printf("honest: ch %u %s msgs %u mismatches %u hash %x state %s\n", (uint64_t)CHAN,
-              ok ? "ok" : "BAD", st.msgs, st.mismatches, st.hash, state_ok ? "ok" : "CHANGED");
+    ks_printf("honest: ch %lu %s msgs %lu mismatches %lu hash %lx state %s\n",
+              (unsigned long)CHAN, ok ? "ok" : "BAD", (unsigned long)st.msgs,
+              (unsigned long)st.mismatches, (unsigned long)st.hash, state_ok ? "ok" : "CHANGED");
     return ok ? 0 : 1;
 }

@@ -46,6 +46,6 @@ int main(void)
         }
         ks_yield();
     }
-    ks_printf("peer: got %u sent %u\n", got, sent);
+    ks_printf("peer: got %lu sent %lu\n", (unsigned long)got, (unsigned long)sent);
     return 0;
 }
