@@ -93,7 +93,7 @@ class Demo:
 
 def _first_sentences(text: str, limit: int = 240) -> str:
     """The leading sentences of ``text`` that fit in ``limit`` characters (at least one)."""
-    parts = re.split(r"(?<=[.;])\s+", text.strip())
+    parts = re.split(r"(?<=\.)\s+(?=[A-Z0-9(])", text.strip())
     out = parts[0]
     for p in parts[1:]:
         if len(out) + 1 + len(p) > limit:
@@ -203,6 +203,15 @@ def demo(*, quick: bool = True, out: str | Path | None = None, native: bool = Tr
     say("demo part 3/3: the comparison table")
     rows, notes = headline_rows(rep.experiments)
     notes = list(dict.fromkeys(notes))
+    profs = rep.experiments["paper_table"].provenance.get("profiles", {})
+    if "host" in profs:
+        notes.append(f"profiles: raptorlake = the paper's i7-13700K from published figures; "
+                     f"host = the calibrated profile {profs['host'].get('path')} (fitted on: "
+                     f"{profs['host'].get('machine', {}).get('cpu', 'not recorded')}; "
+                     "`keusim calibrate` fits it to this machine)")
+    notes.append("every experiment's full table (the Linux rows are native only, Mach is "
+                 "quoted) and the reasons: " + ", ".join(
+                     str(e.outdir / f"{n}.csv") for n, e in rep.experiments.items()))
     base = Path(out) if out else None
     d = output_dir("demo", (base / "demo") if base else None)
     secs["total"] = time.perf_counter() - t0
