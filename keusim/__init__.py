@@ -33,11 +33,11 @@ def reproduce(names=None, **kwargs):
     return _reproduce(names, **kwargs)
 
 
-def sweep(system, **kwargs):
+def sweep(system, grid=None, **kwargs):
     """Run a parameter sweep; see :func:`keusim.workflow.sweep.sweep`."""
     from keusim.workflow.sweep import sweep as _sweep
 
-    return _sweep(system, **kwargs)
+    return _sweep(system, grid, **kwargs)
 
 
 def demo(**kwargs):

@@ -716,7 +716,7 @@ def plot(res: SweepResult, x: str, metric: str = "rt_cycles", stem: str | Path |
         if r[metric] is None or r[x] is None:
             continue
         groups.setdefault(tuple(r[a] for a in others), []).append((r[x], r[metric]))
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(10 if len(groups) > 1 else 7.5, 4.5))
     for key, pts in groups.items():
         pts.sort()
         label = ", ".join(f"{a}={v}" for a, v in zip(others, key, strict=True)) or metric
@@ -726,7 +726,7 @@ def plot(res: SweepResult, x: str, metric: str = "rt_cycles", stem: str | Path |
     sysname = res.provenance.get("system", "")
     ax.set_title(f"keusim sweep {sysname}: {metric} against {x}", fontsize=10)
     if len(groups) > 1:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     ax.grid(alpha=0.3)
     prov = res.provenance
     fig.text(0.01, 0.005, f"keusim {prov['keusim_version']} @ {str(prov['git_commit'])[:10]}"
