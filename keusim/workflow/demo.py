@@ -93,7 +93,8 @@ class Demo:
 
 def _first_sentences(text: str, limit: int = 240) -> str:
     """The leading sentences of ``text`` that fit in ``limit`` characters (at least one)."""
-    parts = re.split(r"(?<=\.)\s+(?=[A-Z0-9(])", text.strip())
+    # A sentence ends at a full stop and a space (the experiments' prose has no "e.g.").
+    parts = re.split(r"(?<=\.)\s+", text.strip())
     out = parts[0]
     for p in parts[1:]:
         if len(out) + 1 + len(p) > limit:
