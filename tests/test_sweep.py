@@ -255,3 +255,15 @@ def test_cli_sweep(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert "lookahead" in p.stdout and "2 points (0 resumed, 0 failed)" in p.stdout
     assert len(_read(tmp_path / "sweep.csv")) == 2
+
+
+def test_list_sweep_runs_the_points_given(tmp_path):
+    import keusim
+
+    pts = [{"size": 64, "arch": "arm64", "profile": "neoverse-n1"}, {"size": 256}]
+    r = keusim.sweep("pingpong", points=pts, fixed={"messages": 30}, out=tmp_path, workers=1,
+                     progress=False)
+    assert [(x["arch"], x["profile"], x["size"]) for x in r.rows] == \
+        [("arm64", "neoverse-n1", 64), ("x86_64", "flat", 256)]
+    assert all(x["ok"] and x["recv_msgs"] == 30 for x in r.rows)
+    assert r.rows[1]["rt_ns"] is None          # the flat model has no clock
