@@ -260,10 +260,11 @@ def test_cli_sweep(tmp_path):
 def test_list_sweep_runs_the_points_given(tmp_path):
     import keusim
 
-    pts = [{"size": 64, "arch": "arm64", "profile": "neoverse-n1"}, {"size": 256}]
+    pts = [{"size": 256, "arch": "arm64", "profile": "neoverse-n1"}, {"messages": 20}]
     r = keusim.sweep("pingpong", points=pts, fixed={"messages": 30}, out=tmp_path, workers=1,
                      progress=False)
-    assert [(x["arch"], x["profile"], x["size"]) for x in r.rows] == \
-        [("arm64", "neoverse-n1", 64), ("x86_64", "flat", 256)]
-    assert all(x["ok"] and x["recv_msgs"] == 30 for x in r.rows)
+    # A point that leaves a parameter out runs (and shows) the manifest's value (64 B).
+    assert [(x["arch"], x["profile"], x["size"], x["messages"]) for x in r.rows] == \
+        [("arm64", "neoverse-n1", 256, 30), ("x86_64", "flat", 64, 20)]
+    assert all(x["ok"] for x in r.rows) and r.column("recv_msgs") == [30, 20]
     assert r.rows[1]["rt_ns"] is None          # the flat model has no clock

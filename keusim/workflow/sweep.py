@@ -198,9 +198,9 @@ def expand(system: str, grid: Mapping[str, Sequence] | None = None,
             la = v.get("lookahead", DEFAULT_LOOKAHEAD)
             if isinstance(la, bool) or not isinstance(la, int) or la < 1:
                 raise SweepError(f"lookahead {la!r}: must be a whole number of cycles >= 1")
-            params = tuple((k, v[k]) for k in (*fixed, *axes) if _axis_kind(k) == "param"
-                           and k in v)
-            params = tuple(dict(params).items())
+            # A parameter a point leaves out keeps the manifest's value, shown in its cell.
+            params = tuple((k, v.get(k, spec.params[k])) for k in dict.fromkeys((*fixed, *axes))
+                           if _axis_kind(k) == "param")
             ovr = tuple((k, v[k]) for k in dict.fromkeys((*fixed, *axes))
                         if _axis_kind(k) == "override" and k in v)
             if ovr and prof == "flat":
