@@ -180,6 +180,7 @@ def test_small_sweep_runs_locally_and_says_so(tmp_path):
 def test_resume_runs_only_the_missing_points(local, tmp_path, monkeypatch):
     full = (local.outdir / "sweep.csv").read_text().splitlines(keepends=True)
     (tmp_path / "sweep.csv").write_text("".join(full[:3]))   # header + 2 of 4 points
+    (tmp_path / "sweep.json").write_text((local.outdir / "sweep.json").read_text())
     ran = []
     real = sw.run_point
     monkeypatch.setattr(sw, "run_point", lambda t: ran.append(t["id"]) or real(t))
@@ -189,6 +190,8 @@ def test_resume_runs_only_the_missing_points(local, tmp_path, monkeypatch):
     assert r.resumed == 2 and len(ran) == 2
     assert set(ran) == {x["point"] for x in local.rows[2:]}
     assert any("resuming" in m for m in msgs)
+    # The resumed rows' provenance (the first run's) is kept beside this run's.
+    assert r.provenance["earlier_runs"] == [local.provenance]
     assert (tmp_path / "sweep.csv").read_bytes() == (local.outdir / "sweep.csv").read_bytes()
 
 

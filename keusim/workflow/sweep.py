@@ -652,6 +652,15 @@ def sweep(system: str | Path = "pingpong", grid: Mapping[str, Sequence] | None =
             bar.close()
     rows = [_row_for(p, profile_of[p.id], results[p.id], columns) for p in pts]
     prov = provenance(system, grid, points, fixed, shas)
+    old_json = d / "sweep.json"
+    if done and old_json.exists():
+        # Resumed rows were computed by the runs before this one: keep their provenance.
+        try:
+            old = json.loads(old_json.read_text()).get("provenance", {})
+        except (OSError, ValueError):
+            old = {}
+        if old:
+            prov["earlier_runs"] = [*old.pop("earlier_runs", []), old]
     res = SweepResult(columns, rows, axes, prov, d, skipped=skipped, resumed=len(done),
                       executor=used, seconds=time.perf_counter() - t0)
     res.files = _write(res, metric, x or (next(iter(grid), None) or axes[0]), figure)
