@@ -3,7 +3,7 @@
     keusim demo [--full] [--no-native] [--out DIR] [--workers N]
 
     >>> import keusim
-    >>> d = keusim.demo()          # quick mode: about a minute on 2 cores, warm build cache
+    >>> d = keusim.demo()          # quick mode: well under a minute on 2 cores, warm cache
     >>> print(d.table())
 
 Three parts, with progress on stderr:
