@@ -98,6 +98,12 @@ def test_bad_sweeps_are_one_error(grid, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+def test_plotting_against_a_missing_axis_fails_before_running(tmp_path):
+    with pytest.raises(sw.SweepError, match="cannot plot against 'sise'"):
+        sw.sweep("pingpong", {"size": [64]}, x="sise", out=tmp_path, progress=False)
+    assert not (tmp_path / "sweep.csv").exists()
+
+
 def test_cli_bad_axis_is_one_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "keusim", "sweep", "pingpong", "--grid", "sise=64",
                         "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)

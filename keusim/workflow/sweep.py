@@ -564,6 +564,8 @@ def sweep(system: str | Path = "pingpong", grid: Mapping[str, Sequence] | None =
     say = log or (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     system = str(system)
+    if system.endswith(".toml") and Path(system).is_file():
+        system = str(Path(system).resolve())   # the same file from a worker in another cwd
     grid = dict(grid or {})
     fixed = dict(fixed or {})
     if metric not in METRICS:
@@ -577,6 +579,9 @@ def sweep(system: str | Path = "pingpong", grid: Mapping[str, Sequence] | None =
     if skipped:
         say(f"sweep: skipped {skipped} points whose profile is for the other ISA than their arch")
     axes += [k for k in fixed if k not in axes]
+    if x is not None and x not in axes and x not in RUN_AXES:
+        raise SweepError(f"cannot plot against {x!r}: it is not an axis of this sweep "
+                         f"(axes: {', '.join(axes) or 'none'})")
     columns = _columns(axes)
     from keusim.toolchain import ROOT
 
