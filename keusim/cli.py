@@ -4,7 +4,8 @@
     keusim scenarios
     keusim prove [--all | NAME ...]
     keusim native [--quick]
-    keusim calibrate | validate | trace | attribute | notifycost  [... --help]
+    keusim trace | attribute | notifycost SYSTEM ...   (analysis of one run)
+    keusim calibrate | validate  [... --help]
     keusim demo [--full] [--no-native] [--out DIR]
     keusim reproduce [NAME ...|--all] [--quick] [--out DIR]
     keusim sweep SYSTEM --grid K=V,V,... [--executor dask --scheduler ADDR] ...
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from keusim.errors import KeusimError
+from keusim.machine.machine import DEFAULT_LOOKAHEAD, DEFAULT_QUANTUM
 
 
 def _params(ns) -> dict:
@@ -87,6 +89,54 @@ def cmd_calibrate(ns) -> int:
     return calibrate.main(["--write", out] + (["--allow-busy"] if ns.allow_busy else []))
 
 
+def _run_target(sp) -> None:
+    """The arguments that name a system to run (as `keusim run`)."""
+    sp.add_argument("system", help="scenario name (see `keusim scenarios`) or MANIFEST.toml")
+    sp.add_argument("--arch", default=None, help="x86_64 or arm64 (default: manifest's, else x86_64)")
+    sp.add_argument("--param", action="append", metavar="K=V", help="any scenario parameter")
+    sp.add_argument("--profile", default=None,
+                    help="cycle-model profile (default: flat, one cycle per instruction)")
+    sp.add_argument("--verified", action="store_true",
+                    help="use verified (SipHash-tagged) notifications")
+
+
+def cmd_trace(ns) -> int:
+    from keusim.analysis.trace import format_trace, trace
+    from keusim.manifest import parse_params
+    start: int | str = int(ns.start) if ns.start.lstrip("-").isdigit() else ns.start
+    rows = trace(ns.system, arch=ns.arch, start=start, count=ns.count, core=ns.core,
+                 params=parse_params(ns.param), profile=ns.profile, verified=ns.verified)
+    if ns.json:
+        import json
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+    else:
+        print(format_trace(rows))
+    return 0
+
+
+def cmd_attribute(ns) -> int:
+    from keusim.analysis.attribution import attribute
+    from keusim.manifest import parse_params
+    att = attribute(ns.system, ns.arch, parse_params(ns.param), ns.profile, ns.verified)
+    if ns.json:
+        import json
+        print(json.dumps(att.as_dict(), indent=1))
+    else:
+        print(att.table(ns.top))
+    return 0
+
+
+def cmd_notifycost(ns) -> int:
+    from keusim.analysis.notifycost import measure
+    c = measure(ns.arch, ns.notifications, ns.profile)
+    if ns.json:
+        import json
+        print(json.dumps(c.as_dict(), indent=2))
+    else:
+        print(c.table())
+    return 0
+
+
 def cmd_demo(ns) -> int:
     from keusim.workflow import demo
     return demo.command(ns)
@@ -114,9 +164,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="K=V", help="any scenario parameter")
     r.add_argument("--verified", action="store_true", help="use verified (SipHash-tagged) notifications")
     r.add_argument("--profile", default=None, help="cycle-model profile (default: flat)")
-    r.add_argument("--quantum", type=int, default=200_000, help="host check interval in cycles")
-    r.add_argument("--lookahead", type=int, default=20,
-                   help="cross-core window in cycles (default 20; larger is faster, less exact)")
+    r.add_argument("--quantum", type=int, default=DEFAULT_QUANTUM,
+                   help="host check interval in cycles (never changes results)")
+    r.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD,
+                   help=f"cross-core window in cycles (default {DEFAULT_LOOKAHEAD}; "
+                        "larger is faster, less exact)")
     r.add_argument("--max-cycles", type=int, default=None, help="model-time budget")
     r.add_argument("--dump-mappings", action="store_true", help="list every process's mappings")
     r.set_defaults(func=cmd_run)
@@ -134,6 +186,26 @@ def parser() -> argparse.ArgumentParser:
                    help="profile path (default: the user profile dir, where it shadows `host`)")
     c.add_argument("--allow-busy", action="store_true", help="fit even if the machine was busy")
     c.set_defaults(func=cmd_calibrate)
+    t = sub.add_parser("trace", help="a window of executed instructions with their costs")
+    _run_target(t)
+    t.add_argument("--start", default="0",
+                   help="instruction index on the core, or a symbol such as ring_send, "
+                        "ping:ring_send, kernel:syscall (default 0)")
+    t.add_argument("--count", type=int, default=60, help="instructions to show (default 60)")
+    t.add_argument("--core", type=int, default=0)
+    t.add_argument("--json", action="store_true", help="print the rows as JSON")
+    t.set_defaults(func=cmd_trace)
+    at = sub.add_parser("attribute", help="cycles by process, kernel path, function, category")
+    _run_target(at)
+    at.add_argument("--top", type=int, default=15, help="functions to list (default 15)")
+    at.add_argument("--json", action="store_true")
+    at.set_defaults(func=cmd_attribute)
+    nc = sub.add_parser("notifycost", help="kernel instructions per verified notify, by part")
+    nc.add_argument("--arch", default="x86_64")
+    nc.add_argument("--profile", default=None)
+    nc.add_argument("-n", "--notifications", type=int, default=200)
+    nc.add_argument("--json", action="store_true")
+    nc.set_defaults(func=cmd_notifycost)
     for name, (_mod, desc) in PASSTHROUGH.items():
         sub.add_parser(name, help=desc + f" (see `keusim {name} --help`)")
     from keusim.workflow import demo as _demo
@@ -155,9 +227,6 @@ def parser() -> argparse.ArgumentParser:
 # keusim.MODULE.main([...]) with the rest of the command line.
 PASSTHROUGH = {
     "validate": ("keusim.model.validate", "cycle model vs native runs on held-out workloads"),
-    "trace": ("keusim.analysis.trace", "a window of executed instructions with their costs"),
-    "attribute": ("keusim.analysis.attribution", "cycles by process, kernel path, function, category"),
-    "notifycost": ("keusim.analysis.notifycost", "kernel instructions per verified notify, by part"),
 }
 
 

@@ -9,25 +9,24 @@ This is the library entry point that the CLI, experiments and notebooks share:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from keusim import abi
 from keusim import arch as archmod
 from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
 from keusim.machine import Machine, MachineResult, loader
-from keusim.machine.pagetable import coalesce, walk_all
+from keusim.machine.machine import DEFAULT_LOOKAHEAD, DEFAULT_QUANTUM
 from keusim.manifest import SystemSpec, resolve
-from keusim.model.costmodel import FRACTION, FlatCost, apportion
+from keusim.model.costmodel import FlatCost
 from keusim.report import (
     CHANNEL_SETUP_ERRORS,
     FAULT_KINDS,
-    KLOG_CHAN_DATA,
     KLOG_CHAN_ERR,
-    KLOG_CHAN_IDX,
     KLOG_CHAN_STATS,
-    KLOG_CTL,
     KLOG_EXIT,
     KLOG_FAULT,
     KLOG_NOTIFY,
@@ -43,8 +42,9 @@ from keusim.report import (
 )
 from keusim.toolchain import builds
 
-USER_BASE, INFO_VA = 0x400000, 0x10000000
-CHAN_VA_BASE, CHAN_STRIDE = 0x20000000, 0x400000
+# The user address layout, from the kernel's own header (kernel/include/memlayout.h).
+USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
+    abi.define("memlayout.h", n) for n in ("USER_BASE", "INFO_VA", "CHAN_VA_BASE", "CHAN_STRIDE"))
 
 
 def _cost_model(profile: str | None, arch: str):
@@ -81,10 +81,119 @@ def build_images(spec: SystemSpec, arch: str, params: dict) -> list[loader.ElfIm
     return images
 
 
+class BootedSystem:
+    """A system built, loaded and booted on a :class:`~keusim.machine.Machine`: the one boot
+    path behind :func:`run`, :mod:`keusim.analysis` (trace, attribution, notify cost), the
+    experiments and the notebooks.
+
+    Args are those of :func:`run`. Use it as a context manager (or call :meth:`close`);
+    :meth:`step` runs one scheduler slice, :meth:`finish` runs to the end, :meth:`report`
+    gives the :class:`~keusim.report.RunReport`.
+
+        >>> with BootedSystem("pingpong", profile="host") as b:
+        ...     b.finish()
+        ...     rep = b.report()
+    """
+
+    def __init__(self, system: str | Path | SystemSpec, arch: str | None = None,
+                 params: dict | None = None, profile: str | None = None, *,
+                 verified: bool = False, quantum: int = DEFAULT_QUANTUM,
+                 lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
+                 kernel_flags: int = 0):
+        spec = system if isinstance(system, SystemSpec) else resolve(system)
+        if verified:
+            spec = _verified(spec)
+        self.spec = spec
+        self.arch = archmod.normalize(arch or spec.arch or "x86_64")
+        a = archmod.get(self.arch)
+        self.params = _check_params(spec, params or {})
+        self.profile = profile or "flat"
+        self.images = build_images(spec, self.arch, self.params)
+        self.kernel = loader.ElfImage(builds.kernel_image(self.arch), a.elf_machine, "kernel")
+        idx = {p.name: i for i, p in enumerate(spec.processes)}
+        chans = [loader.BootChan(idx[c.producer], idx[c.consumer], c.capacity,
+                                 0 if c.mode == "poll" else 1, c.verified) for c in spec.channels]
+        ram = spec.ram_mb << 20
+        self.cost, mkw = _cost_model(profile, self.arch)
+        self.machine = Machine(a, spec.cores, ram, cost=self.cost, lookahead=lookahead,
+                               quantum=quantum, shared=loader.pool_region(ram, chans), **mkw)
+        self.budget = max_cycles or spec.max_cycles
+        self.machine.max_cycles = self.budget
+        self.result: MachineResult | None = None
+        self._roots: dict[int, int] = {}
+        try:
+            procs = [loader.BootProc(p.name, img, p.core)
+                     for p, img in zip(spec.processes, self.images, strict=True)]
+            loader.boot(self.machine, self.kernel, procs, chans, seed=seed_key(spec.seed),
+                        flags=kernel_flags, timeslice=spec.timeslice)
+        except BaseException:
+            self.machine.close()
+            raise
+
+    def __enter__(self) -> BootedSystem:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.machine.close()
+
+    def image(self, name: str) -> loader.ElfImage:
+        """The ELF image of ``kernel`` or of a process by name."""
+        if name == "kernel":
+            return self.kernel
+        for p, img in zip(self.spec.processes, self.images, strict=True):
+            if p.name == name:
+                return img
+        names = ", ".join(["kernel"] + [p.name for p in self.spec.processes])
+        raise KeusimError(f"system {self.spec.name!r} has no image {name!r} (it has: {names})")
+
+    def step(self) -> bool:
+        """One scheduler slice; False once the run is over."""
+        return self.machine.step()
+
+    def finish(self, progress: Callable[[int, int], None] | None = None) -> MachineResult:
+        """Run to the end (from wherever stepping left it) and collect the result."""
+        if self.result is None:
+            budget = self.budget
+            self.result = self.machine.run(
+                budget, (lambda t: progress(t, budget)) if progress else None)
+        return self.result
+
+    def klog(self) -> list[tuple[int, int, int, int, int]]:
+        """The kernel's event log records so far (kernel/include/klog.h)."""
+        return self.machine.collect_klog()[0]
+
+    def process_of_root(self, root: int) -> str | None:
+        """The process whose user MMU root is ``root`` (from the kernel's log), or None."""
+        if root not in self._roots:   # re-read the log only for a root not seen yet
+            self._roots = {a: pid for typ, pid, a, _b, _c in self.klog() if typ == KLOG_PROC}
+        pid = self._roots.get(root)
+        if pid is None or not 0 < pid <= len(self.spec.processes):
+            return None
+        return self.spec.processes[pid - 1].name
+
+    def report(self, *, attribution: bool = False, dump_mappings: bool = False) -> RunReport:
+        """The :class:`~keusim.report.RunReport` of the run (finishing it first)."""
+        res = self.finish()
+        mappings = None
+        if dump_mappings:
+            from keusim.analysis.mappings import dump_mappings as dump
+            mappings = dump(self.machine, self.spec, res)
+        rep = _report(self.spec, self.arch, self.params, self.machine, res, self.profile,
+                      mappings)
+        if attribution:
+            from keusim.analysis.attribution import function_rows
+            rep = dataclasses.replace(rep, functions=function_rows(self, res))
+        return rep
+
+
 def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict | None = None,
-        profile: str | None = None, quantum: int = 200_000, lookahead: int = 20,
-        max_cycles: int | None = None, dump_mappings: bool = False, kernel_flags: int = 0,
-        verified: bool = False, attribution: bool = False,
+        profile: str | None = None, quantum: int = DEFAULT_QUANTUM,
+        lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
+        dump_mappings: bool = False, kernel_flags: int = 0, verified: bool = False,
+        attribution: bool = False,
         progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run a system and return its report.
 
@@ -94,9 +203,9 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         params: overrides for the manifest's [params] (become -DNAME=value).
         profile: microarchitecture profile for the cycle model (default: flat 1 cycle/insn).
         quantum: cycles a core runs alone between host checks; never changes results.
-        lookahead: cross-core window in cycles (docs/architecture.md, virtual time): the
-            default 20 is within ~1% of lookahead 1 on pingpong; 200 runs 2-3x faster
-            but is 6-13% off.
+        lookahead: cross-core window in cycles (docs/architecture.md, virtual time):
+            :data:`~keusim.machine.machine.DEFAULT_LOOKAHEAD` is within ~1% of lookahead 1
+            on pingpong; 200 runs 2-3x faster but is 6-13% off.
         max_cycles: model-time budget (default: the manifest's).
         dump_mappings: read every process's page tables into ``report.mappings``.
         kernel_flags: test-only kernel options (bootinfo flags).
@@ -106,44 +215,25 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
             descriptors (guests see -DVERIFIED=1).
         progress: called as progress(model_cycles, max_cycles) now and then.
     """
-    spec = system if isinstance(system, SystemSpec) else resolve(system)
-    if verified:
-        spec = _verified(spec)
-    a_name = archmod.normalize(arch or spec.arch or "x86_64")
-    a = archmod.get(a_name)
+    with BootedSystem(system, arch, params, profile, verified=verified, quantum=quantum,
+                      lookahead=lookahead, max_cycles=max_cycles,
+                      kernel_flags=kernel_flags) as booted:
+        booted.finish(progress)
+        return booted.report(attribution=attribution, dump_mappings=dump_mappings)
+
+
+def _check_params(spec: SystemSpec, params: dict) -> dict:
+    """The manifest's [params] with ``params`` applied; an unknown name is an error."""
     allp = dict(spec.params)
-    for k, v in (params or {}).items():
+    for k, v in params.items():
         if k not in allp:
             known = ", ".join(sorted(allp)) or "none"
             raise KeusimError(f"scenario {spec.name!r} has no parameter {k!r} (it has: {known})")
         allp[k] = v
-    images = build_images(spec, a_name, allp)
-    kernel = loader.ElfImage(builds.kernel_image(a_name), a.elf_machine, "kernel")
-    idx = {p.name: i for i, p in enumerate(spec.processes)}
-    chans = [loader.BootChan(idx[c.producer], idx[c.consumer], c.capacity,
-                             0 if c.mode == "poll" else 1, c.verified) for c in spec.channels]
-    ram = spec.ram_mb << 20
-    cost, mkw = _cost_model(profile, a_name)
-    m = Machine(a, spec.cores, ram, cost=cost, lookahead=lookahead, quantum=quantum,
-                shared=loader.pool_region(ram, chans), **mkw)
-    try:
-        procs = [loader.BootProc(p.name, img, p.core) for p, img in zip(spec.processes, images, strict=True)]
-        loader.boot(m, kernel, procs, chans, seed=seed_key(spec.seed), flags=kernel_flags,
-                    timeslice=spec.timeslice)
-        budget = max_cycles or spec.max_cycles
-        res = m.run(budget, (lambda t: progress(t, budget)) if progress else None)
-        mappings = _dump_mappings(m, spec, res) if dump_mappings else None
-        rep = _report(spec, a_name, allp, m, res, profile or "flat", mappings)
-        if attribution:
-            import dataclasses
-            rep = dataclasses.replace(rep, functions=_attribution(m, spec, res, kernel, images))
-        return rep
-    finally:
-        m.close()
+    return allp
 
 
 def _verified(spec: SystemSpec) -> SystemSpec:
-    import dataclasses
     chans = tuple(dataclasses.replace(c, mode="notify", verified=True) for c in spec.channels)
     return dataclasses.replace(spec, channels=chans, params={**spec.params, "verified": 1})
 
@@ -216,173 +306,6 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         kernel_msg = f"unexpected outcome for: {', '.join(bad)}"
     return RunReport(spec.name, arch, ok, res.status, kernel_msg, dict(sorted(params.items())),
                      tuple(procs), cores, tuple(chans), profile, res.klog_dropped, mappings)
-
-
-def _attribution(m: Machine, spec: SystemSpec, res: MachineResult, kernel, images) -> tuple:
-    """Per (core, image, function): instructions, cycles and block executions."""
-    roots = {a: pid for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
-    acc: dict[tuple[int, str, str], list[int]] = {}
-    for core in m.cores:
-        for va, root, ninsn, cost, count in core.native.blocks():
-            if root == 0:
-                where, fn = "kernel", kernel.function(va)
-            else:
-                pid = roots.get(root)
-                if pid is None:
-                    continue
-                where, fn = spec.processes[pid - 1].name, images[pid - 1].function(va)
-            a = acc.setdefault((core.id, where, fn), [0, 0, 0])
-            a[0] += ninsn * count
-            a[1] += cost * count          # 1/FRACTION cycles
-            a[2] += count
-    # Whole cycles per function that add up, per core, to what the blocks put on the clock
-    # (the sum of their exact costs, rounded down: fastcore.frac holds the rest).
-    cycles: dict[tuple[int, str, str], int] = {}
-    for cid in {k[0] for k in acc}:
-        keys = [k for k in acc if k[0] == cid]
-        total = sum(acc[k][1] for k in keys) // FRACTION
-        cycles.update(apportion({k: acc[k][1] for k in keys}, total))
-    rows = [{"core": c, "image": w, "function": f, "instructions": v[0],
-             "cycles": cycles[(c, w, f)], "block_executions": v[2]}
-            for (c, w, f), v in acc.items()]
-    rows.sort(key=lambda r: (r["core"], -r["cycles"], r["image"], r["function"]))
-    return tuple(rows)
-
-
-def _owner_map(res: MachineResult, m: Machine, spec: SystemSpec) -> dict[int, str]:
-    """Physical page -> what the kernel put there (from its own set-up records)."""
-    owners: dict[int, str] = {}
-    for typ, _pid, a, b, c in res.klog:
-        if typ == KLOG_CHAN_IDX:
-            owners[b] = f"channel {a} head"
-            owners[c] = f"channel {a} tail"
-        elif typ == KLOG_CHAN_DATA:
-            for off in range(0, c, 4096):
-                owners[b + off] = f"channel {a} data"
-        elif typ == KLOG_CTL:
-            for off in range(0, b, 4096):
-                owners[a + off] = "kernel control (channel table, keys)"
-    return owners
-
-
-def _dump_mappings(m: Machine, spec: SystemSpec, res: MachineResult) -> dict:
-    """Every process's user mappings, read from the page tables in emulated RAM."""
-    import dataclasses
-
-    owners = _owner_map(res, m, spec)
-    roots = {pid: a for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
-    out = {}
-    for i, p in enumerate(spec.processes):
-        root = roots.get(i + 1)
-        if root is None:
-            continue
-        pages = list(walk_all(m.ram, m.arch.pte, root))
-        runs = coalesce(pages)
-        rows = []
-        for r in runs:
-            # A run can span pages of different owners (the broken layout maps head and
-            # tail both RW, contiguous in va and pa): split it where the owner changes,
-            # so each row names what it maps (the gate-policy proofs name rows).
-            pieces: list[list] = []
-            for off in range(0, r.size, 4096):
-                o = _classify(r.va + off, r.pa + off, owners, p.name)
-                if pieces and pieces[-1][2] == o:
-                    pieces[-1][1] += 4096
-                else:
-                    pieces.append([off, 4096, o])
-            for off, size, o in pieces:
-                d = dataclasses.replace(r, va=r.va + off, pa=r.pa + off, size=size).as_dict()
-                d["owner"] = o
-                rows.append(d)
-        out[p.name] = rows
-    out["_kernel_control_pages"] = sorted(
-        f"{pa:#x}" for pa, o in owners.items() if o.startswith("kernel"))
-    # -- Added for the gate-policy proofs (proofs/gate_policy.py, docs/proofs.md) --------
-    # Facts those proofs need beyond the user-half rows above, all read from the kernel's
-    # own records and from emulated RAM:
-    #   _channels          each channel the kernel set up (KLOG_CHAN_IDX/DATA): endpoints,
-    #                      capacity, and the pa of head, tail and the first data page;
-    #   _boot              from the boot-info block: free_pa (everything below it is the
-    #                      loader's: boot-info, kernel image, boot modules, boot stacks,
-    #                      boot page tables), the IPC pool and the kernel's table root;
-    #   _page_tables       every page-table page reachable from a process root or from
-    #                      the kernel root;
-    #   _kernel_half_user  per process, the user-accessible (U) leaves at or above
-    #                      USER_TOP in its MMU context (x86-64: entries 256..511 of its own
-    #                      root, copied from the kernel's; arm64: TTBR0 entries 256..511
-    #                      and the TTBR1 kernel root). Normally empty.
-    import struct
-
-    from keusim.machine.pagetable import PAGE, U
-
-    chans: dict[int, dict] = {}
-    for typ, _pid, a, b, c in res.klog:
-        if typ == KLOG_CHAN_IDX:
-            sc = spec.channels[a]
-            chans[a] = {"id": a, "producer": sc.producer, "consumer": sc.consumer,
-                        "capacity": sc.capacity, "head_pa": f"{b:#x}", "tail_pa": f"{c:#x}"}
-        elif typ == KLOG_CHAN_DATA and a in chans:
-            chans[a]["data_pa"] = f"{b:#x}"
-    out["_channels"] = [chans[i] for i in sorted(chans)]
-    free_pa, pool_pa, pool_size, kroot = struct.unpack(
-        "<QQQQ", m.ram.read(loader.BOOTINFO_PA + 32, 32))
-    out["_boot"] = {"free_pa": f"{free_pa:#x}", "pool_pa": f"{pool_pa:#x}",
-                    "pool_size": f"{pool_size:#x}", "kernel_root": f"{kroot:#x}"}
-    tables: set[int] = set()
-    memo: dict[tuple[int, int, int], list] = {}
-
-    def scan(t: int, level: int, va: int, idxs: range) -> list[tuple[int, int, int]]:
-        """Record t and its subtables in `tables`; return its U leaves (va, pa, perm).
-        Shared subtrees (the kernel half) are scanned once (memo)."""
-        key = (t, level, va)
-        if idxs == range(512) and key in memo:
-            return memo[key]
-        tables.add(t)
-        ents = struct.unpack("<512Q", m.ram.read(t, PAGE))
-        found: list[tuple[int, int, int]] = []
-        for i in idxs:
-            kind, pa, perm = m.arch.pte.decode(ents[i], level)
-            v = va | i << (12 + 9 * level)
-            if kind == "table" and level > 0:
-                found += scan(pa, level - 1, v, range(512))
-            elif kind == "leaf" and perm & U:
-                found += [(v + o, pa + o, perm) for o in range(0, PAGE << 9 * level, PAGE)]
-        if idxs == range(512):
-            memo[key] = found
-        return found
-
-    ext = 0xFFFF << 48   # sign extension of a 48-bit upper-half address
-    # x86-64: a user root's entries 256..511 are the (shared) kernel half. arm64: the
-    # kernel half is the TTBR1 root; TTBR0 entries 256..511 are plain user-half VAs.
-    shared_root = m.arch.kernel_half_in_user_root
-    kleaves = scan(kroot, 3, 0, range(512))
-    khalf: dict[str, list] = {}
-    for i, p in enumerate(spec.processes):
-        root = roots.get(i + 1)
-        if root is None:
-            continue
-        scan(root, 3, 0, range(256))
-        up = scan(root, 3, 0, range(256, 512))
-        up = [(v | ext if shared_root else v, pa, perm) for v, pa, perm in up]
-        if not shared_root:
-            up += [(v | ext, pa, perm) for v, pa, perm in kleaves]
-        khalf[p.name] = [dict(r.as_dict(), owner=owners.get(r.pa, "kernel half"))
-                         for r in coalesce(up)]
-    out["_page_tables"] = [f"{t:#x}" for t in sorted(tables)]
-    out["_kernel_half_user"] = khalf
-    return out
-
-
-def _classify(va: int, pa: int, owners: dict[int, str], proc: str) -> str:
-    if pa in owners:
-        return owners[pa]
-    if va == INFO_VA:
-        return f"{proc} info page (kernel-written, read-only)"
-    if CHAN_VA_BASE <= va < CHAN_VA_BASE + 32 * CHAN_STRIDE:
-        return f"channel window {(va - CHAN_VA_BASE) // CHAN_STRIDE} (unknown page)"
-    if va >= 0x7F0000000000:
-        return f"{proc} stack"
-    return f"{proc} image"
 
 
 def default_progress(label: str):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+import keusim
 from keusim.analysis.attribution import CATEGORY_NAMES, attribute, kernel_path
 from keusim.model.profiles import load_profile
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["poll", "verified"])
 def att(request):
-    return attribute("pingpong", params={"messages": 40}, verified=request.param)
+    return attribute("pingpong", params={"messages": 40}, verified=request.param,
+                     profile="host")
 
 
 def test_core_parts_add_up_to_the_report(att):
@@ -68,3 +70,14 @@ def test_flat_profile_is_all_compute():
     cats = a.by_category()
     assert cats["memory"] == cats["trap"] == cats["coherence"] == 0
     assert cats["compute"] + cats["idle"] == a.total_cycles
+
+
+@pytest.mark.parametrize("profile", [None, "host"])
+def test_attribute_and_run_agree_to_the_cycle(profile):
+    """One boot path: the analysis front and `run` see the same machine, cycle for cycle."""
+    params = {"messages": 60}
+    att = attribute("pingpong", params=params, profile=profile)
+    rep = keusim.run("pingpong", params=params, profile=profile)
+    assert [c.cycles for c in att.report.cores] == [c.cycles for c in rep.cores]
+    assert att.report.to_json() == keusim.run("pingpong", params=params, profile=profile,
+                                              attribution=True).to_json()

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from keusim import arch as archmod
+from keusim.arch.isa import _DECODED
 from keusim.errors import ArchError, BuildError
 from keusim.model.costmodel import (
-    _DECODED,
     CATEGORIES,
     FRACTION,
     OTHER_ALLOWED,
@@ -58,7 +59,7 @@ def assemble(tmp_path: Path, arch: str, asm: str) -> list:
     """Assemble ``asm`` with the pinned zig cc into an object and disassemble it."""
     src = tmp_path / f"corpus-{arch}.S"
     src.write_text(".text\n" + asm)
-    target = "x86_64-freestanding-none" if arch == "x86_64" else "aarch64-freestanding-none"
+    target = archmod.toolchain(arch).zig_target
     obj = tc_build(BuildSpec(sources=(src,), target=target, cflags=("-c",)), name=f"corpus-{arch}")
     return text_insns(obj, arch)
 
@@ -117,10 +118,10 @@ A64_CORPUS = {
 }
 
 
-@pytest.mark.parametrize("arch,corpus", [("x86_64", X86_CORPUS), ("arm64", A64_CORPUS)])
-def test_system_and_atomic_instructions_are_classified(tmp_path, arch, corpus):
-    asm = ".intel_syntax noprefix\n" if arch == "x86_64" else ".arch armv8.1-a\n"
-    asm += "\n".join(corpus) + "\n"
+@pytest.mark.parametrize("arch,corpus,prologue", [
+    ("x86_64", X86_CORPUS, ".intel_syntax noprefix"), ("arm64", A64_CORPUS, ".arch armv8.1-a")])
+def test_system_and_atomic_instructions_are_classified(tmp_path, arch, corpus, prologue):
+    asm = prologue + "\n" + "\n".join(corpus) + "\n"
     insns = assemble(tmp_path, arch, asm)
     assert len(insns) == len(corpus)
     got = {line: classify(i, arch) for line, i in zip(corpus, insns, strict=True)}
@@ -150,8 +151,9 @@ def test_flat_cost_unchanged():
 @pytest.mark.parametrize("profile", ["host", "zen3", "raptorlake", "neoverse-n1", "cortex-a76"])
 def test_same_block_same_cost(profile):
     arch = load_profile(profile).isa
-    code = x86("488b04c6" "4801c8" "48890437" "4883c108" "4839d1" "72ee") if arch == "x86_64" \
-        else a64(0xF8408C20, 0x8B000063, 0xF8008C40, 0xF1000484, 0x54FFFF81)
+    code = {"x86_64": lambda: x86("488b04c6" "4801c8" "48890437" "4883c108" "4839d1" "72ee"),
+            "arm64": lambda: a64(0xF8408C20, 0x8B000063, 0xF8008C40, 0xF1000484, 0x54FFFF81),
+            }[arch]()
     first = ProfileCost(profile, arch).block(code)
     _DECODED.clear()
     again = [ProfileCost(load_profile(profile), arch).block(code) for _ in range(3)]
@@ -222,13 +224,13 @@ def test_stack_engine_makes_pushes_independent():
 
 
 def test_trap_and_serializing_costs_come_from_the_profile():
-    for name, arch, sys_, ret_, cr3 in (
-            ("zen3", "x86_64", x86("0f05"), x86("480f07"), x86("0f22d8")),
-            ("neoverse-n1", "arm64", a64(0xD4000001), a64(0xD69F03E0), a64(0xD5182000))):
+    for name, arch, sys_, ret_, cr3, exit_key in (
+            ("zen3", "x86_64", x86("0f05"), x86("480f07"), x86("0f22d8"), "trap.syscall_exit"),
+            ("neoverse-n1", "arm64", a64(0xD4000001), a64(0xD69F03E0), a64(0xD5182000),
+             "trap.exception_return")):
         p = load_profile(name)
         pc = ProfileCost(p, arch)
         assert pc.block(sys_).cycles == p.cycles("trap.syscall_entry")
-        exit_key = "trap.syscall_exit" if arch == "x86_64" else "trap.exception_return"
         assert pc.block(ret_).cycles == p.cycles(exit_key)
         assert pc.block(cr3).cycles == p.cycles("trap.mmu_switch")
         assert pc.attribute(sys_) == {"compute": 0, "memory": 0, "trap": pc.block(sys_).cycles}

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from keusim import arch
 from keusim.model.harness import HOST_CFLAGS
-from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib
+from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib, host_target
 
 GUESTS = ROOT / "guests"
 RING_C = GUESTS / "lib" / "ring.c"
@@ -594,7 +594,7 @@ def test_compiles_warning_free_with_guest_flags(arch_name):
     with open(_obj(arch_name), "rb") as f:
         elf = ELFFile(f)
         assert elf["e_type"] == "ET_REL"
-        assert elf["e_machine"] == {"x86_64": "EM_X86_64", "arm64": "EM_AARCH64"}[arch_name]
+        assert elf["e_machine"] == arch.get(arch_name).elf_machine
         names = {s.name for s in elf.get_section_by_name(".symtab").iter_symbols()}
     assert {"ring_reserve", "ring_commit", "ring_peek", "ring_release", "ring_send",
             "ring_recv", "ring_send_wait", "ring_recv_wait", "ring_init"} <= names
@@ -622,7 +622,7 @@ def test_host_build_runs_the_guest_instructions():
     for src in (RING_C, STRING_C):
         guest = build(BuildSpec(sources=(src,), target=tc.zig_target, cflags=tc.cflags + ("-c",),
                                 include_dirs=inc), name=f"guest_{src.stem}")
-        host = build(BuildSpec(sources=(src,), target="x86_64-linux-gnu",
+        host = build(BuildSpec(sources=(src,), target=host_target(),
                                cflags=HOST_CFLAGS + ("-c",), include_dirs=inc),
                      name=f"host_{src.stem}")
         g, h = _functions(guest, cs), _functions(host, cs)

@@ -12,6 +12,7 @@ from keusim.model.costmodel import ProfileCost, disassembler
 from keusim.system import build_images
 
 PARAMS = {"iterations": 200}
+PROFILE = "host"   # trace shows the cycle model at work; flat would price every insn 1
 
 
 def _elf(arch: str) -> ElfImage:
@@ -34,7 +35,7 @@ def _straight_line(elf: ElfImage, arch: str, fn: str) -> list:
 
 
 def test_trace_shows_the_function_it_was_asked_for(arch):
-    rows = trace("compute", arch=arch, start="compute:compute_loop", count=40, params=PARAMS)
+    rows = trace("compute", arch=arch, start="compute:compute_loop", count=40, params=PARAMS, profile=PROFILE)
     assert len(rows) == 40
     elf = _elf(arch)
     want = _straight_line(elf, arch, "compute_loop")
@@ -51,7 +52,7 @@ def test_trace_shows_the_function_it_was_asked_for(arch):
 
 
 def test_clock_advances_by_each_blocks_cost():
-    rows = trace("compute", start="compute_loop", count=120, params=PARAMS)
+    rows = trace("compute", start="compute_loop", count=120, params=PARAMS, profile=PROFILE)
     starts = [r for r in rows if r.block_start]
     assert len(starts) >= 3
     for a, b in zip(starts, starts[1:], strict=False):
@@ -62,13 +63,13 @@ def test_clock_advances_by_each_blocks_cost():
 
 
 def test_index_and_symbol_windows_agree():
-    by_sym = trace("compute", start="compute_loop", count=10, params=PARAMS)
-    by_idx = trace("compute", start=by_sym[0].index, count=10, params=PARAMS)
+    by_sym = trace("compute", start="compute_loop", count=10, params=PARAMS, profile=PROFILE)
+    by_idx = trace("compute", start=by_sym[0].index, count=10, params=PARAMS, profile=PROFILE)
     assert by_idx == by_sym
 
 
 def test_kernel_syscall_path_is_symbolized():
-    rows = trace("syscalls", start="kernel:syscall", count=30, params={"calls": 3})
+    rows = trace("syscalls", start="kernel:syscall", count=30, params={"calls": 3}, profile=PROFILE)
     assert rows[0].image == "kernel" and rows[0].symbol == "syscall"
     assert all(r.image == "kernel" for r in rows)
     text = format_trace(rows)
@@ -77,13 +78,13 @@ def test_kernel_syscall_path_is_symbolized():
 
 def test_shared_ring_accesses_show_coherence_cycles():
     rows = trace("pingpong", start="pong:ring_recv", count=300, params={"messages": 5},
-                 core=1)
+                 core=1, profile=PROFILE)
     assert any(r.coherence_cycles > 0 for r in rows)
     assert any(r.image == "pong" for r in rows)
 
 
 def test_bad_requests_are_clear_errors():
     with pytest.raises(TraceError, match="core 5 does not exist"):
-        trace("compute", core=5, params=PARAMS)
+        trace("compute", core=5, params=PARAMS, profile=PROFILE)
     with pytest.raises(TraceError, match="no symbol 'no_such_fn'"):
-        trace("compute", start="no_such_fn", params=PARAMS)
+        trace("compute", start="no_such_fn", params=PARAMS, profile=PROFILE)

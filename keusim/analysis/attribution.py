@@ -24,15 +24,13 @@ executions) with the category split added. Kernel functions are grouped into **p
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keusim.errors import KeusimError
-from keusim.manifest import SystemSpec, parse_params
-from keusim.model.costmodel import CATEGORIES, apportion
+from keusim.machine.machine import DEFAULT_LOOKAHEAD
+from keusim.manifest import SystemSpec
+from keusim.model.costmodel import CATEGORIES, FRACTION, apportion
 from keusim.report import KLOG_PROC, RunReport
 
 CATEGORY_NAMES: tuple[str, ...] = (*CATEGORIES, "coherence", "idle")
@@ -229,17 +227,20 @@ class Attribution:
 
 
 def attribute(system: str | Path | SystemSpec, arch: str | None = None,
-              params: dict | None = None, profile: str | None = "host",
-              verified: bool = False, max_cycles: int | None = None) -> Attribution:
+              params: dict | None = None, profile: str | None = None,
+              verified: bool = False, max_cycles: int | None = None,
+              lookahead: int = DEFAULT_LOOKAHEAD) -> Attribution:
     """Run ``system`` once and break its cycles down (see the module docstring).
 
-    Arguments as :func:`keusim.system.run`; ``profile`` defaults to ``host`` (with
-    ``None``/``flat`` every instruction is one ``compute`` cycle).
+    Arguments as :func:`keusim.system.run`, with the same defaults, so the cycles are
+    those ``run`` reports (with ``None``/``flat`` every instruction is one ``compute``
+    cycle: pass a profile such as ``host`` for a useful split).
     """
-    from keusim.analysis.trace import Session
-    from keusim.model.costmodel import FRACTION, ProfileCost, disassembler
+    from keusim.model.costmodel import ProfileCost, disassembler
+    from keusim.system import BootedSystem
 
-    with Session(system, arch, params, profile, verified, max_cycles=max_cycles) as sess:
+    with BootedSystem(system, arch, params, profile, verified=verified,
+                      max_cycles=max_cycles, lookahead=lookahead) as sess:
         res = sess.finish()
         rep = sess.report(attribution=True)
         m = sess.machine
@@ -255,15 +256,15 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
             for va, root, ninsn, bcost, count in core.native.blocks():
                 block_fp += bcost * count
                 if root == 0:
-                    image, sym = "kernel", sess.symbols["kernel"]
+                    image = "kernel"
                 else:
                     pid = roots.get(root)
                     if pid is None:
                         continue
                     image = sess.spec.processes[pid - 1].name
-                    sym = sess.symbols[image]
-                fn = sym.image.function(va)
-                cats = _block_categories(cost, md, sym.image, va, ninsn, bcost)
+                elf = sess.image(image)
+                fn = elf.function(va)
+                cats = _block_categories(cost, md, elf, va, ninsn, bcost)
                 if cats is None:
                     mismatched += 1
                     cats = {"compute": bcost, "memory": 0, "trap": 0}
@@ -271,7 +272,7 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
                 for i, k in enumerate(CATEGORIES):
                     acc[i] += cats[k] * count
             k = core.native.k
-            idle = sess.idle[core.id]
+            idle = core.idle
             block_cycles = block_fp // FRACTION   # what the blocks put on the clock
             delivery = k.clock - block_cycles - k.coh_cycles - idle
             cores.append(CoreSplit(core.id, k.clock, block_cycles, k.coh_cycles, delivery, idle))
@@ -286,6 +287,41 @@ def attribute(system: str | Path | SystemSpec, arch: str | None = None,
                                 r["cycles"], r["block_executions"],
                                 *(c[k] for k in CATEGORIES)))
     return Attribution(rep, tuple(rows), tuple(cores), tuple(notes))
+
+
+def function_rows(booted, res) -> tuple[dict, ...]:
+    """Per (core, image, function) of a finished :class:`~keusim.system.BootedSystem`:
+    instructions, whole cycles (adding up per core to what the blocks put on the clock)
+    and block executions; the rows of ``RunReport.functions``."""
+    m, spec, kernel, images = booted.machine, booted.spec, booted.kernel, booted.images
+    roots = {a: pid for typ, pid, a, b, c in res.klog if typ == KLOG_PROC}
+    acc: dict[tuple[int, str, str], list[int]] = {}
+    for core in m.cores:
+        for va, root, ninsn, cost, count in core.native.blocks():
+            if root == 0:
+                where, fn = "kernel", kernel.function(va)
+            else:
+                pid = roots.get(root)
+                if pid is None:
+                    continue
+                where, fn = spec.processes[pid - 1].name, images[pid - 1].function(va)
+            a = acc.setdefault((core.id, where, fn), [0, 0, 0])
+            a[0] += ninsn * count
+            a[1] += cost * count          # 1/FRACTION cycles
+            a[2] += count
+    # Whole cycles per function that add up, per core, to what the blocks put on the clock
+    # (the sum of their exact costs, rounded down: fastcore.frac holds the rest).
+    cycles: dict[tuple[int, str, str], int] = {}
+    for cid in {k[0] for k in acc}:
+        keys = [k for k in acc if k[0] == cid]
+        total = sum(acc[k][1] for k in keys) // FRACTION
+        cycles.update(apportion({k: acc[k][1] for k in keys}, total))
+    rows = [{"core": c, "image": w, "function": f, "instructions": v[0],
+             "cycles": cycles[(c, w, f)], "block_executions": v[2]}
+            for (c, w, f), v in acc.items()]
+    rows.sort(key=lambda r: (r["core"], -r["cycles"], r["image"], r["function"]))
+    return tuple(rows)
+
 
 
 def _block_categories(cost, md, image, va: int, ninsn: int, bcost: int) -> dict | None:
@@ -310,37 +346,3 @@ def _image_bytes(image, va: int, n: int) -> bytes:
         if s.vaddr <= va < s.vaddr + len(s.data):
             return s.data[va - s.vaddr: va - s.vaddr + n]
     return b""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.analysis.attribution``: run a system and print where its cycles went."""
-    ap = argparse.ArgumentParser(prog="python -m keusim.analysis.attribution",
-                                 description="Break a run's cycles down by category, process, "
-                                             "kernel path and function.")
-    ap.add_argument("system")
-    ap.add_argument("--arch", default=None)
-    ap.add_argument("--param", action="append", metavar="K=V")
-    ap.add_argument("--profile", default="host")
-    ap.add_argument("--verified", action="store_true")
-    ap.add_argument("--top", type=int, default=15)
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args(argv)
-    try:
-        params = parse_params(a.param)
-    except KeusimError as e:
-        ap.error(str(e))
-    try:
-        att = attribute(a.system, a.arch, params, a.profile, a.verified)
-    except KeusimError as e:
-        print(f"keusim: error: {e}", file=sys.stderr)
-        return 2
-    if a.json:
-        import json
-        print(json.dumps(att.as_dict(), indent=1))
-    else:
-        print(att.table(a.top))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,22 +19,16 @@ alone on its core and makes no other system call per message::
     >>> from keusim.analysis.notifycost import measure
     >>> print(measure("x86_64").table())
 
-``python -m keusim.analysis.notifycost --arch arm64`` prints the same table.
+``keusim notifycost --arch arm64`` prints the same table.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 
+from keusim import arch as archmod
 from keusim.report import RunReport
 
-# The arch entry/exit stubs (kernel/arch/<arch>/entry.S). On arm64 the vector
-# entry is one branch inside `vectors`.
-TRAP_STUBS = {
-    "x86_64": ("syscall_entry", "syscall_return"),
-    "arm64": ("vectors", "el0_sync", "trapret"),
-}
 # Tag verification: SipHash itself and kernel/notify.c's noinline wrapper around
 # desc_tag_ok (descriptor.h's helpers are static inline and land in the wrapper).
 TAG_FUNCTIONS = ("siphash24", "notify_tag_ok", "desc_tag_ok", "desc_tag", "desc_encode",
@@ -132,7 +126,7 @@ class NotifyCost:
 
 
 def _part(arch: str, fn: str) -> str:
-    if fn in TRAP_STUBS.get(arch, ()):
+    if fn in archmod.get(arch).trap_stubs:   # the backend's system-call entry/exit stubs
         return "trap"
     if fn in TAG_FUNCTIONS:
         return "tag"
@@ -221,22 +215,3 @@ def measure(arch: str = "x86_64", notifications: int = 200, profile: str | None 
         runs.append(r)
     tx_core = runs[1].process("tx").core
     return notify_cost(runs[1], cores=(tx_core,), baseline=runs[0])
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m keusim.analysis.notifycost", description=__doc__.split("\n")[0])
-    ap.add_argument("--arch", default="x86_64")
-    ap.add_argument("--profile", default=None)
-    ap.add_argument("-n", "--notifications", type=int, default=200)
-    ap.add_argument("--json", action="store_true")
-    ns = ap.parse_args(argv)
-    c = measure(ns.arch, ns.notifications, ns.profile)
-    if ns.json:
-        import json
-        print(json.dumps(c.as_dict(), indent=2))
-    else:
-        print(c.table())
-
-
-if __name__ == "__main__":
-    main()

@@ -21,203 +21,40 @@ The window starts at an instruction index of the core (``start=12345``: the core
 (``start="ring_send"``, ``"ping:ring_send"`` for a process's copy, ``"kernel:syscall"``).
 Tracing does not change what the guest computes or its model cycles: the hooks only read.
 
-``python -m keusim.analysis.trace`` (or ``keusim trace``) prints a window from a shell.
-:class:`Session` is the booted-machine runner trace and :mod:`keusim.analysis.attribution` share.
+``keusim trace`` prints a window from a shell. Like every analysis, it runs on a
+:class:`keusim.system.BootedSystem`, the one boot path that :func:`keusim.run` uses.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import struct
-import sys
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 
-from keusim import arch as archmod
-from keusim.crypto.drbg import seed_key
 from keusim.errors import KeusimError
-from keusim.machine import INF, Machine, MachineResult, loader
-from keusim.manifest import SystemSpec, parse_params, resolve
+from keusim.manifest import SystemSpec
 from keusim.model.costmodel import CATEGORY, decode
-from keusim.report import KLOG_PROC, RunReport
-from keusim.toolchain import builds
+from keusim.system import BootedSystem
 
 
 class TraceError(KeusimError):
     """A bad trace request: unknown core or symbol, or a window that never ran."""
 
 
-# --------------------------------------------------------------------------- symbols
+# --------------------------------------------------------------------------- where
 
 
-class Symbols:
-    """Function lookup for one ELF image, ignoring arm64 mapping symbols ($x, $d)."""
-
-    def __init__(self, image: loader.ElfImage, name: str):
-        self.name = name
-        self.image = image
-        syms = [(a, n) for a, n in image.symbols if not n.startswith("$")]
-        self._addrs = [a for a, _ in syms]
-        self._syms = syms
-
-    def lookup(self, addr: int) -> tuple[str, int]:
-        """(function, offset) of addr; ("?", addr) outside every symbol."""
-        i = bisect_right(self._addrs, addr) - 1
-        if i < 0:
-            return "?", addr
-        a, n = self._syms[i]
-        return n, addr - a
-
-    def symbolize(self, addr: int) -> str:
-        fn, off = self.lookup(addr)
-        if fn == "?":
-            return f"{addr:#x}"
-        return fn if off == 0 else f"{fn}+{off:#x}"
-
-    def address(self, name: str) -> int | None:
-        for a, n in self._syms:
-            if n == name:
-                return a
-        return None
-
-
-# --------------------------------------------------------------------------- session
-
-
-class Session:
-    """A booted machine for a system, stepped by its caller; what ``system.run`` builds.
-
-    Args as :func:`keusim.system.run` (``profile`` defaults to ``host`` here). Use as a
-    context manager, or call :meth:`close`. :attr:`idle` holds, per core, the model
-    cycles it spent halted (waiting for an IPI or its timer), measured while stepping.
-    """
-
-    def __init__(self, system: str | Path | SystemSpec, arch: str | None = None,
-                 params: dict | None = None, profile: str | None = "host",
-                 verified: bool = False, quantum: int = 200_000, lookahead: int = 200,
-                 max_cycles: int | None = None):
-        from keusim import system as sysmod
-
-        spec = system if isinstance(system, SystemSpec) else resolve(system)
-        if verified:
-            spec = sysmod._verified(spec)
-        self.spec = spec
-        self.arch = archmod.normalize(arch or spec.arch or "x86_64")
-        a = archmod.get(self.arch)
-        allp = dict(spec.params)
-        for k, v in (params or {}).items():
-            if k not in allp:
-                known = ", ".join(sorted(allp)) or "none"
-                raise KeusimError(f"scenario {spec.name!r} has no parameter {k!r} "
-                                  f"(it has: {known})")
-            allp[k] = v
-        self.params = allp
-        self.profile = profile or "flat"
-        self.images = sysmod.build_images(spec, self.arch, allp)
-        self.kernel = loader.ElfImage(builds.kernel_image(self.arch), a.elf_machine, "kernel")
-        self.symbols = {"kernel": Symbols(self.kernel, "kernel")}
-        for p, img in zip(spec.processes, self.images, strict=True):
-            self.symbols[p.name] = Symbols(img, p.name)
-        idx = {p.name: i for i, p in enumerate(spec.processes)}
-        chans = [loader.BootChan(idx[c.producer], idx[c.consumer], c.capacity,
-                                 0 if c.mode == "poll" else 1, c.verified)
-                 for c in spec.channels]
-        ram = spec.ram_mb << 20
-        cost, mkw = sysmod._cost_model(profile, self.arch)
-        self.cost = cost
-        self.machine = Machine(a, spec.cores, ram, cost=cost, lookahead=lookahead,
-                               quantum=quantum, shared=loader.pool_region(ram, chans), **mkw)
-        try:
-            procs = [loader.BootProc(p.name, img, p.core)
-                     for p, img in zip(spec.processes, self.images, strict=True)]
-            loader.boot(self.machine, self.kernel, procs, chans, seed=seed_key(spec.seed),
-                        timeslice=spec.timeslice)
-        except BaseException:
-            self.machine.close()
-            raise
-        self.machine.max_cycles = max_cycles or spec.max_cycles
-        self.idle = [0] * spec.cores
-        self.result: MachineResult | None = None
-        self._roots: dict[int, int] = {}
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.machine.close()
-
-    # -- running ----------------------------------------------------------------
-    def step(self) -> bool:
-        """One machine slice; False once the run is over. Accounts halted time."""
-        m = self.machine
-        times = [c.next_time() for c in m.cores]
-        t = min(times)
-        if t < INF and m.result is None:
-            c = m.cores[times.index(t)]
-            if c.state == "halt":
-                self.idle[c.id] += max(0, t - c.clock)
-        return m.step()
-
-    def finish(self) -> MachineResult:
-        """Run to the end (if not there yet) and collect consoles and the kernel log."""
-        while self.step():
-            pass
-        m = self.machine
-        res = m.result
-        res.consoles = {pid: bytes(b) for pid, b in sorted(m.consoles.items())}
-        res.klog = self.klog()
-        if m.klog_pa:
-            res.klog_dropped = max(0, m.ram.u64(m.klog_pa) - 256)
-        self.result = res
-        return res
-
-    def klog(self) -> list[tuple[int, int, int, int, int]]:
-        """The kernel's event log records so far (kernel/include/klog.h)."""
-        m = self.machine
-        if not m.klog_pa:
-            return []
-        nrec = min(m.ram.u64(m.klog_pa), 256)
-        raw = m.ram.read(m.klog_pa + 8, 32 * nrec)
-        return [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)]
-
-    def report(self, attribution: bool = False) -> RunReport:
-        """The RunReport of the finished run (as ``system.run`` builds it)."""
-        from keusim import system as sysmod
-
-        res = self.result or self.finish()
-        rep = sysmod._report(self.spec, self.arch, self.params, self.machine, res,
-                             self.profile, None)
-        if attribution:
-            rep = dataclasses.replace(rep, functions=sysmod._attribution(
-                self.machine, self.spec, res, self.kernel, self.images))
-        return rep
-
-    # -- where am I -------------------------------------------------------------
-    def process_of_root(self, root: int) -> str | None:
-        """The process whose user MMU root is ``root`` (from the kernel's log)."""
-        if root not in self._roots:
-            self._roots = {a: pid for typ, pid, a, _b, _c in self.klog() if typ == KLOG_PROC}
-        pid = self._roots.get(root)
-        if pid is None or not 0 < pid <= len(self.spec.processes):
-            return None
-        return self.spec.processes[pid - 1].name
-
-    def where(self, core, va: int) -> tuple[str, str]:
-        """(image, function+offset) of va as the core sees it now."""
-        if va >= self.machine.arch.kernbase:
-            return "kernel", self.symbols["kernel"].symbolize(va)
-        proc = self.process_of_root(core.native.k.root)
-        if proc is None:
-            return "?", f"{va:#x}"
-        return proc, self.symbols[proc].symbolize(va)
+def where(booted: BootedSystem, core, va: int) -> tuple[str, str]:
+    """(image, function+offset) of va as the core sees it now."""
+    if va >= booted.machine.arch.kernbase:
+        return "kernel", booted.kernel.symbolize(va)
+    proc = booted.process_of_root(core.native.k.root)
+    if proc is None:
+        return "?", f"{va:#x}"
+    return proc, booted.image(proc).symbolize(va)
 
 
 # --------------------------------------------------------------------------- trace
@@ -268,23 +105,24 @@ class TraceRow:
         return d
 
 
-def _resolve_start(sess: Session, core: int, start: str) -> list[tuple[int, str]]:
+def _resolve_start(sess: BootedSystem, core: int, start: str) -> list[tuple[int, str]]:
     """(address, image) of a symbol: ``name`` (the kernel, then the core's processes) or
     ``image:name``."""
     img, _, name = start.rpartition(":")
     cands = [img] if img else ["kernel"] + [p.name for p in sess.spec.processes
                                             if p.core == core]
     for c in cands:
-        if c not in sess.symbols:
-            raise TraceError(f"start {start!r}: no image {c!r}; images are: "
-                             f"{', '.join(sess.symbols)}")
-        a = sess.symbols[c].address(name)
+        try:
+            image = sess.image(c)
+        except KeusimError as e:
+            raise TraceError(f"start {start!r}: {e}") from None
+        a = dict((n, v) for v, n in reversed(image.symbols)).get(name)
         if a is not None:
             return [(a, c)]
     raise TraceError(f"start {start!r}: no symbol {name!r} in {', '.join(cands)}")
 
 
-def _first_execution(sess: Session, core: int, targets: list[tuple[int, str]]) -> int | None:
+def _first_execution(sess: BootedSystem, core: int, targets: list[tuple[int, str]]) -> int | None:
     """The core's instruction index of the first execution of a target, or None.
 
     A code hook limited to the target address costs nothing elsewhere; when it fires,
@@ -328,7 +166,7 @@ def _first_execution(sess: Session, core: int, targets: list[tuple[int, str]]) -
 
 def trace(system: str | Path | SystemSpec, arch: str | None = None, start: int | str = 0,
           count: int = 100, core: int = 0, params: dict | None = None,
-          profile: str | None = "host", verified: bool = False,
+          profile: str | None = None, verified: bool = False,
           max_cycles: int | None = None) -> list[TraceRow]:
     """Record ``count`` instructions that core ``core`` executes, from ``start``.
 
@@ -342,16 +180,17 @@ def trace(system: str | Path | SystemSpec, arch: str | None = None, start: int |
         count: instructions to record (fewer if the run ends first).
         core: which core.
         params, profile, verified, max_cycles: as :func:`keusim.system.run`
-            (``profile`` defaults to ``host``; ``None`` or ``flat`` for one cycle each).
+            (``profile`` ``None`` or ``flat``: one cycle per instruction).
 
     Raises:
         TraceError: a bad core, count or symbol.
     """
     if count < 0:
         raise TraceError(f"count must be >= 0, got {count}")
-    args = (system, arch, params, profile, verified)
+    args = (system, arch, params, profile)
+    kw = {"verified": verified, "max_cycles": max_cycles}
     if isinstance(start, str):
-        with Session(*args, max_cycles=max_cycles) as s1:
+        with BootedSystem(*args, **kw) as s1:
             _check_core(s1, core)
             idx = _first_execution(s1, core, _resolve_start(s1, core, start))
         if idx is None:
@@ -359,7 +198,7 @@ def trace(system: str | Path | SystemSpec, arch: str | None = None, start: int |
         start = idx
     if start < 0:
         raise TraceError(f"start must be >= 0, got {start}")
-    with Session(*args, max_cycles=max_cycles) as sess:
+    with BootedSystem(*args, **kw) as sess:
         _check_core(sess, core)
         tr = _Tracer(sess, sess.machine.cores[core], start, count)
         try:
@@ -370,7 +209,7 @@ def trace(system: str | Path | SystemSpec, arch: str | None = None, start: int |
         return tr.rows
 
 
-def _check_core(sess: Session, core: int) -> None:
+def _check_core(sess: BootedSystem, core: int) -> None:
     n = len(sess.machine.cores)
     if not 0 <= core < n:
         raise TraceError(f"core {core} does not exist; the system has {n} cores")
@@ -389,7 +228,7 @@ class _Tracer:
 
     MARGIN = 4000
 
-    def __init__(self, sess: Session, core, start: int, count: int):
+    def __init__(self, sess: BootedSystem, core, start: int, count: int):
         self.sess, self.core, self.start, self.count = sess, core, start, count
         self.uc = core.uc
         self.rows: list[TraceRow] = []
@@ -452,7 +291,7 @@ class _Tracer:
 
     def _row(self, addr: int, size: int, k) -> TraceRow:
         sess, core = self.sess, self.core
-        image, sym = sess.where(core, addr)
+        image, sym = where(sess, core, addr)
         code = sess.machine.read_virtual(core, addr, size) or b""
         insn = next(self.md.disasm(code, addr), None) if code else None
         block = None
@@ -527,43 +366,3 @@ def format_trace(rows: Sequence[TraceRow]) -> str:
                    f"{ins[:w_ins]:<{w_ins}}  {r.uops:<14} {r.latency:>5g} {r.rthroughput:>5g} "
                    f"{r.coherence_cycles or '':>4}  {blk}".rstrip())
     return "\n".join(out)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.analysis.trace`` / ``keusim trace``: print a window of instructions."""
-    ap = argparse.ArgumentParser(prog="keusim trace",
-                                 description="Show a window of executed instructions with "
-                                             "their cycle-model costs.")
-    ap.add_argument("system", help="scenario name or manifest path")
-    ap.add_argument("--arch", default=None, help="x86_64 or arm64")
-    ap.add_argument("--start", default="0",
-                    help="instruction index on the core, or a symbol such as ring_send, "
-                         "ping:ring_send, kernel:syscall (default 0)")
-    ap.add_argument("--count", type=int, default=60, help="instructions to show (default 60)")
-    ap.add_argument("--core", type=int, default=0)
-    ap.add_argument("--param", action="append", metavar="K=V", help="scenario parameter")
-    ap.add_argument("--profile", default="host", help="cycle-model profile (default host)")
-    ap.add_argument("--verified", action="store_true")
-    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
-    a = ap.parse_args(argv)
-    try:
-        params = parse_params(a.param)
-    except KeusimError as e:
-        ap.error(str(e))
-    start: int | str = int(a.start) if a.start.lstrip("-").isdigit() else a.start
-    try:
-        rows = trace(a.system, arch=a.arch, start=start, count=a.count, core=a.core,
-                     params=params, profile=a.profile, verified=a.verified)
-    except KeusimError as e:
-        print(f"keusim: error: {e}", file=sys.stderr)
-        return 2
-    if a.json:
-        import json
-        print(json.dumps([r.as_dict() for r in rows], indent=1))
-    else:
-        print(format_trace(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,6 +36,7 @@ from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim.arch.arm64_facts import TOOLCHAIN
+from keusim.arch.isa import new_disassembler
 from keusim.errors import ArchError
 from keusim.machine.pagetable import DEV, R, U, W
 from keusim.machine.pagetable import X as PX
@@ -322,6 +323,9 @@ class Arm64:
     kernbase = KERNBASE
     pte = PteCodec()
     root_symbol = "arch_root_switched"
+    # Kernel entry/exit stubs of a system call (kernel/arch/arm64/entry.S): the vector
+    # entry is one branch inside `vectors`.
+    trap_stubs = ("vectors", "el0_sync", "trapret")
     # The kernel half lives in TTBR1; user roots (TTBR0) hold only the lower half.
     kernel_half_in_user_root = False
     # cntvct_el0 counts model cycles; CNTFRQ_EL0 reports 1 GHz, the frequency
@@ -330,9 +334,7 @@ class Arm64:
     counter_hz = 1_000_000_000
 
     def capstone(self) -> cs.Cs:
-        md = cs.Cs(cs.CS_ARCH_ARM64, cs.CS_MODE_ARM)
-        md.detail = True
-        return md
+        return new_disassembler(self.name)
 
     def new_uc(self) -> Uc:
         """An A72 instance (the model must be set before any mem_map) in AArch64 EL1.

@@ -14,4 +14,5 @@ TOOLCHAIN = ToolchainFacts(
     zig_target="aarch64-freestanding-none",
     cflags=_COMMON,
     kernel_cflags=_COMMON,
+    host_target="aarch64-linux-gnu",
 )

@@ -23,6 +23,7 @@ import capstone as cs
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
 
+from keusim.arch.isa import new_disassembler
 from keusim.arch.x86_64_facts import TOOLCHAIN
 from keusim.machine.pagetable import DEV, R, U, W
 from keusim.machine.pagetable import X as PX
@@ -141,6 +142,8 @@ class X86_64:
     kernbase = KERNBASE
     pte = PteCodec()
     root_symbol = "arch_root_switched"
+    # Kernel entry/exit stubs of a system call (kernel/arch/x86_64/entry.S).
+    trap_stubs = ("syscall_entry", "syscall_return")
     # Every user PML4 shares entries 256..511 (the kernel half) with the boot root.
     kernel_half_in_user_root = True
     # rdtsc returns model cycles; no separate counter frequency.
@@ -151,9 +154,7 @@ class X86_64:
         self._cs.detail = True
 
     def capstone(self) -> cs.Cs:
-        md = cs.Cs(cs.CS_ARCH_X86, cs.CS_MODE_64)
-        md.detail = True
-        return md
+        return new_disassembler(self.name)
 
     def new_uc(self) -> Uc:
         return Uc(UC_ARCH_X86, UC_MODE_64)

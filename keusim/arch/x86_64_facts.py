@@ -14,4 +14,5 @@ TOOLCHAIN = ToolchainFacts(
     cflags=_COMMON + ("-mcmodel=small",),
     # The kernel lives in the top 2 GiB of the address space (KERNBASE).
     kernel_cflags=_COMMON + ("-mcmodel=kernel",),
+    host_target="x86_64-linux-gnu",
 )

@@ -60,9 +60,11 @@ class ElfImage:
                 Segment(s["p_vaddr"], s.data()[: s["p_filesz"]], s["p_memsz"], s["p_flags"])
                 for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
             syms = elf.get_section_by_name(".symtab")
+            # arm64 mapping symbols ($x code, $d data; AAELF64 5.4) mark ranges, not names.
             self.symbols = sorted(
                 (s["st_value"], s.name) for s in (syms.iter_symbols() if syms else [])
-                if s.name and s["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"))
+                if s.name and not s.name.startswith("$")
+                and s["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"))
         except (ELFError, KeyError, ValueError, struct.error) as e:
             raise ImageError(f"{path}: not a valid ELF file ({e}); build it with "
                              f"`zig cc` or give a C source instead") from e
@@ -79,17 +81,24 @@ class ElfImage:
                 return a
         raise ImageError(f"{self.path}: symbol {name!r} not found")
 
-    def function(self, addr: int) -> str:
-        """The name of the symbol that contains addr (no offset), or '?'."""
-        i = bisect_right(self._addrs, addr) - 1
-        return self.symbols[i][1] if i >= 0 else "?"
-
-    def symbolize(self, addr: int) -> str:
+    def lookup(self, addr: int) -> tuple[str, int]:
+        """(symbol, offset) of the symbol at or below addr; ("?", addr) below every one."""
         i = bisect_right(self._addrs, addr) - 1
         if i < 0:
-            return f"{addr:#x}"
+            return "?", addr
         a, n = self.symbols[i]
-        return f"{n}+{addr - a:#x}" if addr != a else n
+        return n, addr - a
+
+    def function(self, addr: int) -> str:
+        """The name of the symbol that contains addr (no offset), or '?'."""
+        return self.lookup(addr)[0]
+
+    def symbolize(self, addr: int) -> str:
+        """``function+0xoff`` (``function`` at its start), or the hex address."""
+        n, off = self.lookup(addr)
+        if n == "?":
+            return f"{addr:#x}"
+        return f"{n}+{off:#x}" if off else n
 
     def check_user(self, user_base: int, user_limit: int) -> None:
         """Refuse images the kernel could not map safely, with a clear reason."""

@@ -30,6 +30,11 @@ from keusim.machine.pagetable import read_virtual, translate
 from keusim.model.costmodel import FlatCost
 
 INF = 1 << 64
+DEFAULT_LOOKAHEAD = 20
+"""Cycles a core may run past the next-lowest core's clock: within ~1% of lookahead 1 on
+pingpong (docs/architecture.md, "virtual time"). The one default every front uses."""
+DEFAULT_QUANTUM = 200_000
+"""Cycles a core runs alone between returns to Python; never changes results."""
 NKLOG = 256  # kernel/include/param.h: records in the kernel's event log
 
 
@@ -67,6 +72,7 @@ class Core:
         self.irq = 0                  # pending IRQ_* bits
         self.wake_at = 0              # earliest model time an IPI can wake it
         self.timer = 0                # absolute deadline, 0 = off
+        self.idle = 0                 # model cycles spent halted (waiting for an IPI or timer)
         self.trap = None
         self.events: list[str] = []
         self.ready = False
@@ -136,8 +142,8 @@ class Machine:
             machine delivers one (syscall/svc are costed as instructions by the model).
     """
 
-    def __init__(self, arch, ncores: int, ram_size: int, cost=None, lookahead: int = 20,
-                 quantum: int = 200_000, ipi_cycles: int = 2000,
+    def __init__(self, arch, ncores: int, ram_size: int, cost=None,
+                 lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 2000,
                  shared: tuple[int, int] | None = None,
                  coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
                  coherence_stream: int | None = None, coherence_posted: bool = False):
@@ -256,6 +262,7 @@ class Machine:
         k = core.native.k
         woke = core.state == "halt"
         if woke:
+            core.idle += max(0, t - k.clock)
             k.clock = t
             core.state = "run"
         if core.timer and k.clock >= core.timer:
@@ -309,15 +316,23 @@ class Machine:
             n += 1
             if progress and n % 4096 == 0:
                 progress(min(c.clock for c in self.cores))
+        return self.collect()
+
+    def collect(self) -> MachineResult:
+        """The result of a finished run, with consoles and the kernel log read from RAM."""
         res = self.result
         res.consoles = {pid: bytes(b) for pid, b in sorted(self.consoles.items())}
-        if self.klog_pa:
-            count = self.ram.u64(self.klog_pa)
-            nrec = min(count, NKLOG)
-            raw = self.ram.read(self.klog_pa + 8, 32 * nrec)
-            res.klog = [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)]
-            res.klog_dropped = max(0, count - NKLOG)
+        res.klog, res.klog_dropped = self.collect_klog()
         return res
+
+    def collect_klog(self) -> tuple[list[tuple[int, int, int, int, int]], int]:
+        """The kernel's event-log records so far, and how many it dropped (klog.h)."""
+        if not self.klog_pa:
+            return [], 0
+        count = self.ram.u64(self.klog_pa)
+        nrec = min(count, NKLOG)
+        raw = self.ram.read(self.klog_pa + 8, 32 * nrec)
+        return [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)], max(0, count - NKLOG)
 
     def close(self) -> None:
         for c in self.cores:

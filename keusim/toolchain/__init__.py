@@ -146,11 +146,18 @@ def sources_in(folder: Path, patterns: Iterable[str] = ("*.c", "*.S")) -> tuple[
     return tuple(sorted(found))
 
 
+def host_target() -> str:
+    """The zig target for native programs on this host (x86-64 or arm64 Linux)."""
+    from keusim import arch as archmod
+
+    return archmod.toolchain(archmod.host()).host_target
+
+
 def host_shared_lib(sources: Sequence[Path], name: str, cflags: Sequence[str] = ("-O2",),
                     include_dirs: Sequence[Path] = ()) -> Path:
     """Build a shared library for the host (native hooks, the native harness)."""
     return build(
-        BuildSpec(sources=tuple(sources), target="x86_64-linux-gnu", cflags=tuple(cflags),
+        BuildSpec(sources=tuple(sources), target=host_target(), cflags=tuple(cflags),
                   include_dirs=tuple(include_dirs), shared=True),
         name=name,
     )
@@ -160,7 +167,7 @@ def host_executable(sources: Sequence[Path], name: str, cflags: Sequence[str] = 
                     include_dirs: Sequence[Path] = (), ldflags: Sequence[str] = ()) -> Path:
     """Build an executable for the host (the native harness)."""
     return build(
-        BuildSpec(sources=tuple(sources), target="x86_64-linux-gnu", cflags=tuple(cflags),
+        BuildSpec(sources=tuple(sources), target=host_target(), cflags=tuple(cflags),
                   include_dirs=tuple(include_dirs), ldflags=tuple(ldflags)),
         name=name,
     )

@@ -65,7 +65,6 @@ profile's clock), the run's model cycles (the slowest core), instructions, kerne
 coherence events and their cycles (all cores), messages received on channel 0, and
 whether every channel's bytes arrived intact. Empty when a run has no such number."""
 TAIL = ("profile_sha256", "ok", "status", "error", "point")
-DEFAULT_LOOKAHEAD = 20
 RANGE_POINTS = 5
 """``A..B`` with no count or step: this many points, ends included."""
 
@@ -168,6 +167,7 @@ def expand(system: str, grid: Mapping[str, Sequence] | None = None,
     ``fixed`` values underneath. Returns (points, axis names, points skipped because
     their profile is for the other ISA).
     """
+    from keusim.machine.machine import DEFAULT_LOOKAHEAD
     from keusim.manifest import resolve
 
     grid = dict(grid or {})
