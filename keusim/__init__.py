@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from keusim.errors import KeusimError
 
-__all__ = ["KeusimError", "__version__", "demo", "reproduce", "run", "sweep"]
+__all__ = ["KeusimError", "__version__", "demo", "new_project", "reproduce", "run", "sweep"]
 __version__ = "0.1.0"
 
 
@@ -45,3 +45,11 @@ def demo(**kwargs):
     from keusim.workflow.demo import demo as _demo
 
     return _demo(**kwargs)
+
+
+def new_project(path):
+    """Create a ready-to-run project folder (manifest, two C programs, README, notebook)
+    at ``path`` and return its ``system.toml``. See :func:`keusim.template.new_project`."""
+    from keusim.template import new_project as _new
+
+    return _new(path)

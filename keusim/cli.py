@@ -6,6 +6,7 @@
     keusim native [--quick]
     keusim trace | attribute | notifycost SYSTEM ...   (analysis of one run)
     keusim calibrate | validate  [... --help]
+    keusim new NAME
     keusim demo [--full] [--no-native] [--out DIR]
     keusim reproduce [NAME ...|--all] [--quick] [--out DIR]
     keusim sweep SYSTEM --grid K=V,V,... [--executor dask --scheduler ADDR] ...
@@ -152,6 +153,14 @@ def cmd_sweep(ns) -> int:
     return sweep.command(ns)
 
 
+def cmd_new(ns) -> int:
+    from keusim.template import new_project
+    manifest = new_project(ns.name)
+    files = ", ".join(sorted(p.name for p in manifest.parent.iterdir()))
+    print(f"created {manifest.parent}/ ({files})\nnext: keusim run {manifest}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="keusim", description="A research platform for microkernel IPC.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -208,6 +217,9 @@ def parser() -> argparse.ArgumentParser:
     nc.set_defaults(func=cmd_notifycost)
     for name, (_mod, desc) in PASSTHROUGH.items():
         sub.add_parser(name, help=desc + f" (see `keusim {name} --help`)")
+    nw = sub.add_parser("new", help="create a ready-to-run project folder NAME/")
+    nw.add_argument("name", help="folder to create; its name becomes the system's name")
+    nw.set_defaults(func=cmd_new)
     from keusim.workflow import demo as _demo
     from keusim.workflow import reproduce as _repro
     from keusim.workflow import sweep as _sweep

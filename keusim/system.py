@@ -238,7 +238,8 @@ def _verified(spec: SystemSpec) -> SystemSpec:
     return dataclasses.replace(spec, channels=chans, params={**spec.params, "verified": 1})
 
 
-def _expectation(expect: str, exit_code: int | None, fault: Fault | None) -> bool:
+def _expectation(expect: str, exit_code: int | None, fault: Fault | None,
+                 chanfaults: frozenset[str] = frozenset()) -> bool:
     if expect == "any":
         return True
     if expect.startswith("exit:"):
@@ -246,7 +247,12 @@ def _expectation(expect: str, exit_code: int | None, fault: Fault | None) -> boo
     if expect.startswith("fault:"):
         return fault is not None and fault.kind == expect[6:]
     if expect.startswith("chanfault"):
-        return fault is not None and fault.kind == "channel-fault"
+        # Met when the process recorded a corrupt channel with ks_chanfault (the code
+        # named after the colon, if any) and was not killed for something else.
+        code = expect.partition(":")[2]
+        if fault is not None:
+            return fault.kind == "channel-fault"
+        return bool(chanfaults) and (not code or code in chanfaults)
     return False
 
 
@@ -257,6 +263,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
     stats: dict[tuple[int, int], dict] = {}
     chan_err: dict[int, str] = {}
     chan_faults: dict[int, list] = {}
+    recorded: dict[int, set[str]] = {}   # pid -> ring errors it reported (ks_chanfault)
     notes: dict[int, dict] = {}
     for typ, pid, a, b, c in res.klog:
         if typ == KLOG_EXIT:
@@ -270,6 +277,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
                 chan_err[a] = CHANNEL_SETUP_ERRORS.get(b, f"error {b}")
             else:
                 code = b - (1 << 64) if b >= 1 << 63 else b
+                recorded.setdefault(pid, set()).add(str(RING_ERRORS.get(code, code)))
                 who = spec.processes[pid - 1].name if 0 < pid <= len(spec.processes) else pid
                 chan_faults.setdefault(a, []).append(
                     f"{RING_ERRORS.get(code, code)} (found and recorded by {who})")
@@ -287,7 +295,8 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         ec = exits.get(pid)
         console = res.consoles.get(pid, b"").decode("utf-8", "replace")
         procs.append(ProcessReport(p.name, pid, p.core, ec, f, console, p.expect,
-                                   _expectation(p.expect, ec, f)))
+                                   _expectation(p.expect, ec, f,
+                                                frozenset(recorded.get(pid, ())))))
     cores = tuple(CoreReport(c.id, c.native.k.insns, c.native.k.clock, c.native.k.kinsns,
                              c.native.k.kcycles, c.native.k.coh_xfers, c.native.k.coh_cycles,
                              c.native.k.shared_reads, c.native.k.shared_writes)

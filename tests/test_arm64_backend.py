@@ -275,7 +275,7 @@ GUESTS = {
             asm volatile("mrs %0, cntvct_el0" : "=r"(a));
             asm volatile("mrs %0, cntfrq_el0" : "=r"(f));
             uint64_t b = ks_cycles();
-            ks_printf("%u %u %u\\n", a, b, f);
+            ks_printf("%lu %lu %lu\\n", a, b, f);
             return 0;
         }""",
 }

@@ -8,7 +8,7 @@ from keusim import arch as archmod
 from keusim.analysis.trace import TraceError, format_trace, trace
 from keusim.machine.loader import ElfImage
 from keusim.manifest import resolve
-from keusim.model.costmodel import ProfileCost, disassembler
+from keusim.model.costmodel import FRACTION, ProfileCost, disassembler
 from keusim.system import build_images
 
 PARAMS = {"iterations": 200}
@@ -53,11 +53,24 @@ def test_trace_shows_the_function_it_was_asked_for(arch):
 
 def test_clock_advances_by_each_blocks_cost():
     rows = trace("compute", start="compute_loop", count=120, params=PARAMS, profile=PROFILE)
-    starts = [r for r in rows if r.block_start]
+    starts = [i for i, r in enumerate(rows) if r.block_start]
     assert len(starts) >= 3
+    cost, md = ProfileCost(PROFILE, "x86_64"), disassembler("x86_64")
+    charged = exact = checked = 0
     for a, b in zip(starts, starts[1:], strict=False):
-        # Costs are charged at block entry; the loop touches no shared line.
-        assert b.clock - a.clock == b.block_cycles
+        # Costs are charged at block entry (the loop touches no shared line), in units of
+        # 1/FRACTION cycle: the clock takes the whole cycles and carries the rest, so a
+        # block's step is its exact cost rounded down or up, and the steps add up to the
+        # exact sum to within one cycle (which step rounds up depends on the carry).
+        block = rows[b:b + rows[b].block_insns]
+        if len(block) < rows[b].block_insns:
+            break                      # the window ends inside this block
+        insns = list(md.disasm(bytes.fromhex("".join(r.raw for r in block)), block[0].pc))
+        fixed = cost.block(insns).fixed
+        step = rows[b].clock - rows[a].clock
+        assert fixed // FRACTION <= step <= -(-fixed // FRACTION), (rows[b], fixed)
+        charged, exact, checked = charged + step, exact + fixed, checked + 1
+    assert checked >= 2 and abs(charged - exact / FRACTION) < 1
     assert all(r.coherence_cycles == 0 for r in rows)
     assert {r.category for r in rows} <= {"compute", "memory", "trap"}
 

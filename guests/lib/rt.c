@@ -15,22 +15,22 @@ _Noreturn void ks_start(const struct info_page *info)
 
 _Noreturn void ks_exit(int code)
 {
-    ks_syscall3(SYS_EXIT, (uint64_t)(int64_t)code, 0, 0);
+    ks_syscall1(SYS_EXIT, (uint64_t)(int64_t)code);
     for (;;)
         ;
 }
 
-int64_t ks_write(const void *buf, uint64_t len) { return ks_syscall3(SYS_WRITE, (uint64_t)buf, len, 0); }
-int ks_getpid(void) { return (int)ks_syscall3(SYS_GETPID, 0, 0, 0); }
-uint64_t ks_cycles(void) { return (uint64_t)ks_syscall3(SYS_CYCLES, 0, 0, 0); }
-void ks_yield(void) { ks_syscall3(SYS_YIELD, 0, 0, 0); }
-int64_t ks_nop(void) { return ks_syscall3(SYS_NOP, 0, 0, 0); }
-int64_t ks_notify(const struct notify_desc *d) { return ks_syscall3(SYS_NOTIFY, (uint64_t)d, 0, 0); }
-int64_t ks_wait(uint32_t ch) { return ks_syscall3(SYS_WAIT, ch, 0, 0); }
+int64_t ks_write(const void *buf, uint64_t len) { return ks_syscall2(SYS_WRITE, (uint64_t)buf, len); }
+int ks_getpid(void) { return (int)ks_syscall0(SYS_GETPID); }
+uint64_t ks_cycles(void) { return (uint64_t)ks_syscall0(SYS_CYCLES); }
+void ks_yield(void) { ks_syscall0(SYS_YIELD); }
+int64_t ks_nop(void) { return ks_syscall0(SYS_NOP); }
+int64_t ks_notify(const struct notify_desc *d) { return ks_syscall1(SYS_NOTIFY, (uint64_t)d); }
+int64_t ks_wait(uint32_t ch) { return ks_syscall1(SYS_WAIT, ch); }
 
 int64_t ks_report(uint32_t ch, uint32_t key, uint64_t v) { return ks_syscall3(SYS_REPORT, ch, key, v); }
 
-int64_t ks_chanfault(uint32_t ch, int64_t code) { return ks_syscall3(SYS_CHANFAULT, ch, (uint64_t)code, 0); }
+int64_t ks_chanfault(uint32_t ch, int64_t code) { return ks_syscall2(SYS_CHANFAULT, ch, (uint64_t)code); }
 
 int ks_find_endpoint(uint32_t ch, uint32_t role)
 {
@@ -50,14 +50,27 @@ void ks_puts(const char *s)
 
 size_t ks_vformat(char *buf, size_t n, const char *fmt, va_list ap); /* fmt.c */
 
-void ks_printf(const char *fmt, ...)
+void ks_vprintf(const char *fmt, va_list ap)
 {
     char buf[256];
+    ks_write(buf, ks_vformat(buf, sizeof(buf), fmt, ap));
+}
+
+void ks_printf(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    size_t n = ks_vformat(buf, sizeof(buf), fmt, ap);
+    ks_vprintf(fmt, ap);
     va_end(ap);
-    ks_write(buf, n);
+}
+
+int ks_snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = ks_vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
 }
 
 const struct info_chan *ks_endpoint(int i)

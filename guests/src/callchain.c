@@ -22,8 +22,6 @@
 #define WORDS ((SIZE + 7) / 8)
 #define SEED 0x5eed0003ull
 
-void *memcpy(void *restrict dst, const void *restrict src, size_t n);  /* guests/lib/string.c */
-
 static uint64_t bufs[DEPTH + 1][WORDS];
 static uint64_t msg[WORDS];
 
@@ -52,7 +50,7 @@ int main(void)
         acc += layer(0, msg);
     }
     uint64_t dt = ks_rdcycles() - t0;
-    ks_printf("callchain: %u chains of depth %u, %u bytes, %u cycles, checksum %x\n",
+    ks_printf("callchain: %lu chains of depth %lu, %lu bytes, %lu cycles, checksum %lx\n",
               (uint64_t)CALLS, (uint64_t)DEPTH, (uint64_t)SIZE, dt, acc);
     return 0;
 }

@@ -28,6 +28,6 @@ int main(void)
     uint64_t t0 = ks_rdcycles();
     uint64_t r = compute_loop(ITERATIONS, 42);
     uint64_t dt = ks_rdcycles() - t0;
-    ks_printf("compute: %u iterations, %u cycles, result %x\n", (uint64_t)ITERATIONS, dt, r);
+    ks_printf("compute: %lu iterations, %lu cycles, result %lx\n", (uint64_t)ITERATIONS, dt, r);
     return 0;
 }

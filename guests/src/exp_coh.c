@@ -124,7 +124,7 @@ int main(void)
         ks_report(0, STAT_RT_CYCLES, rt);
         report_sent(0, MESSAGES);
         report_recv(1, MESSAGES, bad);
-        ks_printf("exp_coh: MODE %u, %u round trips, %u cycles each on average\n",
+        ks_printf("exp_coh: MODE %lu, %lu round trips, %lu cycles each on average\n",
                   (uint64_t)MODE, (uint64_t)MESSAGES, rt / MESSAGES);
     } else {
         struct side rx = open_side(0, EP_CONSUMER), tx = open_side(1, EP_PRODUCER);

@@ -8,7 +8,7 @@
  * Prints "exp_funccall: CALLS calls of SIZE bytes, T cycles" (T: model cycles of the
  * whole timed loop, read with rdtsc/cntvct) and exits 0 if both copies are intact.
  */
-#include <keusim/keusim.h>
+#include <keusim/keusim.h>   /* memcpy: <keusim/string.h> */
 
 #ifndef CALLS
 #define CALLS 10000
@@ -16,8 +16,6 @@
 #ifndef SIZE
 #define SIZE 64
 #endif
-
-void *memcpy(void *restrict dst, const void *restrict src, size_t n);  /* guests/lib/string.c */
 
 static uint8_t src[SIZE] __attribute__((aligned(64)));
 static uint8_t d0[SIZE] __attribute__((aligned(64))), d1[SIZE] __attribute__((aligned(64)));
@@ -42,7 +40,7 @@ int main(void)
     int bad = 0;
     for (uint32_t i = 0; i < SIZE; i++)
         bad |= (d0[i] != src[i]) | (d1[i] != src[i]);
-    ks_printf("exp_funccall: %u calls of %u bytes, %u cycles\n", (uint64_t)CALLS,
+    ks_printf("exp_funccall: %lu calls of %lu bytes, %lu cycles\n", (uint64_t)CALLS,
               (uint64_t)SIZE, t);
     return bad;
 }

@@ -228,8 +228,8 @@ static int ping(void)
     ks_report_recv(1, &got);
     ks_report(0, STAT_ROUND_TRIPS, timed);
     ks_report(0, STAT_RT_CYCLES, rt);
-    ks_printf("exp_ipc: TRAP=%u COPY=%u LOCK=%u, %u timed round trips of %u bytes, "
-              "%u cycles each on average\n", (uint64_t)TRAP, (uint64_t)COPY, (uint64_t)LOCK,
+    ks_printf("exp_ipc: TRAP=%lu COPY=%lu LOCK=%lu, %lu timed round trips of %lu bytes, "
+              "%lu cycles each on average\n", (uint64_t)TRAP, (uint64_t)COPY, (uint64_t)LOCK,
               timed, (uint64_t)SIZE, timed ? rt / timed : 0);
     return got.mismatches ? 1 : 0;
 }

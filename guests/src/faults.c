@@ -18,7 +18,7 @@ static int honest(void)
         acc += ks_rand(&s) & 0xff;
         ks_nop(); /* 1,000 syscall round trips */
     }
-    ks_printf("honest: done, checksum %u\n", acc);
+    ks_printf("honest: done, checksum %lu\n", acc);
     return 0;
 }
 

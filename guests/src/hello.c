@@ -3,6 +3,6 @@
 
 int main(void)
 {
-    ks_printf("hello from keusim: pid %d on core %u\n", ks_getpid(), ks_info->core);
+    ks_printf("hello from keusim: pid %d on core %lu\n", ks_getpid(), ks_info->core);
     return 0;
 }

@@ -79,7 +79,7 @@ static void tx_open(struct tx *t, int k)
 {
     int i = nth_endpoint(EP_PRODUCER, k);
     if (i < 0 || ks_ring_open(i, &t->ep) != 0 || ks_notifier_open(&t->n, ks_info->chan[i].id)) {
-        ks_printf("notify-attacks: no notify producer endpoint #%d\n", (int64_t)k);
+        ks_printf("notify-attacks: no notify producer endpoint #%ld\n", (int64_t)k);
         ks_exit(2);
     }
     t->ch = ks_info->chan[i].id;
@@ -233,7 +233,7 @@ static int probe(void)
         ks_desc_make(&d, ks_info->chan[i].id, 0, 0, 0, 1, ks_info->chan[i].key);
         n = ks_notify(&d);
     }
-    ks_printf("probe: wait %d, wait %d, notify %d\n", w1, w2, n);
+    ks_printf("probe: wait %ld, wait %ld, notify %ld\n", w1, w2, n);
     return w1 == EPERM && w2 == EPERM && n == EPERM ? 0 : 1;
 }
 
@@ -249,6 +249,6 @@ int main(void)
         return probe();
     struct notify_desc d;
     int64_t r = ks_notify(attack(&d));
-    ks_printf("attack %d was not stopped: notify returned %d\n", (int64_t)ROLE, r);
+    ks_printf("attack %ld was not stopped: notify returned %ld\n", (int64_t)ROLE, r);
     return 99;
 }

@@ -109,7 +109,7 @@ static int ping(void)
     ks_report(0, STAT_RT_CYCLES, rt);
     report_notified(&tx);
     report_notified(&rx);
-    ks_printf("ping: %u round trips of %u bytes, %u cycles each on average\n",
+    ks_printf("ping: %lu round trips of %lu bytes, %lu cycles each on average\n",
               sent.msgs, (uint64_t)SIZE, sent.msgs ? rt / sent.msgs : 0);
     return got.mismatches ? 1 : 0;
 }

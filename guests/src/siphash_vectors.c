@@ -40,9 +40,9 @@ static int vectors(void)
         uint64_t h = siphash24(key, msg, len);
         if (siphash24(kbuf + a, mbuf + a, len) != h)
             bad++;
-        ks_printf("sip %u %x\n", (uint64_t)len, h);
+        ks_printf("sip %lu %lx\n", (uint64_t)len, h);
     }
-    ks_printf("misaligned-mismatches %u\n", bad);
+    ks_printf("misaligned-mismatches %lu\n", bad);
     return bad ? 1 : 0;
 }
 
@@ -61,7 +61,7 @@ static int signer(void)
             return 3;
         struct notify_desc d;
         ks_desc_make(&d, 0, ks_record_pos(&ep, k), RING_HDR_SIZE + k, 0, n.seq + 1, n.key);
-        ks_printf("tag %u %u %u %u %x\n", (uint64_t)d.channel, (uint64_t)d.offset,
+        ks_printf("tag %lu %lu %lu %lu %lx\n", (uint64_t)d.channel, (uint64_t)d.offset,
                   (uint64_t)d.length, d.seq, d.tag);
         if (ks_notify_send(&n, d.offset, d.length, 0) != 0)
             return 4;

@@ -62,7 +62,7 @@ int main(void)
     } else {
         ks_report_recv(0, &st);
         ks_report(0, STAT_RT_CYCLES, dt);
-        ks_printf("stream: %u messages of %u bytes, %u cycles per message\n", st.msgs,
+        ks_printf("stream: %lu messages of %lu bytes, %lu cycles per message\n", st.msgs,
                   (uint64_t)SIZE, st.msgs ? dt / st.msgs : 0);
     }
     return st.mismatches ? 1 : 0;

@@ -15,7 +15,7 @@ int main(void)
     for (uint32_t i = 0; i < CALLS; i++)
         ks_nop();
     uint64_t dt = ks_rdcycles() - t0;
-    ks_printf("syscalls: %u round trips, %u cycles each\n", (uint64_t)CALLS,
+    ks_printf("syscalls: %lu round trips, %lu cycles each\n", (uint64_t)CALLS,
               CALLS ? dt / CALLS : 0);
     return 0;
 }

@@ -14,7 +14,7 @@ uint64_t plat_read(uint64_t reg);
 void plat_write(uint64_t reg, uint64_t v);
 int cpuid(void);
 void console_write(int pid, const void *buf, uint64_t len);
-void kprintf(const char *fmt, ...);
+void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void panic(const char *msg);
 void plat_wait(void);
 void poweroff(uint64_t status);

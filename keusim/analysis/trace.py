@@ -249,7 +249,11 @@ class _Tracer:
         k = self.core.native.k
         left = self.start - k.insns
         if left > self.MARGIN:
-            self.sess.machine.quantum = max(2000, left // 8)
+            # A slice of left // 8 cycles runs fewer than `left` instructions while the
+            # core retires at most 8 per cycle, so counting never starts past `start`.
+            # (A 2000-cycle floor here overshot: boot code retires ~3 per cycle under
+            # the host profile, 2000 cycles ~ 5600 instructions > MARGIN.)
+            self.sess.machine.quantum = left // 8
             return
         self.counting = True
         self.idx = k.insns

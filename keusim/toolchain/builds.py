@@ -28,9 +28,33 @@ def kernel_image(arch: str, extra_cflags: Sequence[str] = ()) -> Path:
     return build(spec, name=f"kernel-{a}")
 
 
+SDK_INCLUDE = GUESTS / "include"
+"""The guest SDK's public headers (``#include <keusim/...>``, docs/guest-sdk.md)."""
+
+GUEST_CFLAGS: tuple[str, ...] = (
+    # ks_printf carries a format attribute; a mismatched argument is a bug that prints
+    # garbage at run time, so a guest build refuses it (file:line in the BuildError).
+    "-Werror=format",
+    # kernel/lib/siphash.c (the one SipHash the kernel and the guests share) includes
+    # "siphash.h"; -iquote lets that resolve to the SDK's <keusim/siphash.h>, so the
+    # kernel's include folder stays off the guests' include path.
+    "-iquote", str(SDK_INCLUDE / "keusim"),
+)
+
+
+def guest_include_dirs(arch: str) -> tuple[Path, ...]:
+    """The folders a guest build searches: the SDK and the arch's SDK headers, only."""
+    return (SDK_INCLUDE, GUESTS / "arch" / archmod.normalize(arch) / "include")
+
+
 def guest_image(arch: str, sources: Sequence[Path | str], name: str | None = None,
                 extra_cflags: Sequence[str] = ()) -> Path:
-    """Build a user program from C sources plus the guest runtime (guests/lib)."""
+    """Build a user program from C sources plus the guest runtime (guests/lib).
+
+    The program sees the guest SDK (:func:`guest_include_dirs`) and nothing of the
+    kernel's headers. Raises BuildError naming the source file and line of the first
+    error (with a hint for known assembler gaps, see :mod:`keusim.toolchain`).
+    """
     a = archmod.normalize(arch)
     facts = archmod.toolchain(a)
     srcs = tuple(Path(s).resolve() for s in sources)
@@ -40,7 +64,7 @@ def guest_image(arch: str, sources: Sequence[Path | str], name: str | None = Non
     adir = GUESTS / "arch" / a
     runtime = sources_in(GUESTS / "lib") + sources_in(adir) + (KERNEL / "lib" / "siphash.c",)
     spec = BuildSpec(sources=srcs + runtime, target=facts.zig_target,
-                     cflags=facts.cflags + tuple(extra_cflags),
-                     include_dirs=(GUESTS / "include", adir / "include", KERNEL / "include"),
+                     cflags=facts.cflags + GUEST_CFLAGS + tuple(extra_cflags),
+                     include_dirs=guest_include_dirs(a),
                      linker_script=GUESTS / "lib" / "user.ld", ldflags=_LINK)
     return build(spec, name=name or f"{srcs[0].stem}-{a}")

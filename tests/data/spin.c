@@ -7,6 +7,6 @@ int main(void)
         if (now - last > 5000) switches++;   /* we were preempted */
         last = now;
     }
-    ks_printf("pid %d saw %u preemptions\n", ks_getpid(), switches);
+    ks_printf("pid %d saw %lu preemptions\n", ks_getpid(), switches);
     return 0;
 }

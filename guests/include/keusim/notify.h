@@ -20,14 +20,14 @@
  * header and its payload, without the padding. flags must be 0 (all reserved).
  * Sequence numbers start at 1 and must strictly increase per channel.
  */
-#pragma once
+#ifndef KEUSIM_NOTIFY_H
+#define KEUSIM_NOTIFY_H
 #include <keusim/keusim.h>
 #include <keusim/ring.h>
-#include "bootinfo.h"
-#include "descriptor.h"
+#include <keusim/descriptor.h>
 
-/* What the kernel's sys_wait returns when the producer is gone (kernel/notify.c). */
-#define KS_EPIPE (-32)
+/* What the kernel's sys_wait returns when the producer is gone (EPIPE, kernel/notify.c). */
+#define KS_EPIPE EPIPE
 
 /* ks_recv_notified errors, apart from the RING_E* codes. */
 #define KS_ENOTIFY_PERM (-20) /* wait refused: not the consumer of a notify-mode channel */
@@ -80,3 +80,5 @@ int ks_recv_notified(struct ring_ep *ep, uint32_t ch, void *buf, uint32_t maxlen
 
 /* 1 if this process's endpoint on channel ch (role EP_*) is in notify mode. */
 int ks_is_notify(uint32_t ch, uint32_t role);
+
+#endif /* KEUSIM_NOTIFY_H */

@@ -3,7 +3,8 @@
  * the receiver regenerates and checks byte for byte, and the per-channel counters
  * that end up in the run report.
  */
-#pragma once
+#ifndef KEUSIM_WORKLOAD_H
+#define KEUSIM_WORKLOAD_H
 #include <keusim/keusim.h>
 #include <keusim/ring.h>
 
@@ -51,3 +52,5 @@ static inline void ks_report_sent(uint32_t ch, const struct ks_chanstats *st)
     ks_report(ch, STAT_SENT_BYTES, st->bytes);
     ks_report(ch, STAT_STREAM_HASH, st->hash);
 }
+
+#endif /* KEUSIM_WORKLOAD_H */

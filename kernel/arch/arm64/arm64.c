@@ -279,12 +279,12 @@ void arm64_irq(struct trapframe *tf)
 /* Synchronous exception at EL1: a kernel bug. */
 void arm64_sync_el1(struct trapframe *tf)
 {
-    kprintf("kernel exception: esr %x elr %p far %p\n", tf->esr, tf->elr, tf->far);
+    kprintf("kernel exception: esr %lx elr %lx far %lx\n", tf->esr, tf->elr, tf->far);
     panic("arm64_sync_el1: exception in kernel mode");
 }
 
 void arm64_bad_vector(struct trapframe *tf, uint64_t off)
 {
-    kprintf("unexpected exception vector %x: esr %x elr %p\n", off, tf->esr, tf->elr);
+    kprintf("unexpected exception vector %lx: esr %lx elr %lx\n", off, tf->esr, tf->elr);
     panic("arm64_bad_vector: unexpected exception");
 }

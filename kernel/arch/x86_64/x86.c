@@ -235,7 +235,7 @@ void x86_trap(struct trapframe *tf)
         return;
     }
     if (!(tf->cs & 3)) {
-        kprintf("kernel trap %u err %x at rip %p\n", tf->trapno, tf->err, tf->rip);
+        kprintf("kernel trap %lu err %lx at rip %lx\n", tf->trapno, tf->err, tf->rip);
         panic("x86_trap: exception in kernel mode");
     }
     uint64_t cr2;

@@ -1,0 +1,27 @@
+/*
+ * System-call numbers and error codes (docs/abi.md). The kernel's copy is
+ * kernel/include/syscall.h; tests/test_guest_sdk.py fails if they drift.
+ * Results are >= 0 on success and a negative E* code on failure.
+ */
+#ifndef KEUSIM_ABI_H
+#define KEUSIM_ABI_H
+
+#define SYS_EXIT      0   /* (code) -> does not return */
+#define SYS_WRITE     1   /* (buf, len) -> bytes written to the console */
+#define SYS_YIELD     2   /* () -> 0 */
+#define SYS_GETPID    3   /* () -> pid */
+#define SYS_CYCLES    4   /* () -> this core's model cycle count */
+#define SYS_NOTIFY    5   /* (struct notify_desc *) -> 0; bad descriptors kill the caller */
+#define SYS_WAIT      6   /* (channel) -> 0 when woken by a notify */
+#define SYS_CHANFAULT 7   /* (channel, code) -> 0: record that the caller found the channel corrupt */
+#define SYS_NOP       8   /* () -> 0: an empty round trip, for measuring trap cost */
+#define SYS_REPORT    9   /* (channel, key, value) -> 0: a guest-side counter for the run report */
+#define NSYSCALL      10
+
+#define EPERM    (-1)   /* not allowed (e.g. notify on a poll-mode channel) */
+#define EFAULT   (-14)  /* a bad user pointer */
+#define EINVAL   (-22)  /* a bad argument */
+#define EPIPE    (-32)  /* wait: the producer is gone and no notification is pending */
+#define ENOSYS   (-38)  /* no such system call */
+
+#endif /* KEUSIM_ABI_H */
