@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) gdb-multiarch
 
 # The paper's headline claims on this host (quick mode) and the containment demo.
 demo: $(STAMP)
@@ -31,7 +31,7 @@ $(NBSTAMP): $(STAMP)
 notebooks: $(NBSTAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) gdb-multiarch
 	$(VPY) -m pytest -n 2 -q tests
 
 lint: $(STAMP)
@@ -42,3 +42,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# gdb-multiarch for `keusim run --gdb` and tests/test_gdb.py (README.md, "Debugging a
+# guest"): installed with apt only when missing and when we are root (as CI is);
+# otherwise one line says how, and the gdb test skips with the same reason.
+.PHONY: gdb-multiarch
+gdb-multiarch:
+	@if command -v gdb-multiarch >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing gdb-multiarch (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdb-multiarch >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdb-multiarch >/dev/null; } \
+		|| echo "setup: could not install gdb-multiarch; the gdb test will skip"; \
+	else \
+		echo "setup: gdb-multiarch is missing; install it (sudo apt-get install gdb-multiarch) for keusim run --gdb; the gdb test skips until then"; \
+	fi

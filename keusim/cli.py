@@ -1,6 +1,6 @@
 """The `keusim` command: a thin layer over the library API.
 
-    keusim run NAME|MANIFEST [--arch A] [--json] [--messages N] [--size N] [--param K=V]
+    keusim run NAME|MANIFEST [--arch A] [--json] [--messages N] [--size N] [--param K=V] [--gdb PORT]
     keusim scenarios
     keusim prove [--all | NAME ...]
     keusim native [--quick]
@@ -40,10 +40,15 @@ def cmd_run(ns) -> int:
     from keusim.system import default_progress, run
     params = _params(ns)
     t0 = time.perf_counter()
+    gdb = None
+    if ns.gdb is not None:   # --gdb PORT [--gdb-core N]: keusim/machine/gdb.py
+        from keusim.machine.gdb import GdbOptions
+        gdb = GdbOptions(ns.gdb, ns.gdb_core)
     rep = run(ns.system, arch=ns.arch, params=params, profile=ns.profile, quantum=ns.quantum,
               lookahead=ns.lookahead,
               max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
-              progress=None if ns.json else default_progress(f"keusim run {ns.system}"))
+              progress=None if ns.json or gdb else default_progress(f"keusim run {ns.system}"),
+              gdb=gdb)
     if ns.json:
         print(rep.to_json())
     else:
@@ -180,6 +185,10 @@ def parser() -> argparse.ArgumentParser:
                         "larger is faster, less exact)")
     r.add_argument("--max-cycles", type=int, default=None, help="model-time budget")
     r.add_argument("--dump-mappings", action="store_true", help="list every process's mappings")
+    r.add_argument("--gdb", type=int, metavar="PORT", default=None,
+                   help="stop at boot and wait for gdb-multiarch on PORT (0: any free port)")
+    r.add_argument("--gdb-core", type=int, metavar="N", default=0,
+                   help="the core gdb attaches to (default 0)")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("scenarios", help="list built-in scenarios")
     s.set_defaults(func=cmd_scenarios)

@@ -13,6 +13,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keusim import abi
 from keusim import arch as archmod
@@ -41,6 +42,9 @@ from keusim.report import (
     RunReport,
 )
 from keusim.toolchain import builds
+
+if TYPE_CHECKING:
+    from keusim.machine.gdb import GdbOptions
 
 # The user address layout, from the kernel's own header (kernel/include/memlayout.h).
 USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
@@ -99,7 +103,7 @@ class BootedSystem:
                  params: dict | None = None, profile: str | None = None, *,
                  verified: bool = False, quantum: int = DEFAULT_QUANTUM,
                  lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
-                 kernel_flags: int = 0):
+                 kernel_flags: int = 0, gdb: GdbOptions | None = None):
         spec = system if isinstance(system, SystemSpec) else resolve(system)
         if verified:
             spec = _verified(spec)
@@ -126,6 +130,10 @@ class BootedSystem:
                      for p, img in zip(spec.processes, self.images, strict=True)]
             loader.boot(self.machine, self.kernel, procs, chans, seed=seed_key(spec.seed),
                         flags=kernel_flags, timeslice=spec.timeslice)
+            if gdb is not None:
+                from keusim.machine.gdb import GdbStub
+                self.machine.debugger = GdbStub(gdb, self.machine, [("kernel", self.kernel.path)] + [
+                    (p.name, img.path) for p, img in zip(spec.processes, self.images, strict=True)])
         except BaseException:
             self.machine.close()
             raise
@@ -194,7 +202,8 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
         dump_mappings: bool = False, kernel_flags: int = 0, verified: bool = False,
         attribution: bool = False,
-        progress: Callable[[int, int], None] | None = None) -> RunReport:
+        progress: Callable[[int, int], None] | None = None,
+        gdb: GdbOptions | None = None) -> RunReport:
     """Run a system and return its report.
 
     Args:
@@ -214,10 +223,12 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         verified: switch every channel to notify mode with SipHash-verified
             descriptors (guests see -DVERIFIED=1).
         progress: called as progress(model_cycles, max_cycles) now and then.
+        gdb: a :class:`keusim.machine.gdb.GdbOptions`: stop at boot and serve
+            gdb-multiarch on one core (README.md, "Debugging a guest").
     """
     with BootedSystem(system, arch, params, profile, verified=verified, quantum=quantum,
                       lookahead=lookahead, max_cycles=max_cycles,
-                      kernel_flags=kernel_flags) as booted:
+                      kernel_flags=kernel_flags, gdb=gdb) as booted:
         booted.finish(progress)
         return booted.report(attribution=attribution, dump_mappings=dump_mappings)
 

@@ -159,6 +159,8 @@ class Machine:
         self.klog_pa = 0
         self.result: MachineResult | None = None
         self.symbolize: Callable[[int], str] = lambda pc: f"{pc:#x}"
+        # -- debugger hook (keusim/machine/gdb.py): None except under `run --gdb` ----
+        self.debugger = None
         self._md = arch.capstone()
         self._coh_keep = None
         coh = None
@@ -309,13 +311,22 @@ class Machine:
         self.max_cycles = max_cycles
         n = 0
         trace = os.environ.get("KEUSIM_TRACE_STEPS")
+        # -- debugger hook (keusim/machine/gdb.py): stops at boot, serves gdb between
+        # slices, reports the end. Without --gdb this is one None test per slice.
+        dbg = self.debugger
+        if dbg is not None:
+            dbg.start(self)
         while self.step():
+            if dbg is not None:
+                dbg.slice_ended(self)
             if trace:
                 print(" | ".join(f"c{c.id} {c.state} {self.symbolize(c.pc)} t={c.clock} "
                                  f"{','.join(c.events)}" for c in self.cores), file=sys.stderr)
             n += 1
             if progress and n % 4096 == 0:
                 progress(min(c.clock for c in self.cores))
+        if dbg is not None:
+            dbg.finished(self, self.result)
         return self.collect()
 
     def collect(self) -> MachineResult:
