@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean bench notebooks
+.PHONY: demo test setup lint clean bench sysdeps notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-setup: $(STAMP) gdb-multiarch
+setup: $(STAMP) sysdeps
 
 # The paper's headline claims on this host (quick mode) and the containment demo.
 demo: $(STAMP)
@@ -31,7 +31,7 @@ $(NBSTAMP): $(STAMP)
 notebooks: $(NBSTAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
-test: $(STAMP) gdb-multiarch
+test: $(STAMP) sysdeps
 	$(VPY) -m pytest -n 2 -q tests
 
 lint: $(STAMP)
@@ -43,17 +43,10 @@ bench: $(STAMP)
 clean:
 	rm -rf build .pytest_cache
 
-# gdb-multiarch for `keusim run --gdb` and tests/test_gdb.py (README.md, "Debugging a
-# guest"): installed with apt only when missing and when we are root (as CI is);
-# otherwise one line says how, and the gdb test skips with the same reason.
-.PHONY: gdb-multiarch
-gdb-multiarch:
-	@if command -v gdb-multiarch >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing gdb-multiarch (apt-get)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdb-multiarch >/dev/null \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdb-multiarch >/dev/null; } \
-		|| echo "setup: could not install gdb-multiarch; the gdb test will skip"; \
-	else \
-		echo "setup: gdb-multiarch is missing; install it (sudo apt-get install gdb-multiarch) for keusim run --gdb; the gdb test skips until then"; \
-	fi
+# System packages (scripts/sysdeps.sh installs them when missing and root, as in CI):
+# gdb-multiarch for `keusim run --gdb` (tests/test_gdb.py); iproute2 and ping for the NetD
+# TAP tests; tcpdump to check that keusim's pcap files parse.
+sysdeps:
+	@sh scripts/sysdeps.sh "gdb-multiarch:gdb-multiarch:keusim run --gdb and tests/test_gdb.py" \
+		"ip:iproute2:the NetD TAP tests" "ping:iputils-ping:the NetD TAP ping test" \
+		"tcpdump:tcpdump:the pcap check"
