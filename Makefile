@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean bench sysdeps notebooks
+.PHONY: demo test setup lint clean bench sysdeps docs-check notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP) sysdeps
 
 lint: $(STAMP)
 	$(VPY) -m ruff check keusim tests proofs experiments bench
+
+# Regenerate every table in README.md and docs/ marked <!-- docs-check: NAME --> and
+# fail when a documented number no longer reproduces (keusim/doccheck.py; a few minutes).
+docs-check: $(STAMP)
+	$(VPY) -c 'import sys; from keusim.doccheck import run; sys.exit(run())'
 
 bench: $(STAMP)
 	$(VPY) bench/machine_speed.py

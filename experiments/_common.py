@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keusim
+from keusim.machine.machine import DEFAULT_LOOKAHEAD
 from keusim.toolchain import ROOT
 
 RESULTS = ROOT / "results"
@@ -37,12 +38,11 @@ SYSTEMS = ROOT / "experiments" / "systems"
 EXP_PROFILES = ROOT / "experiments" / "profiles"
 NATIVE_SRC = ROOT / "experiments" / "native"
 
-LOOKAHEAD = 10
-"""Cross-core window (cycles) for every simulation here. The default (200, about one line
-hand-off) lets two cores observe each other's accesses up to a window early or late: the
-raptorlake pingpong measures 1,242 cycles at 200 and 1,184 at 10, and exp-ipc's trap
-overhead 383 cycles per round trip at 200 against 836 at 10 (docs/experiments.md). At 10
-a run costs about 1.5x the host time."""
+LOOKAHEAD = DEFAULT_LOOKAHEAD   # the one default (keusim.machine.machine)
+"""Cross-core window (cycles) for every simulation here: the one default that keusim.run
+uses too (within about 1% of lookahead 1 on pingpong; docs/architecture.md, "virtual
+time"). A window of 200 cycles, about one line hand-off, lets two cores observe each
+other's accesses up to a window early or late and was 6-13% off."""
 
 PAPER = "docs/paper.md (KeuOS, 'Microkernel IPC Without the Performance Tax')"
 
@@ -65,22 +65,21 @@ def _git(*args: str) -> str | None:
 
 
 def host_cpu() -> dict:
-    """The host's CPU model, CPU count and whether it is a virtual machine."""
-    model, flags = "unknown", ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "unknown":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1]
-    except OSError:
-        pass
-    return {"model": model, "cpus": os.cpu_count(), "virtual_machine": " hypervisor" in flags,
-            "kernel": platform.release(), "machine": platform.machine()}
+    """The host's CPU (keusim.model.hostcpu: model, vendor, family, model number, the core
+    it is recognised as), CPU count and whether it is a virtual machine."""
+    from keusim.model import hostcpu
+
+    cpu = hostcpu.detect()
+    match = hostcpu.core_family(cpu)
+    return {"model": cpu.model_name, "cpus": os.cpu_count(), "virtual_machine": cpu.hypervisor,
+            "kernel": platform.release(), "machine": platform.machine(),
+            "vendor": cpu.vendor, "family": cpu.family, "model_number": cpu.model,
+            "core": match.core, "core_profile": match.profile}
 
 
 def profile_info(names: Iterable[str]) -> dict:
-    """For each profile: where it was loaded from, its clock and whether it is validated."""
+    """For each profile: where it was loaded from, its clock, the machine it was
+    calibrated on (if any) and whether that is this host."""
     from keusim.model.profiles import load_profile
 
     out = {}
@@ -89,8 +88,10 @@ def profile_info(names: Iterable[str]) -> dict:
             out["flat"] = {"note": "one cycle per instruction, no coherence or trap costs"}
             continue
         p = load_profile(n)
-        out[p.name] = {"path": str(p.path), "ghz": p.ghz, "isa": p.isa, "validated": p.validated,
-                       "machine": dict(p.machine)}
+        from keusim.model.profiles import host_mismatch
+        out[p.name] = {"path": str(p.path), "ghz": p.ghz, "isa": p.isa,
+                       "machine": dict(p.machine),
+                       "calibrated_here": bool(p.machine) and host_mismatch(p) is None}
     return out
 
 
@@ -342,20 +343,22 @@ class HostClock:
 
 
 def host_clock(measure: bool = True) -> HostClock:
-    """Core GHz from a dependent-add chain measured now (``measure``), else from the
-    calibrated ``host`` profile; also the TSC rate."""
+    """Core GHz measured now (``measure``: keusim.model.calibrate.measure_clock, a chain of
+    dependent IMULs checked against one of register ADDs), else the calibrated ``host``
+    profile's clock; also the TSC rate."""
     from keusim.model import harness
+    from keusim.model.calibrate import measure_clock
     from keusim.model.profiles import load_profile
 
     tsc = harness.tsc_hz() / 1e9
     if measure:
         try:
-            r = harness.run_calibration_micro(["alu_chain"], runs=3, scale=0.2, progress=False)[0]
-            if r.extra.get("core_ghz") and not r.busy:
-                return HostClock(r.extra["core_ghz"], tsc,
-                                 "measured now: native alu_chain (one dependent add per cycle)")
-        except keusim.KeusimError:
-            pass
+            c = measure_clock(boost=True)
+            return HostClock(c.ghz, tsc, "measured now: native mul_chain (dependent IMULs at "
+                             f"{c.mul_latency:g} cycles), cross-checked by alu_chain "
+                             f"({c.ghz_alu:.2f} GHz)")
+        except keusim.KeusimError as e:
+            log(f"host clock not measured ({e}); using the host profile's")
     p = load_profile("host")
     return HostClock(p.ghz, tsc, f"host profile clock.ghz ({p.param('clock.ghz').source})")
 
@@ -369,13 +372,18 @@ def native_program(name: str, sources: Sequence[Path], extra_includes: Sequence[
                            include_dirs=(*HOST_INCLUDE_DIRS, *extra_includes))
 
 
-def run_native(exe: Path, bench: str, *, size: int = 64, iters: int, batch: int = 100,
+def native_bench(exe: Path, bench: str, *, size: int = 64, iters: int, batch: int = 100,
                warmup: int | None = None, timeout: float = 120.0) -> dict:
     """Run one native helper benchmark; returns its JSON plus ``median_ticks`` per op."""
     args = [str(exe), "--bench", bench, "--size", str(size), "--iters", str(iters),
             "--batch", str(batch), "--warmup", str(warmup if warmup is not None else iters // 10),
             "--timeout", str(int(timeout) - 2)]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, start_new_session=True)
+    from keusim.model.harness import boost
+
+    # At the highest CPU priority allowed: on a shared machine other tenants' tasks would
+    # otherwise preempt the benchmark (keusim.model.harness.boost; a no-op without it).
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                       start_new_session=True, preexec_fn=boost)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr.strip()[-300:]}")
     d = json.loads(p.stdout)

@@ -71,7 +71,9 @@ def simulate(profiles, n: int, workers: int | None) -> dict:
 def measure_native(quick: bool) -> dict:
     from keusim.model import harness
 
-    kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
+    # Native runs at the highest CPU priority allowed (keusim.model.harness.boost).
+    kw = dict(boost_priority=True,
+              runs=1 if quick else 3, scale=0.05 if quick else 0.5, progress=False,
               max_reruns=0 if quick else 1)
     log(f"[{NAME}] native: ring stream, ring ping-pong, cache-line ping-pong (64 B)")
     st = harness.run_ring("stream", sizes=(64,), **kw)[0]
@@ -81,6 +83,20 @@ def measure_native(quick: bool) -> dict:
             "spread": {"stream": st.spread, "pingpong": pp.spread, "line": ln.spread},
             "busy": st.busy or pp.busy or ln.busy, "single_cpu": pp.single_cpu,
             "p10_p90": {"stream": (st.p10_ns, st.p90_ns), "one_way": (pp.p10_ns / 2, pp.p90_ns / 2)}}
+
+
+def _ddio_cell() -> str:
+    """The host's CPU as CPUID reports it, and whether it can have DDIO at all: Data
+    Direct I/O is a feature of Intel Xeon server processors (Intel DDIO technology brief,
+    Xeon E5 and later); no other vendor's parts have it."""
+    from keusim.model import hostcpu
+
+    cpu = hostcpu.detect()
+    if cpu.vendor == "GenuineIntel":
+        what = "an Intel core: DDIO is possible on a Xeon, but no device writes here"
+    else:
+        what = "no DDIO (an Intel Xeon feature)"
+    return f"{cpu.describe()}: {what}"
 
 
 def run(quick: bool = False, out: str | Path | None = None, workers: int | None = None,
@@ -131,7 +147,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
             "the second is exp_coh mode 2's round trip / 2, which can come out below it because "
             "the model charges the writer's invalidation off the reader's path."),
         Row("Needs Intel DDIO; cross-language", "yes", "not modelled",
-            "AMD EPYC host (no DDIO)" if nat else "n/a",
+            _ddio_cell() if nat else "n/a",
             "DDIO steers a device's DMA writes into the last-level cache; between two processes "
             "there is no device, and cache coherence already moves the lines. The language on "
             "either side does not change the memory path (the native harness and the guests run "
@@ -139,8 +155,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
     ]
     notes = []
     if nat:
-        notes.append("native figures depend on where the two vCPUs land (the one-line hand-off "
-                     "has measured ~45-240 ns on this machine type between runs); run-to-run "
+        notes.append("native figures depend on where the two vCPUs land (placement moves the "
+                     "one-line hand-off 2-5x between runs, docs/host-baselines.md); run-to-run "
                      "spread within this run: " + ", ".join(
             f"{a} {100 * b:.0f}%" for a, b in nat["spread"].items())
             + ("; some results were taken on a busy machine" if nat["busy"] else ""))

@@ -38,6 +38,7 @@ from experiments._common import (  # noqa: E402
     script_main,
     sim,
 )
+from keusim.model.profiles import load_profile  # noqa: E402
 
 NAME = "paper_table"
 TITLE = "Paper table (docs/paper.md): round trips of 64-byte messages, cycles (median/mean)"
@@ -83,6 +84,11 @@ def simulate(quick: bool, workers: int | None) -> dict:
     log(f"[{NAME}] {len(jobs)} simulations")
     reports = parallel(sim, jobs, workers)
     out = {}
+    # What one verified notify costs the kernel under each profile (for the verified
+    # row's text; keusim.analysis.notifycost, the split of tag_check.py).
+    from keusim.analysis.notifycost import measure
+    for prof in PROFILES:
+        out[("notify_kernel", prof)] = measure("x86_64", 50 if quick else 200, prof).total.cycles
     for k, r in zip(keys, reports, strict=True):
         out[k] = _funccall_cycles(r) if k[0] == "funccall" else rt_cycles(r)
         if k[0] == "verified_sleep":
@@ -94,7 +100,9 @@ def measure_native(quick: bool) -> tuple[dict, dict]:
     """Native medians in ns (and their details), from keusim.model.harness."""
     from keusim.model import harness
 
-    kw = dict(runs=1 if quick else 3, scale=0.05 if quick else 1.0, max_reruns=0 if quick else 1,
+    # Native runs at the highest CPU priority allowed (keusim.model.harness.boost).
+    kw = dict(boost_priority=True,
+              runs=1 if quick else 3, scale=0.05 if quick else 1.0, max_reruns=0 if quick else 1,
               progress=False)
     log(f"[{NAME}] native: ring ping-pong, funccall, {', '.join(LINUX)}, getppid")
     res = list(harness.run_ring("pingpong", sizes=(64,), **kw))
@@ -125,7 +133,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
     cyc = {key: v * clock.ghz for key, v in nat.items()} if clock else {}
     ms: list[Measurement] = []
     for label, v in PAPER_ROWS.values():
-        ms.append(Measurement(label, "paper", v, "cycles", profile="i7-13700K @ 5.4 GHz",
+        ms.append(Measurement(label, "paper", v, "cycles", profile="i7-13700K (paper)",
                               size=64))
     for (key, prof), v in k.items():
         ms.append(Measurement(key, "keusim", v, "cycles", profile=prof, arch="x86_64", size=64))
@@ -139,19 +147,29 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
     def ncell(key: str) -> str:
         if key not in nat:
             return "n/a"
-        # The paper's "Vs. KeuOS" column is each row divided by the function call's 12
+        # The paper's "Vs. KeuOS" column is each row divided by the function call's
         # cycles (150 / 12 = 12.5x); the native cell gives the same ratio.
         ratio = (f"; {cyc[key] / cyc['funccall']:,.0f}x call" if "funccall" in cyc
                  and key != "funccall" else "")
         return f"{fmt(cyc[key])} ({fmt(nat[key], 'ns')}{ratio})"
 
     rk = PAPER_ROWS
-    c2c_rl = 162  # raptorlake profile: coherence.core_to_core, 30 ns at 5.4 GHz
+    call = rk["funccall"][1]
+    profs = {p: load_profile(p) for p in PROFILES}
+    rl = profs["raptorlake"]
+    c2c_rl = rl.cycles("coherence.core_to_core")
+    c2c_rl_ns = rl.param("coherence.core_to_core").value / rl.ghz
+    ipi = " and ".join(f"{p.param('trap.ipi').value / p.ghz / 1000:g} us ({n}"
+                       f"{', estimate' if p.param('trap.ipi').estimate else ''})"
+                       for n, p in profs.items())
+    linux_lo, linux_hi = (min(rk[x][1] for x in LINUX), max(rk[x][1] for x in LINUX))
     getppid = cyc.get("getppid")
+    from keusim.model import hostcpu
+    in_vm = hostcpu.detect().hypervisor
     def pcell(key: str) -> str:
         v = rk[key][1]
         return f"{'~' if key == 'mach' else ''}{fmt(v)}" + ("" if key == "funccall"
-                                                          else f" ({v / 12:.1f}x call)")
+                                                          else f" ({v / call:.1f}x call)")
 
     rows = [
         Row(rk["funccall"][0], pcell("funccall"), kcell("funccall"), ncell("funccall"),
@@ -160,32 +178,39 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
             "out-of-order core overlaps consecutive calls. The paper does not say what its call does."),
         Row(rk["spsc"][0], pcell("spsc"), kcell("spsc"), ncell("spsc"),
             f"A cross-core round trip needs at least two cache-line hand-offs; raptorlake's "
-            f"core-to-core hand-off is {c2c_rl} cycles (30 ns, AnandTech), so >= {2 * c2c_rl} "
-            "cycles. keusim's ring moves 8 lines per round trip (head, tail and 2 data lines per "
-            "direction; see coherence.py). 150 cycles (28 ns) is less than one hand-off."),
+            f"core-to-core hand-off is {c2c_rl} cycles ({c2c_rl_ns:g} ns, "
+            f"{'an estimate' if rl.param('coherence.core_to_core').estimate else 'published'}: "
+            f"keusim/model/profiles/raptorlake.toml), so >= {2 * c2c_rl} cycles. keusim's ring "
+            "moves 8 lines per round trip (head, tail and 2 data lines per direction; see "
+            f"coherence.py). {rk['spsc'][1]} cycles ({rk['spsc'][1] / rl.ghz:.0f} ns at "
+            f"{rl.ghz:g} GHz) is less than one hand-off."),
         Row(rk["verified"][0], pcell("verified"),
             " / ".join(f"{fmt(k[('verified_poll', p)])} polling, {fmt(k[('verified_sleep', p)])} sleeping ({p})"
                        for p in PROFILES),
             "n/a (keusim's kernel does not run natively)",
             "keusim's notify is a real system call: trap, SipHash-2-4 of the descriptor and "
-            "routing, ~400 cycles (tag_check.py). With a polling receiver the notify follows "
-            "the publish and is hidden from the round trip; with a sleeping receiver two IPI "
-            "wake-ups (1 us each, the paper's own figure) dominate."),
+            "routing, " + ", ".join(f"{fmt(k[('notify_kernel', p)])} cycles ({p})"
+                                    for p in PROFILES)
+            + " per notification (keusim.analysis.notifycost; split in tag_check.py). With a "
+            "polling receiver the notify follows the publish and is hidden from the round "
+            f"trip; with a sleeping receiver two IPI wake-ups ({ipi}) dominate."),
     ]
     for key in LINUX:
         rows.append(Row(rk[key][0], pcell(key), "n/a (keusim does not emulate Linux)",
                         ncell(key),
                         "Native only. A round trip makes >= 4 system calls and 2 cross-CPU "
                         f"wake-ups; 4 x getppid alone cost {fmt(4 * getppid if getppid else None)} "
-                        "cycles on this host, and in this 2-vCPU VM idle wake-ups exit to the "
-                        "hypervisor (~10 us). " + ("The harness pairs eventfd with a shared-memory "
+                        "cycles on this host" + (", and in a VM idle wake-ups exit to the "
+                                                 "hypervisor. " if in_vm else ". ") + ("The harness pairs eventfd with a shared-memory "
                                                    "payload, not signalfd. " if key == "eventfd" else "")
-                        + "The paper's 610-1,280 cycles are 113-237 ns at 5.4 GHz."))
+                        + f"The paper's {fmt(linux_lo)}-{fmt(linux_hi)} cycles are "
+                        f"{linux_lo / rl.ghz:.0f}-{linux_hi / rl.ghz:.0f} ns at {rl.ghz:g} GHz."))
     rows.append(Row(rk["mach"][0], pcell("mach"), "n/a", "n/a",
                     "Quoted, not measured, by the paper; a 1989 machine's cycles are not this "
                     "machine's."))
-    notes = ["the paper's 'Vs. KeuOS' column is each row over the function call's 12 cycles "
-             "(150 / 12 = 12.5x), not over KeuOS; the cells here give that ratio as 'x call'."]
+    notes = [f"the paper's 'Vs. KeuOS' column is each row over the function call's {call} "
+             f"cycles ({rk['spsc'][1]} / {call} = {rk['spsc'][1] / call:g}x), not over KeuOS; "
+             "the cells here give that ratio as 'x call'."]
     if clock:
         notes.append(f"native cycles = median ns x {clock.ghz:.2f} GHz ({clock.source}); "
                      f"TSC {clock.tsc_ghz:.3f} GHz. Busy or single-CPU results: "

@@ -19,6 +19,7 @@
 #include "memlayout.h"
 #include "bootinfo.h"
 #include "klog.h"
+#include "syscall.h"
 #include "info.h"
 #include "arch.h"
 #include "arch_types.h"
@@ -137,5 +138,64 @@ void channels_report(void)
             rej += c->rejected[k];
         if (c->ok)
             klog(KLOG_CHAN_STATS, 0, (uint64_t)i, c->accepted, rej);
+    }
+}
+
+/* The side (0 producer, 1 consumer) p holds on channel ch, or -1 if it holds none. */
+static int chan_side(struct proc *p, uint64_t ch)
+{
+    if (ch >= (uint64_t)nchan || !chantab[ch].ok)
+        return -1;
+    if (chantab[ch].producer == p->pid - 1)
+        return 0;
+    if (chantab[ch].consumer == p->pid - 1)
+        return 1;
+    return -1;
+}
+
+/*
+ * SYS_REPORT: p sets counter key of its own side of channel ch. Kept in the
+ * channel table and logged once when p finishes (chan_flush_stats), so any
+ * number of calls costs the log nothing. EPERM unless p is an endpoint of ch.
+ */
+int64_t chan_report(struct proc *p, uint64_t ch, uint64_t key, uint64_t value)
+{
+    int side = chan_side(p, ch);
+    if (side < 0)
+        return EPERM;
+    if (key == 0 || key >= NSTAT)
+        return EINVAL;
+    chantab[ch].stat[side][key] = value;
+    chantab[ch].statset[side] |= 1u << key;
+    return 0;
+}
+
+/*
+ * SYS_CHANFAULT: p found its channel ch corrupt. Only an endpoint may say so,
+ * and only its first report is logged (a flood adds nothing). EPERM otherwise.
+ */
+int64_t chan_fault(struct proc *p, uint64_t ch, int64_t code)
+{
+    int side = chan_side(p, ch);
+    if (side < 0)
+        return EPERM;
+    if (!chantab[ch].faulted[side]) {
+        chantab[ch].faulted[side] = 1;
+        klog(KLOG_CHAN_ERR, (uint32_t)p->pid, ch, (uint64_t)code, 1);
+    }
+    return 0;
+}
+
+/* p is finishing: log the counters it reported on its channels (bounded: NSTAT per side). */
+void chan_flush_stats(struct proc *p)
+{
+    for (int i = 0; i < nchan; i++) {
+        int side = chan_side(p, (uint64_t)i);
+        if (side < 0)
+            continue;
+        struct channel *c = &chantab[i];
+        for (uint64_t k = 1; k < NSTAT; k++)
+            if (c->statset[side] & (1u << k))
+                klog(KLOG_STAT, (uint32_t)p->pid, (uint64_t)i, k, c->stat[side][k]);
     }
 }

@@ -25,11 +25,12 @@ void kmain(uint64_t bootinfo_va, uint64_t core)
     arch_cpu_init((int)core);
     plat_write(PLAT_READY, 1);
     if (core == 0) {
-        klog_init();
         kinit(bootinfo->free_pa, bootinfo->pool_pa, bootinfo->pool_pa,
               bootinfo->pool_pa + bootinfo->pool_size);
         procinit();
         channels_init();
+        if (bootinfo->flags & BOOT_FLAG_KERNEL_FAULT)
+            (void)*(volatile uint64_t *)0x10; /* unmapped in the boot address space */
         __atomic_store_n(&booted, 1, __ATOMIC_RELEASE);
         for (uint64_t i = 1; i < bootinfo->ncores; i++)
             plat_write(PLAT_IPI, i);

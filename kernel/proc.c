@@ -72,6 +72,7 @@ void procinit(void)
         p->kstack = (uint64_t)kstack_alloc();
         p->tf = (struct trapframe *)(p->kstack + KSTACKSIZE - sizeof(struct trapframe));
         arch_tf_init(p->tf, entry, USTACK_TOP, INFO_VA);
+        arch_fp_init(&p->fp);
         arch_context_init(&p->ctx, p->kstack + KSTACKSIZE, p->tf);
         p->state = RUNNABLE;
         nlive++;
@@ -98,9 +99,18 @@ void scheduler(void)
                 continue;
             p->state = RUNNING;
             c->proc = p;
+            /*
+             * The slice is fixed here, when p is picked: kernel entries do not
+             * extend it, so system calls in a loop cannot dodge preemption.
+             */
+            c->slice_end = arch_cycles() + bootinfo->timeslice;
+            arm_timeslice();
             arch_set_kstack(p->kstack + KSTACKSIZE);
             arch_switch_uvm(p->root_pa, (uint32_t)p->pid);
+            arch_user_restore(&p->fp);
             swtch(&c->sched, &p->ctx);
+            /* The kernel touches no FP/SIMD state, so p's is still live: keep it. */
+            arch_user_save(&p->fp);
             c->proc = 0;
             ran = 1;
         }
@@ -147,7 +157,9 @@ void wakeup(void *chan)
         if (p->state == SLEEPING && p->chan == chan) {
             p->state = RUNNABLE;
             if (p->core != me)
-                plat_write(PLAT_IPI, (uint64_t)p->core);
+                plat_write(PLAT_IPI, (uint64_t)p->core); /* its interrupt() arms the timer */
+            else if (mycpu()->proc)
+                arm_timeslice(); /* the running process now has a rival */
         }
     }
 }
@@ -156,6 +168,7 @@ static _Noreturn void finish(void)
 {
     struct proc *p = myproc();
     p->state = ZOMBIE;
+    chan_flush_stats(p);
     notify_exit(p);
     nlive--;
     if (nlive == 0) {
@@ -167,11 +180,11 @@ static _Noreturn void finish(void)
 }
 
 /* Exit the current process with code. */
-_Noreturn void proc_exit(int code)
+_Noreturn void proc_exit(int64_t code)
 {
     struct proc *p = myproc();
     p->exit_code = code;
-    klog(KLOG_EXIT, (uint32_t)p->pid, (uint64_t)(int64_t)code, 0, 0);
+    klog(KLOG_EXIT, (uint32_t)p->pid, (uint64_t)code, 0, 0);
     finish();
 }
 
@@ -184,22 +197,47 @@ _Noreturn void proc_kill(uint32_t kind, uint64_t addr, uint64_t pc)
     finish();
 }
 
-/* Arm this core's timer for one time slice if another process waits for the core. */
+/* 1 if another process waits for this core. */
+static int others_waiting(struct cpu *c)
+{
+    for (int i = 0; i < nproc; i++)
+        if (procs[i].core == c->id && procs[i].state == RUNNABLE)
+            return 1;
+    return 0;
+}
+
+/*
+ * Arm this core's timer for the end of the running process's slice (set when
+ * it was scheduled) if another process waits for the core, else disarm it.
+ * Called when the answer can change: a process is scheduled, a rival on this
+ * core wakes, an interrupt arrives (another core woke one). A deadline already
+ * past fires at the first user instruction. The device is written only when
+ * the deadline changes.
+ */
 void arm_timeslice(void)
 {
     struct cpu *c = mycpu();
     if (!bootinfo->timeslice)
         return;
-    int others = 0;
-    for (int i = 0; i < nproc; i++)
-        if (procs[i].core == c->id && procs[i].state == RUNNABLE)
-            others = 1;
-    plat_write(PLAT_TIMER, others ? arch_cycles() + bootinfo->timeslice : 0);
+    uint64_t when = others_waiting(c) ? c->slice_end : 0;
+    if (when != c->timer) {
+        c->timer = when;
+        plat_write(PLAT_TIMER, when);
+    }
 }
 
-/* Last step of every return to user: arm the time slice, drop the kernel lock. */
+/* The running process used up its slice. */
+int slice_over(void)
+{
+    struct cpu *c = mycpu();
+    return bootinfo->timeslice && arch_cycles() >= c->slice_end;
+}
+
+/*
+ * Last step of every return to user: drop the kernel lock. The time slice is
+ * not touched: its deadline was fixed when the process was scheduled.
+ */
 void usertrapret(void)
 {
-    arm_timeslice();
     release(&bkl);
 }

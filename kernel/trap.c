@@ -28,13 +28,6 @@ static int64_t sys_write(uint64_t va, uint64_t len)
     return (int64_t)done;
 }
 
-/* A process found channel ch corrupt (code: a RING_E* value): record it. */
-static int64_t sys_chanfault(uint64_t ch, uint64_t code)
-{
-    struct proc *p = myproc();
-    klog(KLOG_CHAN_ERR, (uint32_t)p->pid, ch, code, 1);
-    return 0;
-}
 
 /* Dispatch the system call in tf; the result goes back in the return register. */
 void syscall(struct trapframe *tf)
@@ -46,7 +39,7 @@ void syscall(struct trapframe *tf)
     int64_t r;
     switch (n) {
     case SYS_EXIT:
-        proc_exit((int)a0);
+        proc_exit((int64_t)a0);  /* all 64 bits reach the report */
     case SYS_WRITE:
         r = sys_write(a0, a1);
         break;
@@ -67,14 +60,13 @@ void syscall(struct trapframe *tf)
         r = sys_wait(a0);
         break;
     case SYS_CHANFAULT:
-        r = sys_chanfault(a0, a1);
+        r = chan_fault(p, a0, (int64_t)a1);
         break;
     case SYS_NOP:
         r = 0;
         break;
     case SYS_REPORT:
-        klog(KLOG_STAT, (uint32_t)p->pid, a0, a1, arch_tf_arg(tf, 2));
-        r = 0;
+        r = chan_report(p, a0, a1, arch_tf_arg(tf, 2));
         break;
     default:
         proc_kill(FK_BAD_SYSCALL, n, arch_tf_pc(tf));
@@ -115,14 +107,15 @@ void user_fault(struct trapframe *tf, int access, uint64_t addr, int hw_kind)
 /*
  * An interrupt arrived, from user mode or while this core idled in the scheduler
  * (then myproc() is 0). IPIs only make the scheduler look again; a timer tick
- * preempts the running process. Returning to user re-arms the time slice.
+ * preempts the running process once its slice (fixed when it was scheduled)
+ * is over. Either may have changed whether a rival waits: re-arm.
  */
 void interrupt(void)
 {
     uint64_t cause = plat_read(PLAT_IRQ_CAUSE);
     acquire(&bkl);
     struct proc *p = myproc();
-    if ((cause & IRQ_TIMER) && p && p->state == RUNNING)
+    if ((cause & IRQ_TIMER) && p && p->state == RUNNING && slice_over())
         yield();
     if (myproc())
         arm_timeslice();

@@ -25,6 +25,8 @@ from pathlib import Path
 from keusim.errors import KeusimError
 from keusim.machine.machine import DEFAULT_LOOKAHEAD, DEFAULT_QUANTUM
 
+_show_warning = None
+
 
 def _params(ns) -> dict:
     from keusim.manifest import parse_params
@@ -82,17 +84,114 @@ def cmd_prove(ns) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def add_native_parser(sub) -> None:
+    """``keusim native``: the native harness's ring, IPC baselines and microbenchmarks."""
+    from keusim.model.harness import GROUPS, RING_CAPACITY
+    n = sub.add_parser("native", help="run the native harness on the host")
+    n.add_argument("--only", choices=GROUPS, action="append",
+                   help="run only these groups (repeatable; default all)")
+    n.add_argument("--scale", type=float, default=1.0,
+                   help="multiply the default iteration counts (e.g. 0.05 for a quick look)")
+    n.add_argument("--quick", action="store_true", help="same as --scale 0.05 --runs 1")
+    n.add_argument("--runs", type=int, default=3, help="independent runs per configuration")
+    n.add_argument("--capacity", type=int, default=RING_CAPACITY, help="ring capacity in bytes")
+    n.add_argument("--seed", type=int, default=1)
+    n.add_argument("--cpus", help="the two CPUs to pin to, as A,B")
+    n.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    n.set_defaults(func=cmd_native)
+
+
 def cmd_native(ns) -> int:
     from keusim.model import harness
-    return harness.main(["--quick"] if ns.quick else [])
+    cpus = None
+    if ns.cpus:
+        try:
+            c0, c1 = (int(x) for x in ns.cpus.split(","))
+        except ValueError:
+            raise harness.NativeHarnessError(
+                f"--cpus wants two CPU numbers A,B, got {ns.cpus!r}") from None
+        cpus = (c0, c1)
+    scale, runs = (0.05, 1) if ns.quick else (ns.scale, ns.runs)
+    report = harness.run_all(ns.only or harness.GROUPS, capacity=ns.capacity, seed=ns.seed,
+                             runs=runs, scale=scale, cpus=cpus)
+    print(report.table())
+    if ns.json:
+        Path(ns.json).write_text(report.to_json())
+    return 0
+
+
+def add_calibrate_parser(sub) -> None:
+    """``keusim calibrate``: measure this host and fit the ``host`` profile."""
+    c = sub.add_parser("calibrate", help="fit the `host` cycle-model profile on this machine")
+    c.add_argument("--out", default=None,
+                   help="profile path (default: the user profile dir, where it shadows `host`)")
+    c.add_argument("--no-write", action="store_true", help="print the fit, write nothing")
+    c.add_argument("--base", default=None,
+                   help="profile for what is not measured (default: this CPU's core family)")
+    c.add_argument("--runs", type=int, default=5,
+                   help="rounds over the microbenchmarks (fastest or median round fitted)")
+    c.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
+    c.add_argument("--allow-busy", action="store_true", help="fit even if the machine was busy")
+    c.add_argument("--boost", action="store_true",
+                   help="run the benchmarks at the highest CPU priority allowed (shared machines)")
+    c.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(ns) -> int:
-    from keusim.model import calibrate
+    from keusim.model.calibrate import calibrate
     from keusim.model.profiles import calibrated_dir
-    out = ns.out or str(calibrated_dir() / "host.toml")
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    return calibrate.main(["--write", out] + (["--allow-busy"] if ns.allow_busy else []))
+    out = None if ns.no_write else (ns.out or str(calibrated_dir() / "host.toml"))
+    _, report = calibrate(out, base=ns.base, runs=ns.runs, scale=ns.scale,
+                          allow_busy=ns.allow_busy, boost=ns.boost)
+    print(report.table())
+    return 0
+
+
+def add_validate_parser(sub) -> None:
+    """``keusim validate``: the cycle model against native runs on held-out workloads."""
+    from keusim.model.validate import SIZES, WORKLOADS
+    v = sub.add_parser("validate", help="cycle model vs native runs on held-out workloads")
+    v.add_argument("--profile", default="host", help="cycle-model profile (default: host)")
+    v.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                   help="message sizes in bytes, comma-separated")
+    v.add_argument("--workloads", default=",".join(WORKLOADS),
+                   help="comma-separated: pingpong, stream, callchain")
+    v.add_argument("--messages", type=int, default=None,
+                   help="simulated ops per run (default: by size)")
+    v.add_argument("--runs", type=int, default=7, help="native runs per configuration")
+    v.add_argument("--out", default="results/validation",
+                   help="folder for validation.{json,csv,txt,png,svg} (default: %(default)s)")
+    v.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                   help="before each native round, wait up to S seconds for other tasks to "
+                        "leave the CPUs (shared machines)")
+    v.add_argument("--boost", action="store_true",
+                   help="run the native twins at the highest CPU priority allowed "
+                        "(SCHED_FIFO as root), so that other tenants preempt them less")
+    v.add_argument("--no-plot", action="store_true", help="write no figures")
+    v.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    v.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(ns) -> int:
+    from keusim.model.validate import ValidationError, validate
+    try:
+        sizes = tuple(int(s) for s in ns.sizes.split(",") if s.strip())
+    except ValueError:
+        raise ValidationError(f"--sizes wants integers separated by commas, got "
+                              f"{ns.sizes!r}") from None
+    cmd = (f"keusim validate --profile {ns.profile} --sizes {ns.sizes} --workloads "
+           f"{ns.workloads} --runs {ns.runs}"
+           + (f" --messages {ns.messages}" if ns.messages else "")
+           + (f" --wait-quiet {ns.wait_quiet:g}" if ns.wait_quiet else "")
+           + (" --boost" if ns.boost else ""))
+    rep = validate(ns.profile, sizes, ns.messages, None,
+                   workloads=[w.strip() for w in ns.workloads.split(",") if w.strip()],
+                   runs=ns.runs, wait_quiet_s=ns.wait_quiet, command=cmd, boost=ns.boost)
+    paths = rep.save(ns.out, plot=not ns.no_plot) if ns.out else []
+    print(rep.to_json() if ns.json else rep.table())
+    if paths and not ns.json:
+        print(f"\nwrote {', '.join(str(p) for p in paths)} ({rep.elapsed_s:.0f} s)")
+    return 0
 
 
 def _run_target(sp) -> None:
@@ -196,14 +295,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_prove)
-    n = sub.add_parser("native", help="run the native harness on the host")
-    n.add_argument("--quick", action="store_true")
-    n.set_defaults(func=cmd_native)
-    c = sub.add_parser("calibrate", help="fit the `host` cycle-model profile on this machine")
-    c.add_argument("--out", default=None,
-                   help="profile path (default: the user profile dir, where it shadows `host`)")
-    c.add_argument("--allow-busy", action="store_true", help="fit even if the machine was busy")
-    c.set_defaults(func=cmd_calibrate)
+    add_native_parser(sub)
+    add_calibrate_parser(sub)
+    add_validate_parser(sub)
     t = sub.add_parser("trace", help="a window of executed instructions with their costs")
     _run_target(t)
     t.add_argument("--start", default="0",
@@ -224,8 +318,6 @@ def parser() -> argparse.ArgumentParser:
     nc.add_argument("-n", "--notifications", type=int, default=200)
     nc.add_argument("--json", action="store_true")
     nc.set_defaults(func=cmd_notifycost)
-    for name, (_mod, desc) in PASSTHROUGH.items():
-        sub.add_parser(name, help=desc + f" (see `keusim {name} --help`)")
     nw = sub.add_parser("new", help="create a ready-to-run project folder NAME/")
     nw.add_argument("name", help="folder to create; its name becomes the system's name")
     nw.set_defaults(func=cmd_new)
@@ -244,22 +336,21 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-# Subcommands whose options belong to a library module: `keusim NAME ...` calls
-# keusim.MODULE.main([...]) with the rest of the command line.
-PASSTHROUGH = {
-    "validate": ("keusim.model.validate", "cycle model vs native runs on held-out workloads"),
-}
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """keusim's own warnings (a profile measured on another CPU, ...) as one line."""
+    from keusim.model.profiles import ProfileWarning
+    if issubclass(category, ProfileWarning):
+        print(f"keusim: warning: {message}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    global _show_warning
+    if warnings.showwarning is not _warning_line:
+        _show_warning, warnings.showwarning = warnings.showwarning, _warning_line
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in PASSTHROUGH:
-        import importlib
-        try:
-            return importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:]) or 0
-        except KeusimError as e:
-            print(f"keusim: error: {e}", file=sys.stderr)
-            return 2
     ns = parser().parse_args(argv)
     try:
         return ns.func(ns)

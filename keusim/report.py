@@ -1,8 +1,11 @@
 """Typed run results. The CLI, the experiments and the notebooks all render these.
 
 Everything in a :class:`RunReport` comes from model state (model cycles,
-instruction counts, the kernel's event log, console bytes), never from host time,
-so two runs of the same inputs give byte-identical JSON.
+instruction counts, the kernel's event records, console bytes), never from host
+time, so two runs of the same inputs give byte-identical JSON.
+
+What nobody reported is reported as unknown (``None``, JSON ``null``), never as
+a good verdict: a channel whose consumer never reported is not ``intact``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ FAULT_KINDS = {
     5: "privileged-instruction", 6: "undefined-instruction", 7: "alignment",
     8: "bad-syscall", 9: "bad-tag", 10: "replay", 11: "bad-descriptor",
     12: "no-capability", 13: "bad-pointer", 14: "channel-fault", 15: "other",
+    16: "general-protection", 17: "breakpoint", 18: "software-interrupt", 19: "non-canonical",
+    20: "divide-error", 21: "fp-exception",
 }
 # kernel/include/channel.h CHERR_*
 CHANNEL_SETUP_ERRORS = {
@@ -36,12 +41,25 @@ STAT_KEYS = {1: "sent_msgs", 2: "sent_bytes", 3: "recv_msgs", 4: "recv_bytes",
 
 @dataclass(frozen=True)
 class Fault:
+    """Why the kernel killed a process: kind, address, and where (pc and its symbol in
+    the process's own image: every image starts at 0x400000, so a bare pc is ambiguous)."""
+
     kind: str
     addr: int
     pc: int
+    symbol: str = ""
+    process: str = ""
+    pid: int = 0
+    core: int = 0
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "addr": f"{self.addr:#x}", "pc": f"{self.pc:#x}"}
+        return {"kind": self.kind, "addr": f"{self.addr:#x}", "pc": f"{self.pc:#x}",
+                "symbol": self.symbol, "process": self.process, "pid": self.pid,
+                "core": self.core}
+
+    def describe(self) -> str:
+        return (f"{self.kind} at {self.addr:#x} (pc {self.pc:#x} in {self.symbol or '?'}; "
+                f"process {self.process} pid {self.pid}, core {self.core})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,11 @@ class ProcessReport:
     expect: str
     expectation_met: bool
 
+    @property
+    def running(self) -> bool:
+        """Neither exited nor killed when the run ended (its outcome is unknown)."""
+        return self.fault is None and self.exit_code is None
+
     def as_dict(self) -> dict:
         d = {"name": self.name, "pid": self.pid, "core": self.core, "console": self.console,
              "expect": self.expect, "expectation_met": self.expectation_met}
@@ -62,6 +85,7 @@ class ProcessReport:
             d["fault"] = self.fault.as_dict()
         else:
             d["exit_code"] = self.exit_code
+        d["still_running"] = self.running
         return d
 
 
@@ -94,16 +118,24 @@ class ChannelReport:
     faults: tuple = ()
 
     @property
-    def intact(self) -> bool:
-        """Every byte the consumer received matched what the producer generated."""
+    def intact(self) -> bool | None:
+        """Every byte the consumer received matched what the producer generated.
+
+        None (unknown) unless the consumer reported both what it received and what
+        it verified: silence is not evidence of integrity.
+        """
         c = self.consumer_stats
-        return c.get("mismatches", 0) == 0 and c.get("recv_bytes", 0) == c.get("verified_bytes", 0)
+        if "recv_bytes" not in c or "verified_bytes" not in c:
+            return None
+        return c.get("mismatches", 0) == 0 and c["recv_bytes"] == c["verified_bytes"]
 
     @property
-    def complete(self) -> bool:
-        """Intact, and everything the producer sent was received."""
-        return self.intact and self.consumer_stats.get("recv_bytes", 0) == self.producer_stats.get(
-            "sent_bytes", 0)
+    def complete(self) -> bool | None:
+        """Intact, and everything the producer sent was received (None: unknown)."""
+        intact = self.intact
+        if intact is None or "sent_bytes" not in self.producer_stats:
+            return None if intact is not False else False
+        return intact and self.consumer_stats["recv_bytes"] == self.producer_stats["sent_bytes"]
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -128,7 +160,6 @@ class RunReport:
     cores: tuple[CoreReport, ...]
     channels: tuple[ChannelReport, ...] = ()
     profile: str = "flat"
-    klog_dropped: int = 0
     mappings: dict | None = None
     functions: tuple = ()
 
@@ -156,7 +187,6 @@ class RunReport:
             "processes": [p.as_dict() for p in self.processes],
             "cores": [asdict(c) for c in self.cores],
             "channels": [c.as_dict() for c in self.channels],
-            "klog_dropped": self.klog_dropped,
         }
         if self.mappings is not None:
             d["mappings"] = self.mappings
@@ -183,8 +213,8 @@ class RunReport:
         lines = [f"{self.scenario} on {self.arch}: {'OK' if self.ok else 'NOT OK'} "
                  f"({self.status}{': ' + self.message if self.message else ''})"]
         for p in self.processes:
-            how = (f"killed: {p.fault.kind} at {p.fault.addr:#x} (pc {p.fault.pc:#x})"
-                   if p.fault else f"exit {p.exit_code}")
+            how = (f"killed: {p.fault.describe()}" if p.fault else
+                   "still running when the run ended" if p.running else f"exit {p.exit_code}")
             mark = "" if p.expectation_met else f"   <-- expected {p.expect}"
             lines.append(f"  [{p.pid}] {p.name:<14} core {p.core}  {how}{mark}")
             for ln in p.console.splitlines()[:20]:
@@ -198,8 +228,9 @@ class RunReport:
                          f"{c.mode}{', verified' if c.verified else ''}): "
                          f"sent {c.producer_stats.get('sent_msgs', 0)} msgs, "
                          f"received {cs.get('recv_msgs', 0)}, verified {cs.get('verified_bytes', 0)} B"
-                         f"{'' if c.intact else ' (NOT intact)'}"
-                         f"{'' if c.complete or not c.intact else ' (incomplete)'}")
+                         f"{' (integrity unknown: the consumer did not report)' if c.intact is None else ''}"
+                         f"{' (NOT intact)' if c.intact is False else ''}"
+                         f"{' (incomplete)' if c.intact and c.complete is False else ''}")
             if c.mode == "notify" and c.notifications:
                 lines.append(f"      notifications: {c.notifications}")
             for f in c.faults:

@@ -10,7 +10,6 @@ This is the library entry point that the CLI, experiments and notebooks share:
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,9 +51,12 @@ USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
 
 
 def _cost_model(profile: str | None, arch: str):
-    """The block cost model and machine parameters for a profile name (None: flat)."""
+    """The block cost model and machine parameters for a profile name (None: flat).
+
+    ``flat`` is one cycle per instruction and nothing else: no coherence, IPI or
+    exception costs (docs/cycle-model.md)."""
     if not profile or profile == "flat":
-        return FlatCost(), {}
+        return FlatCost(), {"coherence": (0, 0, 0), "ipi_cycles": 0, "exception_cycles": 0}
     try:
         from keusim.model.costmodel import ProfileCost
         from keusim.model.profiles import load_profile
@@ -170,8 +172,9 @@ class BootedSystem:
         return self.result
 
     def klog(self) -> list[tuple[int, int, int, int, int]]:
-        """The kernel's event log records so far (kernel/include/klog.h)."""
-        return self.machine.collect_klog()[0]
+        """The kernel's event records so far, as the report device received them
+        (kernel/include/klog.h)."""
+        return list(self.machine.klog)
 
     def process_of_root(self, root: int) -> str | None:
         """The process whose user MMU root is ``root`` (from the kernel's log), or None."""
@@ -267,6 +270,15 @@ def _expectation(expect: str, exit_code: int | None, fault: Fault | None,
     return False
 
 
+def _fault(spec: SystemSpec, m: Machine, pid: int, kind: int, addr: int, pc: int) -> Fault:
+    """A fault record, named: process, pid, core, and the symbol of pc in its image."""
+    i = pid - 1
+    name = spec.processes[i].name if 0 <= i < len(spec.processes) else "?"
+    core = spec.processes[i].core if 0 <= i < len(spec.processes) else -1
+    sym = m.proc_images[i].where(pc) if 0 <= i < len(m.proc_images) else f"{pc:#x}"
+    return Fault(FAULT_KINDS.get(kind, f"kind-{kind}"), addr, pc, sym, name, pid, core)
+
+
 def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineResult,
             profile: str, mappings) -> RunReport:
     exits: dict[int, int] = {}
@@ -280,7 +292,7 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         if typ == KLOG_EXIT:
             exits[pid] = a - (1 << 64) if a >= 1 << 63 else a
         elif typ == KLOG_FAULT:
-            faults[pid] = Fault(FAULT_KINDS.get(a, f"kind-{a}"), b, c)
+            faults[pid] = _fault(spec, m, pid, a, b, c)
         elif typ == KLOG_STAT:
             stats.setdefault((a, pid), {})[STAT_KEYS.get(b, f"key{b}")] = c
         elif typ == KLOG_CHAN_ERR:
@@ -325,17 +337,18 @@ def _report(spec: SystemSpec, arch: str, params: dict, m: Machine, res: MachineR
         bad = [p.name for p in procs if not p.expectation_met]
         kernel_msg = f"unexpected outcome for: {', '.join(bad)}"
     return RunReport(spec.name, arch, ok, res.status, kernel_msg, dict(sorted(params.items())),
-                     tuple(procs), cores, tuple(chans), profile, res.klog_dropped, mappings)
+                     tuple(procs), cores, tuple(chans), profile, mappings)
 
 
 def default_progress(label: str):
-    """A tqdm progress bar on stderr when it is a terminal, else None."""
-    if not sys.stderr.isatty():
+    """A progress callback for :func:`run` showing model time on stderr when it is a
+    terminal, else None. A run ends when its processes do, usually long before
+    max_cycles, so the bar shows model time advanced and its rate, not a percentage."""
+    from keusim.progress import progress_bar
+
+    bar = progress_bar(desc=label, unit=" cycles", unit_scale=True)
+    if bar is None:
         return None
-    from tqdm import tqdm
-    # A run ends when its processes do, usually long before max_cycles, so the bar
-    # shows model time advanced and its rate rather than a misleading percentage.
-    bar = tqdm(desc=label, unit=" cycles", unit_scale=True, leave=False, file=sys.stderr)
 
     def cb(t: int, budget: int) -> None:
         bar.update(max(0, t - bar.n))

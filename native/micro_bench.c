@@ -5,8 +5,10 @@
  *   tsc                 TSC ticks and CLOCK_MONOTONIC ns over --ms milliseconds
  *   timer_pair          an empty region timed by "lfence; rdtsc" ... "rdtscp; lfence"
  *                       (ticks only; one op = one pair)
- *   alu_chain           dependent 64-bit ADDs; one op = one add. A dependent add takes
- *                       one core cycle, so ticks/op = TSC ticks per core cycle
+ *   mul_chain           dependent 64-bit IMULs; one op = one multiply (3 core cycles on
+ *                       every profiled x86-64 core): the core clock
+ *   alu_chain           dependent register-register 64-bit ADDs; one op = one add (one
+ *                       cycle): the clock's cross-check (see mul_chain below)
  *   load_chain          pointer chase through a random cyclic permutation of the 64-byte
  *                       lines of a --size byte buffer (4 KiB pages, no THP); one op = one
  *                       load. The size picks the level: 4 KiB L1, 128 KiB L2, 4 MiB L3...
@@ -114,40 +116,84 @@ run_timer_pair(void)
     json_end();
 }
 
-#define ADD10 "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" \
-              "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" "add $1, %0\n\t" \
-              "add $1, %0\n\t" "add $1, %0\n\t"
+/*
+ * The core clock. A dependent chain of 64-bit IMULs: IMUL r64, r64 has a latency of 3
+ * cycles on every x86-64 core keusim has a profile for (uops.info: Zen 2-4, Ice Lake,
+ * Golden Cove; AMD SOG 19h, Intel OPT), and a multiply cannot be folded, eliminated or
+ * executed at rename. A chain of ADDs with an immediate can: Golden Cove executes
+ * `add reg, imm` chains at rename, several per cycle, which is why an ADD-immediate
+ * chain gave a 21 GHz clock there. The cross-check, alu_chain, is a dependent chain of
+ * register-register ADDs (latency 1; the renamer does not know a register's value, so
+ * it cannot fold them): keusim/model/calibrate.py fails when the two disagree.
+ * Fixed registers (x in rax, the operand in rdx), so that calibrate.py prices exactly
+ * these bytes (_MUL_CHAIN, _ADD_CHAIN).
+ */
+#define MUL10 "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" \
+              "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" \
+              "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" "imul %%rdx, %%rax\n\t" \
+              "imul %%rdx, %%rax\n\t"
+#define MUL100 MUL10 MUL10 MUL10 MUL10 MUL10 MUL10 MUL10 MUL10 MUL10 MUL10
+#define ADD10 "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" \
+              "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" \
+              "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" "add %%rdx, %%rax\n\t" \
+              "add %%rdx, %%rax\n\t"
 #define ADD100 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10
 
-// reps blocks of 100 dependent adds to x; the loop counter runs beside the chain.
+#define MUL_FACTOR 0x9E3779B97F4A7C15ull  /* odd: the product never sticks at 0 */
+
+// reps blocks of 100 dependent multiplies of x by MUL_FACTOR.
+__attribute__((noinline)) static uint64_t
+mul_chain(uint64_t x, uint64_t reps)
+{
+    for (uint64_t r = 0; r < reps; r++)
+        __asm__ volatile(MUL100 : "+a"(x) : "d"(MUL_FACTOR) : "cc");
+    return x;
+}
+
+// reps blocks of 100 dependent register adds of 1 to x; the loop counter runs beside.
 __attribute__((noinline)) static uint64_t
 add_chain(uint64_t x, uint64_t reps)
 {
     for (uint64_t r = 0; r < reps; r++)
-        __asm__ volatile(ADD100 : "+r"(x));
+        __asm__ volatile(ADD100 : "+a"(x) : "d"((uint64_t)1) : "cc");
     return x;
 }
 
-static void
-run_alu_chain(void)
+// b^e mod 2^64, to check the multiply chain's result.
+static uint64_t
+pow64(uint64_t b, uint64_t e)
 {
-    uint64_t reps = O.batch / 100, nsamples = O.iters / O.batch, x = 0, k;
+    uint64_t r = 1;
+
+    for (; e; e >>= 1, b *= b)
+        if (e & 1)
+            r *= b;
+    return r;
+}
+
+// alu_chain (mul = 0) or mul_chain (mul = 1): one op = one instruction of the chain.
+static void
+run_chain(int mul)
+{
+    uint64_t reps = O.batch / 100, nsamples = O.iters / O.batch, k, want;
+    uint64_t warm = (O.warmup + 99) / 100, x = mul ? 1 : 0;
     struct samples s;
     struct acct a;
 
     if (reps == 0 || O.batch % 100)
-        die(EXIT_USAGE, "alu_chain: --batch must be a multiple of 100 adds");
+        die(EXIT_USAGE, "%s: --batch must be a multiple of 100", O.bench);
     samples_init(&s, nsamples, O.batch);
     pin(O.cpu[0]);
-    x = add_chain(x, (O.warmup + 99) / 100);
+    x = mul ? mul_chain(x, warm) : add_chain(x, warm);
     acct_begin(&a, 0);
     for (k = 0; k < nsamples; k++) {
         sample_begin(&s);
-        x = add_chain(x, reps);
+        x = mul ? mul_chain(x, reps) : add_chain(x, reps);
         sample_end(&s);
     }
     acct_end(&a);
-    finish(&s, &a, x != ((O.warmup + 99) / 100 + nsamples * reps) * 100, 0);
+    want = (warm + nsamples * reps) * 100;
+    finish(&s, &a, x != (mul ? pow64(MUL_FACTOR, want) : want), 0);
 }
 
 // Follow n pointers from p.
@@ -446,7 +492,9 @@ main(int argc, char **argv)
     else if (strcmp(O.bench, "timer_pair") == 0)
         run_timer_pair();
     else if (strcmp(O.bench, "alu_chain") == 0)
-        run_alu_chain();
+        run_chain(0);
+    else if (strcmp(O.bench, "mul_chain") == 0)
+        run_chain(1);
     else if (strcmp(O.bench, "load_chain") == 0)
         run_load_chain();
     else if (strcmp(O.bench, "cacheline_pingpong") == 0)
@@ -458,7 +506,7 @@ main(int argc, char **argv)
     else if (strcmp(O.bench, "syscall_getppid") == 0)
         run_getppid();
     else
-        die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, alu_chain, load_chain, "
+        die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, mul_chain, alu_chain, load_chain, "
             "cacheline_pingpong, bulk_handoff, mem_mix, syscall_getppid)", O.bench);
     return 0;
 }

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 
 import pytest
 
-from keusim.system import run
+# Tests price with the packaged profiles: a `host` that `keusim calibrate` wrote into the
+# user's profile folder (which shadows the packaged one) describes that user's machine,
+# and the suite must give the same results on every host. An empty folder in its place.
+os.environ["KEUSIM_PROFILES"] = tempfile.mkdtemp(prefix="keusim-test-profiles-")
+
+from keusim.system import run  # noqa: E402
 
 ARCHES = ("x86_64", "arm64")
 

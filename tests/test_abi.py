@@ -48,7 +48,8 @@ def test_boot_info_and_limits():
         par["MAXPROC"], par["MAXCHAN"], par["MAXNAME"], par["MAXCPU"])
     assert (manifest.MAXPROC, manifest.MAXCHAN, manifest.MAXCPU) == (
         par["MAXPROC"], par["MAXCHAN"], par["MAXCPU"])
-    assert machmod.NKLOG == par["NKLOG"]
+    assert (machmod.KLOG_PROC, machmod.KLOG_EXIT, machmod.KLOG_FAULT) == tuple(
+        abi.enums("klog.h")[n] for n in ("KLOG_PROC", "KLOG_EXIT", "KLOG_FAULT"))
     ch = abi.defines("channel.h")
     assert (loader.CHAN_MIN, loader.CHAN_MAX) == (ch["CHAN_MIN_CAPACITY"], ch["CHAN_MAX_CAPACITY"])
 
@@ -74,6 +75,9 @@ FAULT_WORDS = {
     "BAD_SYSCALL": "bad-syscall", "BAD_TAG": "bad-tag", "REPLAY": "replay",
     "BAD_DESCRIPTOR": "bad-descriptor", "NO_CAPABILITY": "no-capability",
     "BAD_POINTER": "bad-pointer", "CHANNEL": "channel-fault", "OTHER": "other",
+    "GENERAL_PROTECTION": "general-protection", "BREAKPOINT": "breakpoint",
+    "SOFT_INTERRUPT": "software-interrupt", "NON_CANONICAL": "non-canonical",
+    "DIVIDE": "divide-error", "FP_EXCEPTION": "fp-exception",
 }
 
 

@@ -27,7 +27,7 @@ from keusim.model.profiles import (
     parse_profile,
 )
 
-PROFILES = ("host", "zen3", "raptorlake", "neoverse-n1", "cortex-a76")
+PROFILES = ("host", "zen3", "raptorlake", "goldencove-server", "neoverse-n1", "cortex-a76")
 
 
 # --------------------------------------------------------------------------- loading
@@ -66,9 +66,26 @@ def test_machine_parameters_are_integer_cycles(name):
 def test_profiles_say_what_they_describe():
     assert load_profile("raptorlake").ghz == 5.4            # the paper's machine
     for arm in ("neoverse-n1", "cortex-a76"):
-        p = load_profile(arm)
-        assert p.isa == "arm64" and not p.validated
-    assert load_profile("zen3").validated and load_profile("host").validated
+        assert load_profile(arm).isa == "arm64"
+    # Published profiles record no machine; the calibrated host records its CPU.
+    for name in ("zen3", "raptorlake", "goldencove-server", "neoverse-n1"):
+        assert not load_profile(name).machine
+    host = load_profile("host").machine
+    assert {"cpu", "vendor", "family", "model", "date", "tsc_hz"} <= set(host)
+
+
+def test_the_golden_cove_server_profile_shares_golden_coves_class_table():
+    gc, rl = load_profile("goldencove-server"), load_profile("raptorlake")
+    assert gc.inherits == "raptorlake"
+    assert {k: c for k, c in gc.classes.items() if k != "load"} == \
+        {k: c for k, c in rl.classes.items() if k != "load"}
+    assert gc.cycles("memory.l1") == 5 and gc.classes["mul"].latency == 3
+    # Its own numbers are sourced; the mesh figures are marked estimates.
+    assert gc.param("clock.ghz").origin == "goldencove-server"
+    for key in ("memory.l3", "memory.dram", "coherence.core_to_core", "trap.ipi"):
+        assert gc.param(key).estimate, key
+    for key in ("calibration.linux_getppid_kernel_cycles", "calibration.syscall_entry_share"):
+        assert key in gc.params
 
 
 def test_ns_numbers_convert_with_the_profile_clock():
@@ -99,7 +116,7 @@ def test_toml_round_trip(name):
         pytest.approx({k: v.value for k, v in p.params.items()})
     assert {k: (c.latency, c.rthroughput, c.pipe, c.source) for k, c in q.classes.items()} == \
         {k: (c.latency, c.rthroughput, c.pipe, c.source) for k, c in p.classes.items()}
-    assert (q.isa, q.validated, dict(q.machine)) == (p.isa, p.validated, dict(p.machine))
+    assert (q.isa, dict(q.machine)) == (p.isa, dict(p.machine))
 
 
 def test_describe_has_a_row_per_profile():
@@ -185,7 +202,8 @@ def synthetic(ghz: float, l1: float, l2: float, l3: float, dram: float, c2c: flo
     """Results of a machine with these parameters (all in core cycles but ghz)."""
     tp = result("timer_pair", 0, TIMER * 1e9 / TSC_HZ, 1)
     tp = dataclasses.replace(tp, median_ticks=TIMER)
-    out = [tp, result("alu_chain", 0, 1 / ghz, 100_000)]
+    # Clock chains: IMUL latency 3, register ADD latency 1 (every profiled x86-64 core).
+    out = [tp, result("mul_chain", 0, 3 / ghz, 100_000), result("alu_chain", 0, 1 / ghz, 100_000)]
     for size, cyc in ((4 << 10, l1), (128 << 10, l2), (4 << 20, l3), (128 << 20, dram)):
         out.append(result("load_chain", size, cyc / ghz, 10_000, **flags.get("load", {})))
     out.append(result("cacheline_pingpong", 0, 2 * c2c / ghz, 100, **flags.get("pp", {})))
@@ -276,12 +294,29 @@ def test_fitted_profile_written_without_inherited_numbers_loads_back(tmp_path):
 
 def test_a_broken_clock_measurement_is_an_error():
     res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
-    with pytest.raises(ProfileError, match="alu_chain"):
-        fit_profile([r for r in res if r.name != "alu_chain"], TSC_HZ)
-    slow = [dataclasses.replace(r, median_ticks=1000.0) if r.name == "alu_chain" else r
-            for r in res]
+    with pytest.raises(ProfileError, match="mul_chain"):
+        fit_profile([r for r in res if r.name != "mul_chain"], TSC_HZ, "zen3")
+    slow = [dataclasses.replace(r, median_ticks=1000.0, p10_ticks=1000.0)
+            if r.name in ("mul_chain", "alu_chain") else r for r in res]
     with pytest.raises(ProfileError, match="GHz"):
-        fit_profile(slow, TSC_HZ)
+        fit_profile(slow, TSC_HZ, "zen3")
+
+
+def test_a_chain_run_faster_than_its_latency_is_caught():
+    """A core that executes the ADD chain at rename (Golden Cove with ADD-immediates) makes
+    the two clock estimates disagree: calibration refuses, naming both and the fix."""
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    fast = [result("alu_chain", 0, 0.25 / 3.0, 100_000) if r.name == "alu_chain" else r
+            for r in res]
+    with pytest.raises(ProfileError) as e:
+        fit_profile(fast, TSC_HZ, "zen3")
+    msg = str(e.value)
+    assert "disagree" in msg and "mul_chain gives 3.00 GHz" in msg
+    assert "alu_chain 12.00 GHz" in msg and "--base" in msg
+    # Noise well inside the tolerance still fits, at the IMUL chain's clock.
+    noisy = [result("alu_chain", 0, 1.15 / 3.0, 100_000) if r.name == "alu_chain" else r
+             for r in res]
+    assert fit_profile(noisy, TSC_HZ, "zen3")[0].ghz == pytest.approx(3.0, rel=1e-4)
 
 
 def test_param_records_are_frozen():
@@ -297,7 +332,11 @@ def test_tiny_real_calibration_run(tmp_path):
     assert isinstance(report, CalibrationReport) and report.out_path == out
     assert load_profile(out).ghz == prof.ghz
     assert {"cpu", "kernel", "date", "tsc_hz"} <= set(prof.machine)
-    assert report.tsc_hz > 0 and len(report.checks) == 3
+    assert report.tsc_hz > 0 and len(report.checks) == 4
+    # It started from this host's family profile and says which.
+    from keusim.model import hostcpu
+    assert prof.inherits == hostcpu.core_family(hostcpu.detect()).profile == report.base
+    assert hostcpu.detect().same_cpu(prof.machine)
     assert "keusim calibrate" in report.table()
 
 
@@ -377,3 +416,69 @@ def test_calibration_fits_the_median_round_of_a_two_cpu_benchmark():
     prof, _, _ = fit_profile(best, TSC_HZ, "host")
     assert prof.param("coherence.core_to_core").value == pytest.approx(120, rel=1e-3)
     assert any(n.startswith("cacheline_pingpong varied") and "median round" in n for n in notes)
+
+
+# --------------------------------------------------------------------------- host match
+
+
+def _calibrated_on(tmp_path, fingerprint: dict, name: str = "host.toml"):
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    prof, _, _ = fit_profile(res, TSC_HZ, "zen3", {"cpu": "recorded CPU", **fingerprint})
+    path = tmp_path / name
+    path.write_text(prof.to_toml(flatten=False))
+    return path
+
+
+def test_a_host_profile_measured_on_another_cpu_warns_how_to_calibrate(tmp_path, monkeypatch):
+    from keusim.model import hostcpu
+    from keusim.model.profiles import ProfileWarning, host_mismatch
+    amd = hostcpu.HostCPU("AuthenticAMD", 25, 1, "AMD EPYC", True)
+    intel = hostcpu.HostCPU("GenuineIntel", 6, 143, "Intel Xeon", True)
+    monkeypatch.setattr(hostcpu, "detect", lambda *a: amd)
+    foreign = _calibrated_on(tmp_path, intel.fingerprint(), "intel.toml")
+    with pytest.warns(ProfileWarning, match="not on this host .*Run `keusim calibrate`"):
+        prof = load_profile(foreign)
+    assert "recorded CPU" in host_mismatch(prof, amd) and host_mismatch(prof, intel) is None
+    # Measured here: no warning, and nothing to say.
+    here = _calibrated_on(tmp_path, amd.fingerprint(), "amd.toml")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProfileWarning)
+        assert host_mismatch(load_profile(here)) is None
+        # Published figures describe no particular host.
+        assert host_mismatch(load_profile("raptorlake"), amd) is None
+    # A profile recording only a CPU name (no vendor/family/model) is not taken as here.
+    legacy = _calibrated_on(tmp_path, {}, "legacy.toml")
+    with pytest.warns(ProfileWarning, match="no vendor/family/model recorded"):
+        load_profile(legacy)
+
+
+def test_a_calibration_marks_what_it_carried_without_measuring():
+    """trap.ipi of a hand-written host profile is carried through a calibration, but as an
+    estimate with a note; a calibration from a published base only inherits."""
+    from keusim.model.calibrate import CARRIED_NOTE, not_measured
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=120, syscall_rt=600)
+    base = parse_profile(_MINIMAL.replace('name = "t"', 'name = "host"') + """
+[trap]
+ipi = { ns = 5000, source = "hand-written estimate for a VM" }
+""")
+    assert base.param("trap.ipi").origin == "host" and not base.param("trap.ipi").estimate
+    prof, _, _ = fit_profile(res, TSC_HZ, base)
+    ipi = prof.param("trap.ipi")
+    assert ipi.estimate and ipi.note == CARRIED_NOTE and ipi.given == 5000
+    assert "trap.ipi" in not_measured(prof)
+    assert "estimate = true" in prof.to_toml(flatten=False).split("ipi = ", 1)[1].split("\n")[0]
+    fresh, _, _ = fit_profile(res, TSC_HZ, "zen3")
+    z_ipi = load_profile("zen3").param("trap.ipi")      # inherited, re-converted at 3 GHz
+    assert (fresh.param("trap.ipi").source, fresh.param("trap.ipi").given) == \
+        (z_ipi.source, z_ipi.given) and fresh.param("trap.ipi").estimate
+    assert fresh.param("memory.l1").origin == "host" and "memory.l1" not in not_measured(fresh)
+
+
+def test_a_published_base_does_not_raise_the_placement_warning():
+    """A VM's hand-off is always several times a published one-CCX figure (zen3: 18 ns):
+    measured against a published base it is fitted without the far-placement warning."""
+    zen3 = load_profile("zen3")
+    c2c = 3 * zen3.param("coherence.core_to_core").value
+    res = synthetic(3.0, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600)
+    assert not any("placed far apart" in w for w in fit_profile(res, TSC_HZ, zen3)[2])

@@ -23,7 +23,7 @@ from keusim.model.validate import (
     ValidationRow,
     allowed_cpus,
     native_twin,
-    run_native,
+    run_on_host,
     validate,
 )
 from keusim.system import run
@@ -37,7 +37,7 @@ def _twin(name: str, **params):
 
 def test_native_callchain_computes_what_the_guest_computes():
     spec, exes = _twin("callchain", calls=300, size=200)
-    _stats, consoles, _busy = run_native(spec, exes, allowed_cpus()[:1])
+    _stats, consoles, _busy = run_on_host(spec, exes, allowed_cpus()[:1])
     sim = run("callchain", arch="x86_64", params={"calls": 300, "size": 200})
     native_line, sim_line = consoles[1].strip(), sim.process("callchain").console.strip()
     # Same C source: the same checksum; only the cycle figure differs.
@@ -52,7 +52,7 @@ TWO_CPUS = pytest.mark.skipif(len(allowed_cpus()) < 2,
 @TWO_CPUS
 def test_native_stream_delivers_the_guests_byte_stream():
     spec, exes = _twin("stream", messages=500, size=100)
-    stats, _consoles, _busy = run_native(spec, exes, allowed_cpus()[:2])
+    stats, _consoles, _busy = run_on_host(spec, exes, allowed_cpus()[:2])
     sim = run("stream", arch="x86_64", params={"messages": 500, "size": 100})
     cons = sim.channel(0).consumer_stats
     # consumer (pid 2), channel 0: recv_msgs (3), verified bytes (5), mismatches (7), hash (6)
@@ -132,3 +132,34 @@ def test_host_profile_cycles_are_deterministic(arch):
     assert a.to_json() == b.to_json() == c.to_json()
     assert a.channel(0).producer_stats["rt_cycles"] > 0
     assert a.cores[0].coherence_cycles > 0
+
+
+def test_calibrated_here_only_on_the_cpu_it_was_measured_on(monkeypatch):
+    """The report says "calibrated here" for a profile measured on this CPU (vendor, family,
+    model), "NOT calibrated here" with the reason for one measured elsewhere, and neither
+    for published figures."""
+    from keusim.model import hostcpu
+    from keusim.model.validate import machine_facts
+    here = load_profile("host")
+    fp = dict(here.machine)
+    cpu = hostcpu.HostCPU(fp["vendor"], int(fp["family"]), int(fp["model"]), "x", True)
+    monkeypatch.setattr(hostcpu, "detect", lambda *a: cpu)
+    facts = machine_facts(here)
+    assert facts["profile_calibrated_here"] and not facts["profile_mismatch"]
+    other = hostcpu.HostCPU("GenuineIntel", 6, 143, "Intel Xeon", True)
+    monkeypatch.setattr(hostcpu, "detect", lambda *a: other)
+    facts = machine_facts(here)
+    assert not facts["profile_calibrated_here"] and "keusim calibrate" in facts["profile_mismatch"]
+    assert facts["core_profile"] == "goldencove-server"
+    rep = ValidationReport("host", "", here.ghz, 2.4e9, (0, 1), (), machine=facts)
+    assert "NOT calibrated here" in rep.table() and "calibrated here (" not in rep.table()
+    pub = ValidationReport("zen3", "", 3.24, 2.4e9, (0, 1), (),
+                           machine=machine_facts(load_profile("zen3")))
+    assert "published figures, not calibrated" in pub.table()
+
+
+def test_keusim_validate_rejects_bad_sizes_in_one_line(capsys):
+    from keusim.cli import main
+    assert main(["validate", "--sizes", "8,big"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("keusim: error:") and "--sizes" in err[0]

@@ -7,6 +7,7 @@
 
 struct trapframe;   /* arch/<arch>/trapframe.h */
 struct context;     /* callee-saved registers for swtch */
+struct fpstate;     /* user FP/SIMD and thread-pointer state (arch_types.h) */
 struct proc;
 
 /* Page-table entry permissions, architecture-neutral. */
@@ -51,6 +52,11 @@ struct cpu *arch_mycpu(void);
 
 /* Model cycle counter (rdtsc / cntvct_el0: virtual time). */
 uint64_t arch_cycles(void);
+
+/* Save / load the user-visible state the trap frame does not hold (FP/SIMD, thread pointer). */
+void arch_user_save(struct fpstate *f);
+void arch_user_restore(const struct fpstate *f);
+void arch_fp_init(struct fpstate *f);
 void arch_cpu_relax(void);
 /* Memory barrier (full). */
 void arch_mb(void);

@@ -32,6 +32,9 @@ struct boot_chan {
 
 /* Test-only kernel options (flags): deliberately broken layouts for the proofs. */
 #define BOOT_FLAG_BROKEN_LAYOUT 1ull
+/* Test-only: the kernel dereferences an unmapped address at boot, so a test can see a
+ * kernel-mode exception reach the kernel's own handler (which panics). */
+#define BOOT_FLAG_KERNEL_FAULT 2ull
 
 struct bootinfo {
     uint64_t magic;

@@ -11,6 +11,8 @@
 #define CHERR_UNKNOWN_PROCESS 5
 #define CHERR_BAD_MODE 6
 
+#define NSTAT 32 /* counter keys are 1..NSTAT-1: STAT_* (guests/include/keusim/keusim.h) and workload-private ones */
+
 #define CHAN_MIN_CAPACITY 4096u
 #define CHAN_MAX_CAPACITY (1u << 20)
 
@@ -23,6 +25,10 @@ struct channel {
     uint64_t accepted;      /* notifications accepted */
     uint64_t rejected[16];  /* by fault kind */
     uint64_t pending;       /* notifications not yet consumed by wait() */
+    /* Run-report counters, per side (0 producer, 1 consumer), set only by that side. */
+    uint64_t stat[2][NSTAT];
+    uint32_t statset[2];    /* bit k: stat[side][k] was reported */
+    int faulted[2];         /* that side already recorded a channel fault (logged once) */
 };
 
 extern struct channel *chantab;

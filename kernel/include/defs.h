@@ -20,7 +20,6 @@ void plat_wait(void);
 void poweroff(uint64_t status);
 
 /* klog.c */
-void klog_init(void);
 void klog(uint32_t type, uint32_t pid, uint64_t a, uint64_t b, uint64_t c);
 
 /* kalloc.c */
@@ -44,11 +43,12 @@ void scheduler(void) __attribute__((noreturn));
 void yield(void);
 void sleep_on(void *chan);
 void wakeup(void *chan);
-_Noreturn void proc_exit(int code);
+_Noreturn void proc_exit(int64_t code);
 _Noreturn void proc_kill(uint32_t kind, uint64_t addr, uint64_t pc);
 struct proc *myproc(void);
 void usertrapret(void);
 void arm_timeslice(void);
+int slice_over(void);
 
 /* trap.c */
 void syscall(struct trapframe *tf);
@@ -58,6 +58,9 @@ void interrupt(void);
 /* channel.c */
 void channels_init(void);
 void channels_report(void);
+int64_t chan_report(struct proc *p, uint64_t ch, uint64_t key, uint64_t value);
+int64_t chan_fault(struct proc *p, uint64_t ch, int64_t code);
+void chan_flush_stats(struct proc *p);
 
 /* notify.c */
 int64_t sys_notify(uint64_t desc_va);

@@ -6,4 +6,3 @@
 #define MAXNAME     32
 #define KSTACKSIZE  (4 * 4096)   /* per-process kernel stack */
 #define USTACKPAGES 4            /* per-process user stack, plus one guard page */
-#define NKLOG       256          /* event log records */

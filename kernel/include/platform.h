@@ -15,7 +15,7 @@
 #define PLAT_POWEROFF      0x48  /* w: end the run; value = kernel status (0 ok) */
 #define PLAT_PANIC_ADDR    0x50  /* w: physical address of a panic message */
 #define PLAT_PANIC_LEN     0x58  /* w: length; writing it ends the run with a panic */
-#define PLAT_KLOG          0x60  /* w: physical address of struct klog */
+#define PLAT_LOG           0x60  /* w: physical address of one struct klog_rec: the machine copies it out now */
 #define PLAT_READY         0x68  /* w: this core's trap vectors are installed */
 #define PLAT_CYCLES        0x70  /* r: this core's model clock */
 

@@ -17,9 +17,10 @@ struct proc {
     struct trapframe *tf;   /* at the top of the kernel stack */
     struct context ctx;     /* saved by swtch */
     void *chan;             /* sleeping on */
-    int exit_code;
+    int64_t exit_code;
     uint64_t notify_seq[MAXCHAN]; /* last accepted sequence number, per channel */
     uint64_t pending_wakeups[MAXCHAN];
+    struct fpstate fp;      /* user FP/SIMD and thread-pointer state while not running */
 };
 
 struct cpu {
@@ -31,6 +32,8 @@ struct cpu {
     int id;
     int started;
     struct context sched;   /* the scheduler's context */
+    uint64_t slice_end;     /* model cycle at which the running process's time slice ends */
+    uint64_t timer;         /* deadline last written to PLAT_TIMER (0: off) */
 };
 
 extern struct proc procs[MAXPROC];

@@ -3,7 +3,9 @@
 The split comes from a run's per-function attribution (``run(..., attribution=True)``,
 ``RunReport.functions``), kernel image only, divided by the accepted notifications:
 
-- **trap**: the architecture's entry and exit stubs (x86-64 ``syscall_entry`` and
+- **trap**: the trap instruction itself (x86-64 ``syscall``, arm64 ``svc``: it executes
+  in the notifying process, priced as the ``syscall`` class, :func:`trap_instruction`)
+  and the architecture's entry and exit stubs (x86-64 ``syscall_entry`` and
   ``syscall_return``; arm64 the vector table, ``el0_sync`` and ``trapret``);
 - **tag**: tag verification (``siphash24`` and ``notify_tag_ok``, which holds the
   inlined ``desc_tag_ok``/``desc_encode`` and the branch-free compare);
@@ -107,7 +109,7 @@ class NotifyCost:
         """The split beside the paper's claims, for the terminal."""
         how = "marginal, baseline run subtracted" if self.baseline else "single run"
         cores = ", ".join(str(c) for c in self.cores)
-        parts = (("trap entry+exit", self.trap), ("tag verification", self.tag),
+        parts = (("trap insn+entry+exit", self.trap), ("tag verification", self.tag),
                  ("routing", self.routing), ("total", self.total))
         lines = [f"kernel cost of one verified notify on {self.arch} (profile {self.profile}; "
                  f"{self.notifications} notifications, core {cores}, {how})",
@@ -123,6 +125,25 @@ class NotifyCost:
                      f"{self.tag.cycles + self.routing.cycles:.0f}; SipHash-2-4 on 24 bytes is "
                      f"12 SipRounds (>= 48 cycles of dependent ALU ops) and uses no CRC instruction")
         return "\n".join(lines)
+
+
+TRAP_INSTRUCTION = "(trap instruction)"
+"""The ``functions`` key of the trap instruction's share (it has no kernel function)."""
+
+
+def trap_instruction(profile: str | None) -> Part:
+    """The price of one trap instruction (``syscall``/``svc``) under ``profile``.
+
+    The instruction runs in the user image, which the kernel-only attribution leaves
+    out, yet it is the hardware half of the trap: one instruction, priced by the profile
+    as its ``syscall`` class (``trap.syscall_entry``; flat: one cycle, as every
+    instruction). One notification makes exactly one system call in the measurement
+    system (:func:`measure`), so it is charged once per notification.
+    """
+    if not profile or profile == "flat":
+        return Part(1.0, 1.0)
+    from keusim.model.profiles import TRAP_CLASSES, load_profile
+    return Part(1.0, load_profile(profile).param(TRAP_CLASSES["syscall"]).value)
 
 
 def _part(arch: str, fn: str) -> str:
@@ -167,6 +188,9 @@ def notify_cost(report: RunReport, cores: tuple[int, ...] | None = None,
             calls per message, or pass ``baseline``.
         baseline: the same system with fewer notifications; its totals are subtracted
             first, which removes boot, report and exit costs.
+
+    The trap part also holds the trap instruction (:func:`trap_instruction`), one per
+    notification: the producer makes one system call per message.
     """
     if not report.functions:
         raise ValueError("the report has no per-function rows; run with attribution=True")
@@ -185,7 +209,10 @@ def notify_cost(report: RunReport, cores: tuple[int, ...] | None = None,
         raise ValueError(f"no accepted notifications to divide by on cores {cores} "
                          f"(a baseline must have fewer than the run)")
     sums = {"trap": [0, 0], "tag": [0, 0], "routing": [0, 0]}
-    fns = {}
+    insn = trap_instruction(report.profile)
+    sums["trap"] = [insn.instructions * n, insn.cycles * n]
+    fns = {TRAP_INSTRUCTION: {"part": "trap", "instructions": insn.instructions,
+                              "cycles": insn.cycles}}
     for fn, (i, c) in tot.items():
         part = _part(report.arch, fn)
         sums[part][0] += i

@@ -116,6 +116,15 @@ class Backend(Protocol):
     def kernel_ready(self, core) -> None:
         """The kernel wrote PLAT_READY on this core: capture its CPL0/EL1 template."""
 
+    def hook_block(self, core, insns) -> bool:
+        """A user block seen for the first time (capstone instructions): add instruction
+        hooks for exceptions Unicorn would raise too late; True if any was added (the
+        machine then translates the block again)."""
+
+    def trap_from_error(self, core, err) -> Any:
+        """The architectural exception for a Unicorn error that stands for one (an
+        undefined opcode), else None."""
+
     def deliver(self, core, trap) -> None:
         """Architectural entry for a recorded trap or interrupt; sets ``core.pc``."""
 

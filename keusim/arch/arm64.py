@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from functools import cache
 
 import capstone as cs
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
+from unicorn import (
+    UC_ARCH_ARM64,
+    UC_ERR_EXCEPTION,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_MODE_ARM,
+    Uc,
+    UcError,
+)
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -411,6 +419,10 @@ class Arm64:
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_mrs(A.UC_ARM64_INS_MRS, self.counter_hz)
 
+    def hook_block(self, core, insns) -> bool:
+        """Nothing to hook: every arm64 exception Unicorn raises is precise."""
+        return False
+
     def kernel_ready(self, core) -> None:
         """PLAT_READY: the kernel installed VBAR_EL1 on this core; check it."""
         vbar = core.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
@@ -475,6 +487,18 @@ class Arm64:
 
     def interrupt_trap(self, cause: str) -> Trap:
         return Trap("interrupt", cause=cause)
+
+    def trap_from_error(self, core, err) -> Trap | None:
+        """The exception for a Unicorn error that stands for one, else None.
+
+        UC_ERR_INSN_INVALID means QEMU found the encoding UNDEFINED without raising
+        its own exception: the architecture takes an "unknown reason" exception
+        (ESR EC 0x00) with ELR on the instruction (Arm ARM, ESR_EL1.EC == 0).
+        UC_ERR_EXCEPTION (an exception no hook took) is taken the same way.
+        """
+        if err.errno not in (UC_ERR_INSN_INVALID, UC_ERR_EXCEPTION):
+            return None
+        return Trap("exception", EXCP_UDEF, ESR_UNKNOWN, 0)
 
     def fault_summary(self, core, trap: Trap) -> str:
         ec = trap.esr >> 26

@@ -4,8 +4,9 @@ from keusim.arch import ToolchainFacts
 
 _COMMON = (
     "-O2", "-g", "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-fno-pie",
-    # No FP/SIMD: CPACR_EL1.FPEN stays 0, so the kernel saves no FP state
-    # (docs/unicorn.md: -mcpu=generic-neon-fp_armv8 gives no SIMD at all).
+    # No FP/SIMD in compiled code (docs/unicorn.md: -mcpu=generic-neon-fp_armv8 gives
+    # no SIMD at all), so the kernel never touches those registers; hand-written user
+    # code may still use them, and the kernel saves them per process (docs/security.md).
     "-mcpu=generic-neon-fp_armv8",
     "-fno-builtin", "-fno-omit-frame-pointer", "-Wall", "-Werror=implicit-function-declaration",
 )

@@ -4,7 +4,8 @@ from keusim.arch import ToolchainFacts
 
 _COMMON = (
     "-O2", "-g", "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-fno-pie",
-    # No SSE/AVX: Unicorn's default CPU has no AVX, and the kernel saves no FP state.
+    # No SSE/AVX in compiled code: the kernel never touches those registers; hand-written
+    # user code may, and the kernel saves them per process with FXSAVE (docs/security.md).
     "-mcpu=baseline-sse-sse2", "-mno-red-zone",
     "-fno-builtin", "-fno-omit-frame-pointer", "-Wall", "-Werror=implicit-function-declaration",
 )

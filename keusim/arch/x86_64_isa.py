@@ -53,7 +53,8 @@ _X86_EXACT: Mapping[str, str] = MappingProxyType({
     **dict.fromkeys("iret iretd iretq".split(), "trap_return"),
     **dict.fromkeys("invlpg invpcid".split(), "tlb_flush"),
     **dict.fromkeys("""wrmsr rdmsr cpuid lgdt lidt ltr lldt lmsw clts wbinvd invd xsetbv
-        retf retfq lret in out insb insw insd outsb outsw outsd verw rdpmc""".split(),
+        retf retfq lret in out insb insw insd outsb outsw outsd verw rdpmc
+        fxsave fxsave64 fxrstor fxrstor64 xsave xsave64 xrstor xrstor64""".split(),
                     "system"),
     **dict.fromkeys("""swapgs cli sti hlt rdfsbase rdgsbase wrfsbase wrgsbase pushfq
         popfq pushf popf clac stac rdpid sgdt sidt str sldt smsw rdpkru wrpkru""".split(),

@@ -1,7 +1,8 @@
 """The keusim platform device (kernel/include/platform.h): one page per core view.
 
 It is the only device: console output, a per-core deadline timer, inter-processor
-interrupts, an idle/wait register, power-off and panic reporting. Register
+interrupts, an idle/wait register, power-off and panic reporting, and the report
+register (PLAT_LOG) through which the kernel hands over each event record. Register
 semantics are documented in docs/architecture.md.
 """
 
@@ -11,7 +12,7 @@ PLAT_ID, PLAT_NCORES = 0x00, 0x08
 PLAT_CONSOLE_PID, PLAT_CONSOLE_ADDR, PLAT_CONSOLE_LEN = 0x10, 0x18, 0x20
 PLAT_TIMER, PLAT_IPI, PLAT_IRQ_CAUSE, PLAT_WAIT = 0x28, 0x30, 0x38, 0x40
 PLAT_POWEROFF, PLAT_PANIC_ADDR, PLAT_PANIC_LEN = 0x48, 0x50, 0x58
-PLAT_KLOG, PLAT_READY, PLAT_CYCLES = 0x60, 0x68, 0x70
+PLAT_LOG, PLAT_READY, PLAT_CYCLES = 0x60, 0x68, 0x70
 
 IRQ_TIMER, IRQ_IPI = 1, 2
 DEV_PA = 0x40000000
@@ -60,8 +61,8 @@ class PlatformDevice:
         elif off == PLAT_PANIC_LEN:
             msg = m.ram.read(core.dev_panic_addr, min(value, 256)).decode("utf-8", "replace")
             m.kernel_panic(core, msg)
-        elif off == PLAT_KLOG:
-            m.klog_pa = value
+        elif off == PLAT_LOG:
+            m.log_record(core, value)
         elif off == PLAT_READY:
             core.ready = True
             core.stop("ready")

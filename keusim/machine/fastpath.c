@@ -55,6 +55,7 @@ struct kcoh {
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1 };
+#define MISS_RETRANSLATE UINT64_MAX   /* keusim/machine/fastpath.py */
 
 struct fastcore {
     uint64_t clock;             /* model cycles: guest-visible time */
@@ -83,6 +84,10 @@ struct fastcore {
     uint64_t coh_posted;        /* hand-offs by stores that did not stall (posted) */
     uint64_t coh_waited;        /* cycles reads waited for a posted store to become visible */
     uint64_t frac;              /* block costs are in 1/256 cycles: the part not yet on clock */
+    /* Added at the end: an interrupt is pending. The kernel runs with interrupts
+     * masked, so the CPU takes it at the first user instruction: stop before the
+     * first user block (va < kbase) so the machine can deliver it there. */
+    uint64_t user_stop;
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -170,7 +175,7 @@ void fastcore_clear(struct fastcore *c)
 /* UC_HOOK_BLOCK: end the slice, or charge the block's precomputed cost. */
 void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
 {
-    if (c->clock >= c->slice_end) {
+    if (c->clock >= c->slice_end || (c->user_stop && va < c->kbase)) {
         c->stop_reason = STOP_SLICE;
         c->emu_stop(uc);
         return;
@@ -184,6 +189,14 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
             break;
         if (!e->va) {
             uint64_t r = c->miss(c->id, va, size, root);
+            if (r == MISS_RETRANSLATE) {
+                /* Python added an instruction hook inside this block and dropped its
+                 * translation: stop before it runs; it is translated again, with the
+                 * hook, when the core resumes here. Nothing is charged or cached. */
+                c->stop_reason = STOP_SLICE;
+                c->emu_stop(uc);
+                return;
+            }
             insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r);
             uint64_t j = hash(va, root) & c->tmask;
             while (!(c->table[j].va == va && c->table[j].root == root))

@@ -18,6 +18,9 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim import toolchain
 
+# A miss callback's answer meaning: stop before this block, it must be translated again
+# (an instruction hook was added inside it). fastpath.c MISS_RETRANSLATE.
+MISS_RETRANSLATE = (1 << 64) - 1
 MISS_FN = C.CFUNCTYPE(C.c_uint64, C.c_uint64, C.c_uint64, C.c_uint64, C.c_uint64)
 
 
@@ -47,6 +50,7 @@ class FastCore(C.Structure):
         ("coh_last", C.c_uint64), ("coh_streamed", C.c_uint64),
         ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
         ("frac", C.c_uint64),
+        ("user_stop", C.c_uint64),
     ]
 
 

@@ -27,6 +27,7 @@ KERNEL_PA = 0x100000
 MAXPROC, MAXCHAN, MAXNAME, MAXCPU = 32, 32, 32, 8
 BOOT_STACK = 16 * 1024
 BOOT_FLAG_BROKEN_LAYOUT = 1
+BOOT_FLAG_KERNEL_FAULT = 2   # kernel/include/bootinfo.h: test-only kernel-mode #PF at boot
 CHAN_MIN, CHAN_MAX = 4096, 1 << 20
 
 
@@ -51,6 +52,7 @@ class ElfImage:
             self.raw = self.path.read_bytes()
         except OSError as e:
             raise ImageError(f"{path}: cannot read {what} ({e.strerror}); check the path") from e
+        self._check_headers(what)
         try:
             import io
             elf = ELFFile(io.BytesIO(self.raw))
@@ -74,6 +76,46 @@ class ElfImage:
             raise ImageError(f"{path}: ELF for {machine}, but the run is for {elf_machine}; "
                              f"rebuild it for that architecture or change --arch")
         self._addrs = [a for a, _ in self.symbols]
+
+    def _check_headers(self, what: str) -> None:
+        """Check the ELF64 header and program headers byte by byte, before any parser.
+
+        The kernel's loader (kernel/elf.c) trusts nothing and panics at boot on an image
+        it refuses; every rule it applies is checked here first so the user gets one
+        line naming the file instead (ELF-64 Object File Format, sections 3 and 5).
+        """
+        raw, path = self.raw, self.path
+        if len(raw) < 64 or raw[:4] != b"\x7fELF":
+            raise ImageError(f"{path}: not a valid ELF file (no ELF header); build the {what} "
+                             f"with `zig cc` or give a C source instead")
+        if raw[4] != 2:
+            raise ImageError(f"{path}: a 32-bit ELF; keusim runs 64-bit images only")
+        if raw[5] != 1:
+            raise ImageError(f"{path}: a big-endian ELF; keusim runs little-endian images only")
+        phoff, = struct.unpack_from("<Q", raw, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", raw, 0x36)
+        if phnum and phentsize != 56:
+            raise ImageError(f"{path}: program header entries are {phentsize} bytes, not 56 "
+                             f"(ELF64); the file is corrupt, rebuild it")
+        if phoff > len(raw) or phnum * 56 > len(raw) - phoff:
+            raise ImageError(f"{path}: the program header table ({phnum} entries at offset "
+                             f"{phoff:#x}) runs past the end of the file ({len(raw)} bytes); "
+                             f"the file is truncated or corrupt, rebuild it")
+        for i in range(phnum):
+            typ, _fl, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from(
+                "<IIQQQQQQ", raw, phoff + 56 * i)
+            if typ != 1 or memsz == 0:   # PT_LOAD with memory
+                continue
+            if filesz > memsz:
+                raise ImageError(f"{path}: segment {i} has more file bytes ({filesz}) than "
+                                 f"memory bytes ({memsz}); the file is corrupt, rebuild it")
+            if off > len(raw) or filesz > len(raw) - off:
+                raise ImageError(f"{path}: segment {i} (file offset {off:#x}, {filesz} bytes) "
+                                 f"runs past the end of the file ({len(raw)} bytes); the file "
+                                 f"is truncated or corrupt, rebuild it")
+            if vaddr + memsz > 1 << 64:
+                raise ImageError(f"{path}: segment {i} at {vaddr:#x} ({memsz} bytes) wraps "
+                                 f"around the address space; the file is corrupt")
 
     def symbol(self, name: str) -> int:
         for a, n in self.symbols:
@@ -100,11 +142,25 @@ class ElfImage:
             return f"{addr:#x}"
         return f"{n}+{off:#x}" if off else n
 
+    def contains(self, addr: int) -> bool:
+        """addr lies in one of the image's loadable segments."""
+        return any(s.vaddr <= addr < s.vaddr + s.memsz for s in self.segments)
+
+    def where(self, addr: int) -> str:
+        """symbol+offset of addr if the image holds it, else a note that it does not
+        (a pc on the stack or in a ring page has no symbol)."""
+        return self.symbolize(addr) if self.contains(addr) else "(outside the image)"
+
     def check_user(self, user_base: int, user_limit: int) -> None:
         """Refuse images the kernel could not map safely, with a clear reason."""
         if not self.segments:
             raise ImageError(f"{self.path}: no loadable segments")
         pages: dict[int, int] = {}
+        spans = sorted((s.vaddr, s.vaddr + s.memsz) for s in self.segments)
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
+            if b0 < a1:
+                raise ImageError(f"{self.path}: segments [{a0:#x}, {a1:#x}) and [{b0:#x}, "
+                                 f"{b1:#x}) overlap; link with keusim's guests/lib/user.ld")
         for s in self.segments:
             if s.flags & 1 and s.flags & 2:
                 raise ImageError(f"{self.path}: a segment is both writable and executable "
@@ -117,6 +173,10 @@ class ElfImage:
                     raise ImageError(f"{self.path}: two segments share the page {p:#x}; "
                                      f"page-align segments (guests/lib/user.ld does)")
                 pages[p] = s.flags
+        if not any(s.flags & 1 and s.vaddr <= self.entry < s.vaddr + s.memsz
+                   for s in self.segments):
+            raise ImageError(f"{self.path}: the entry point {self.entry:#x} is not inside an "
+                             f"executable segment; check the linker script's ENTRY")
 
 
 @dataclass(frozen=True)
@@ -219,6 +279,8 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
             body += bytes(24)
     ram.write(BOOTINFO_PA, hdr + body)
     machine.symbolize = kernel.symbolize
+    machine.proc_names = [p.name for p in procs]
+    machine.proc_images = [p.image for p in procs]
     machine.pool = (pool_pa, pool)
     for core in machine.cores:
         arch.boot_core(core, kernel.entry, kb + stacks[core.id], kb + BOOTINFO_PA, tb.root)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from unicorn import UC_HOOK_CODE, UC_PROT_ALL, UcError
 
+from keusim import abi
 from keusim.errors import MachineError
 from keusim.machine import fastpath
 from keusim.machine.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
@@ -35,7 +36,14 @@ DEFAULT_LOOKAHEAD = 20
 pingpong (docs/architecture.md, "virtual time"). The one default every front uses."""
 DEFAULT_QUANTUM = 200_000
 """Cycles a core runs alone between returns to Python; never changes results."""
-NKLOG = 256  # kernel/include/param.h: records in the kernel's event log
+# A kernel logs a bounded number of records per process and channel (kernel/include/klog.h);
+# far more than this means a kernel bug, and the run stops saying so rather than grow without end.
+MAX_LOG_RECORDS = 1 << 20
+# Console bytes kept per process: a process printing in a loop must not exhaust host memory.
+# What is cut is counted and said at the end of that console, never dropped silently.
+CONSOLE_LIMIT = 1 << 20
+# The record types the machine reads, from kernel/include/klog.h.
+KLOG_PROC, KLOG_EXIT, KLOG_FAULT = (abi.enums("klog.h")[n] for n in ("KLOG_PROC", "KLOG_EXIT", "KLOG_FAULT"))
 
 
 class RAM:
@@ -74,6 +82,7 @@ class Core:
         self.timer = 0                # absolute deadline, 0 = off
         self.idle = 0                 # model cycles spent halted (waiting for an IPI or timer)
         self.trap = None
+        self.kernel_traps = 0          # kernel-mode exceptions since the last user-mode one
         self.events: list[str] = []
         self.ready = False
         self.arch_state: dict = {}
@@ -112,11 +121,15 @@ class Core:
 
 @dataclass
 class MachineResult:
+    """How a run ended. ``message`` names the core, the image and symbol, and the
+    process (name and pid) involved, for every status but poweroff."""
+
     status: str                     # poweroff | panic | deadlock | timeout | error
     message: str = ""
     consoles: dict[int, bytes] = field(default_factory=dict)
     klog: list[tuple[int, int, int, int, int]] = field(default_factory=list)
-    klog_dropped: int = 0
+    core: int | None = None         # the core that stopped the run, if one did
+    running: tuple[int, ...] = ()   # pids that had neither exited nor faulted
 
 
 class Machine:
@@ -143,9 +156,9 @@ class Machine:
     """
 
     def __init__(self, arch, ncores: int, ram_size: int, cost=None,
-                 lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 2000,
+                 lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 0,
                  shared: tuple[int, int] | None = None,
-                 coherence: tuple[int, int, int] = (100, 60, 0), exception_cycles: int = 0,
+                 coherence: tuple[int, int, int] = (0, 0, 0), exception_cycles: int = 0,
                  coherence_stream: int | None = None, coherence_posted: bool = False):
         self.arch = arch
         self.ram = RAM(ram_size)
@@ -156,11 +169,16 @@ class Machine:
         self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
         self.consoles: dict[int, bytearray] = {}
-        self.klog_pa = 0
+        self.console_cut: dict[int, int] = {}   # pid -> console bytes past CONSOLE_LIMIT
+        # Event records the kernel handed to the report device, in order (never dropped).
+        self.klog: list[tuple[int, int, int, int, int]] = []
         self.result: MachineResult | None = None
         self.symbolize: Callable[[int], str] = lambda pc: f"{pc:#x}"
         # -- debugger hook (keusim/machine/gdb.py): None except under `run --gdb` ----
         self.debugger = None
+        # Set by the loader: process names and images, in pid order (pid = index + 1).
+        self.proc_names: list[str] = []
+        self.proc_images: list = []
         self._md = arch.capstone()
         self._coh_keep = None
         coh = None
@@ -204,14 +222,34 @@ class Machine:
             core.uc.hook_add(UC_HOOK_CODE, on_switch, core, va, va)
 
     def _miss(self, core: Core, va: int, size: int) -> int:
+        # Called from C: an exception here would be swallowed by ctypes and the block
+        # charged nothing, so end the run with it instead.
+        try:
+            return self._block_cost(core, va, size)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            self._stop(core, "error", f"costing the block at {va:#x} failed: {e!r}")
+            return fastpath.MISS_RETRANSLATE
+
+    def _block_cost(self, core: Core, va: int, size: int) -> int:
         code = self.read_virtual(core, va, size) if size else None
         insns = list(self._md.disasm(code, va)) if code else []
+        if va < self.arch.kernbase and self.arch.hook_block(core, insns):
+            # The backend put an instruction hook in this user block (an exception
+            # Unicorn would not raise before the instruction): drop the block's
+            # translation so the hook is compiled in, and stop before it runs.
+            core.uc.ctl_remove_cache(va, va + max(size, 1))
+            return fastpath.MISS_RETRANSLATE
         bc = self.cost.block(insns)
         return (min(bc.fixed, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:
-        self.consoles.setdefault(pid, bytearray()).extend(data)
+        buf = self.consoles.setdefault(pid, bytearray())
+        room = CONSOLE_LIMIT - len(buf)
+        if len(data) > room:
+            self.console_cut[pid] = self.console_cut.get(pid, 0) + len(data) - max(room, 0)
+            data = data[:max(room, 0)]
+        buf.extend(data)
 
     def send_ipi(self, src: Core, target: int) -> None:
         if not 0 <= target < len(self.cores):
@@ -221,16 +259,68 @@ class Machine:
         t.wake_at = max(t.wake_at, src.clock + self.ipi_cycles)
         src.stop("ipi")
 
+    def log_record(self, core: Core, pa: int) -> None:
+        """PLAT_LOG: copy one 32-byte event record (kernel/include/klog.h) out of RAM now."""
+        try:
+            rec = struct.unpack("<IIQQQ", self.ram.read(pa, 32))
+        except MachineError:
+            self._stop(core, "error", f"the kernel logged a record at {pa:#x}, outside RAM")
+            return
+        if len(self.klog) >= MAX_LOG_RECORDS:
+            self._stop(core, "error", f"the kernel logged more than {MAX_LOG_RECORDS} records; "
+                       f"every record type is bounded per process, so this is a kernel bug")
+            return
+        self.klog.append(rec)
+
     def power_off(self, core: Core, status: int) -> None:
         if self.result is None:
-            self.result = MachineResult("poweroff" if status == 0 else "error",
-                                        "" if status == 0 else f"kernel power-off status {status}")
+            if status == 0:
+                self.result = MachineResult("poweroff", core=core.id)
+            else:
+                self._stop(core, "error", f"kernel power-off status {status}")
         core.stop("poweroff")
 
     def kernel_panic(self, core: Core, msg: str) -> None:
-        if self.result is None:
-            self.result = MachineResult("panic", f"kernel panic on core {core.id}: {msg}")
+        self._stop(core, "panic", f"kernel panic: {msg}")
         core.stop("panic")
+
+    def _stop(self, core: Core, status: str, what: str) -> None:
+        """End the run (first cause wins), naming where core was."""
+        if self.result is None:
+            self.result = MachineResult(status, f"{what} ({self.describe(core)})", core=core.id)
+
+    def _pid_of_root(self, root: int) -> int | None:
+        for typ, pid, a, _b, _c in self.klog:
+            if typ == KLOG_PROC and a == root:
+                return pid
+        return None
+
+    def _proc_label(self, pid: int | None) -> str:
+        if pid is None:
+            return "no process"
+        name = self.proc_names[pid - 1] if 0 < pid <= len(self.proc_names) else "?"
+        return f"process {name} (pid {pid})"
+
+    def describe(self, core: Core) -> str:
+        """Where core is: core id, privilege, image and symbol of its pc, and the
+        process whose address space is loaded (every image starts at 0x400000, so a
+        bare pc is ambiguous)."""
+        pc = self.arch.pc(core)
+        user = self.arch.user_mode(core)
+        root = self.arch.read_root(core.uc) if user else core.native.k.root
+        pid = self._pid_of_root(root) if root else None
+        if user:
+            img = (self.proc_images[pid - 1] if pid and 0 < pid <= len(self.proc_images)
+                   else None)
+            sym = img.where(pc) if img is not None else f"{pc:#x}"
+            return f"core {core.id}, user mode at {sym} (pc {pc:#x}), {self._proc_label(pid)}"
+        return (f"core {core.id}, kernel at {self.symbolize(pc)} (pc {pc:#x}), "
+                f"{'running ' if pid else ''}{self._proc_label(pid)}")
+
+    def unfinished(self) -> tuple[int, ...]:
+        """Pids that have neither exited nor been killed (from the kernel's records)."""
+        done = {pid for typ, pid, *_ in self.klog if typ in (KLOG_EXIT, KLOG_FAULT)}
+        return tuple(p for p in range(1, len(self.proc_names) + 1) if p not in done)
 
     def read_virtual(self, core: Core, va: int, n: int) -> bytes | None:
         """n bytes at va in the core's current address space (page-table walk in RAM)."""
@@ -252,12 +342,19 @@ class Machine:
         times = [c.next_time() for c in self.cores]
         t = min(times)
         if t >= INF:
+            left = self.unfinished()
+            who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
             self.result = MachineResult("deadlock", "every core is idle and no interrupt is "
-                                        "pending: the live processes wait for each other")
+                                        f"pending: the live processes wait for each other: {who}")
             return False
         if t >= self.max_cycles:
-            self.result = MachineResult("timeout", f"model time passed max_cycles="
-                                        f"{self.max_cycles} (raise it, or check for a hung guest)")
+            left = self.unfinished()
+            who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
+            where = "; ".join(self.describe(c) for c in self.cores)
+            self.result = MachineResult(
+                "timeout", f"model-time budget max_cycles={self.max_cycles} used up; still "
+                f"running: {who} (raise max_cycles if they were making progress). Where the "
+                f"cores were: {where}")
             return False
         core = self.cores[times.index(t)]
         horizon = min((x for i, x in enumerate(times) if i != core.id), default=INF)
@@ -272,6 +369,10 @@ class Machine:
             core.timer = 0
         if core.irq and (woke or self.arch.user_mode(core)):
             self._deliver_irq(core)
+        # Still pending (the core is in the kernel, interrupts masked): take it at the
+        # first user instruction. Without this a process that traps into the kernel
+        # at every slice end (a system call in a loop) would never see its timer.
+        k.user_stop = 1 if core.irq else 0
         end = min(horizon + self.lookahead if horizon < INF else INF, k.clock + self.quantum,
                   self.max_cycles)
         if core.timer:
@@ -282,23 +383,41 @@ class Machine:
         try:
             core.uc.emu_start(core.pc, 0)
         except UcError as e:
-            pc = self.arch.pc(core)
-            self.result = MachineResult("error", f"core {core.id}: emulator stopped with {e} at "
-                                        f"{self.symbolize(pc)}")
-            return False
+            # Unicorn reports some architectural exceptions as errors (an undefined
+            # opcode: UC_ERR_INSN_INVALID); the backend turns those into the trap the
+            # CPU would take. Anything else is a machine bug and ends the run.
+            # A trap a hook recorded earlier in the same block came first and wins.
+            if core.trap is None:
+                trap = self.arch.trap_from_error(core, e)
+                if trap is None:
+                    self._stop(core, "error", f"emulator stopped with {e}")
+                    return False
+                core.trap = trap
         core.pc = self.arch.pc(core)
         if "ready" in core.events:
             self.arch.kernel_ready(core)
         if core.trap is not None:
             trap, core.trap = core.trap, None
-            if trap.kind != "syscall" and not self.arch.user_mode(core):
-                self.result = MachineResult(
-                    "panic", f"kernel exception on core {core.id}: "
-                    f"{self.arch.fault_summary(core, trap)} in {self.symbolize(core.pc)}")
-                return False
             if trap.kind != "syscall":
                 core.native.k.clock += self.exception_cycles
-            self.arch.deliver(core, trap)
+                if self.arch.user_mode(core):
+                    core.kernel_traps = 0
+                else:
+                    # A kernel-mode exception goes to the kernel's own handler, which
+                    # decides (ours panics). One that keeps faulting in its handler
+                    # would loop: after three the machine stops, as a CPU would with a
+                    # double and then triple fault.
+                    core.kernel_traps += 1
+                    if core.kernel_traps > 3:
+                        self._stop(core, "panic", "kernel exception while handling a kernel "
+                                   f"exception (triple fault): {self.arch.fault_summary(core, trap)}")
+                        return False
+            try:
+                self.arch.deliver(core, trap)
+            except MachineError as e:
+                self._stop(core, "panic", f"exception entry failed ({e}): "
+                           f"{self.arch.fault_summary(core, trap)}")
+                return False
         return self.result is None
 
     def run(self, max_cycles: int = 10**10, progress: Callable[[int], None] | None = None
@@ -327,23 +446,18 @@ class Machine:
                 progress(min(c.clock for c in self.cores))
         if dbg is not None:
             dbg.finished(self, self.result)
-        return self.collect()
+        return self.finish()
 
-    def collect(self) -> MachineResult:
-        """The result of a finished run, with consoles and the kernel log read from RAM."""
+    def finish(self) -> MachineResult:
+        """Fill the result of a finished run with consoles, records and unfinished pids."""
         res = self.result
-        res.consoles = {pid: bytes(b) for pid, b in sorted(self.consoles.items())}
-        res.klog, res.klog_dropped = self.collect_klog()
+        res.consoles = {pid: bytes(b) + (f"\n[keusim: console cut at {CONSOLE_LIMIT} bytes; "
+                                         f"{self.console_cut[pid]} more not kept]\n".encode()
+                                         if pid in self.console_cut else b"")
+                        for pid, b in sorted(self.consoles.items())}
+        res.klog = list(self.klog)
+        res.running = self.unfinished()
         return res
-
-    def collect_klog(self) -> tuple[list[tuple[int, int, int, int, int]], int]:
-        """The kernel's event-log records so far, and how many it dropped (klog.h)."""
-        if not self.klog_pa:
-            return [], 0
-        count = self.ram.u64(self.klog_pa)
-        nrec = min(count, NKLOG)
-        raw = self.ram.read(self.klog_pa + 8, 32 * nrec)
-        return [struct.unpack_from("<IIQQQ", raw, 32 * i) for i in range(nrec)], max(0, count - NKLOG)
 
     def close(self) -> None:
         for c in self.cores:

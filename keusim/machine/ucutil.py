@@ -74,3 +74,30 @@ class RegReader:
         if err:
             raise UcError(err)
         return self.val.value
+
+
+class RawBatch:
+    """Registers up to 16 bytes wide (XMM, x87) copied out and back in two C calls.
+
+    Used to carry user state across a context restore without converting it in
+    Python: ``save()`` reads every register into fixed 16-byte slots, ``restore()``
+    writes the same bytes back. Narrower registers use a prefix of their slot.
+    """
+
+    def __init__(self, uc, reg_ids: Sequence[int]):
+        self.uc = uc
+        self.n = len(reg_ids)
+        self.ids = (C.c_int * self.n)(*reg_ids)
+        self.buf = C.create_string_buffer(16 * self.n)
+        base = C.addressof(self.buf)
+        self.ptrs = (C.c_void_p * self.n)(*[base + 16 * i for i in range(self.n)])
+
+    def save(self) -> None:
+        err = _read_batch(self.uc._uch, self.ids, self.ptrs, self.n)
+        if err:
+            raise UcError(err)
+
+    def restore(self) -> None:
+        err = _write_batch(self.uc._uch, self.ids, self.ptrs, self.n)
+        if err:
+            raise UcError(err)

@@ -45,6 +45,7 @@ from keusim.arch.isa import (
     disassembler,
 )
 from keusim.model.profiles import TRAP_CLASSES, Profile, load_profile
+from keusim.rounding import round_half_up
 
 FRACTION = 256
 """Block costs are charged in 1/FRACTION cycles: the native hook adds them to a per-core
@@ -126,7 +127,7 @@ class ProfileCost:
     def block(self, insns: Sequence[cs.CsInsn]) -> BlockCost:
         """The cost of one execution of the block ``insns`` (capstone, detail on)."""
         b = self.breakdown(insns)
-        fixed = 0 if not b.insns else max(1, _round(b.exact * FRACTION))
+        fixed = 0 if not b.insns else max(1, round_half_up(b.exact * FRACTION))
         return BlockCost(b.cycles, b.insns, fixed)
 
     def attribute(self, insns: Sequence[cs.CsInsn]) -> dict[str, int]:
@@ -162,7 +163,7 @@ class ProfileCost:
             segs.append(self._segment(seg, drained=False, fixed=0.0, cat=cat, fixed_cls=None))
         exact = sum(t_bound if t_bound >= c_bound else c_bound for t_bound, c_bound, _, _ in segs)
         exact += sum(f for _, _, f, _ in segs)
-        cycles = 0 if not decoded else max(1, _round(exact))
+        cycles = 0 if not decoded else max(1, round_half_up(exact))
         return Breakdown(cycles, len(decoded), exact, tuple(segs),
                          MappingProxyType(apportion(cat, cycles, ("trap", "memory", "compute"),
                                                     empty="compute")),
@@ -277,11 +278,6 @@ def _extend(p: _Path, mem: float, op: float, opcat: str) -> _Path:
 
 def _longer(a: _Path | None, b: _Path) -> _Path:
     return b if a is None or b[0] > a[0] else a
-
-
-def _round(x: float) -> int:
-    """Round half up; the epsilon absorbs float noise such as 0.1 + 0.2."""
-    return int(math.floor(x + 0.5 + 1e-9))
 
 
 def apportion(amounts: Mapping, total: int, ties: Sequence = (), empty=None) -> dict:

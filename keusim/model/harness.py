@@ -24,25 +24,24 @@ Method (see docs/host-baselines.md for the reasons):
 
 Compare medians, and ratios taken in the same run; never assert an absolute time.
 
-Run ``python -m keusim.model.harness`` for the full set as a table.
+``keusim native`` runs the full set and prints it as a table.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
 from keusim.errors import BuildError, KeusimError
+from keusim.progress import progress_bar
 from keusim.toolchain import ROOT, host_executable
 
 NATIVE_DIR = ROOT / "native"
@@ -79,7 +78,8 @@ RING_SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
 RING_CAPACITY = 16384
 BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "futex",
                               "syscall_getppid", "funccall", "funccall_dep")
-MICRO: tuple[str, ...] = ("timer_pair", "alu_chain", "load_chain", "cacheline_pingpong",
+MICRO: tuple[str, ...] = ("timer_pair", "mul_chain", "alu_chain", "load_chain",
+                          "cacheline_pingpong",
                           "bulk_handoff", "mem_mix", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
@@ -122,6 +122,7 @@ _BENCHES: dict[str, _Bench] = {
     "funccall": _Bench("ipc_bench", "call", 200_000, 100, False),
     "funccall_dep": _Bench("ipc_bench", "call", 200_000, 100, False),
     "timer_pair": _Bench("micro_bench", "timer_pair", 20_000, 1, False, fixed_batch=True),
+    "mul_chain": _Bench("micro_bench", "mul", 10_000_000, 100_000, False),
     "alu_chain": _Bench("micro_bench", "add", 20_000_000, 100_000, False),
     "load_chain": _Bench("micro_bench", "load", 2_000_000, 10_000, False),
     "cacheline_pingpong": _Bench("micro_bench", "round_trip", 200_000, 100, True),
@@ -129,6 +130,36 @@ _BENCHES: dict[str, _Bench] = {
     "mem_mix": _Bench("micro_bench", "iteration", 5_000_000, 10_000, False),
     "syscall_getppid": _Bench("micro_bench", "call", 100_000, 100, False),
 }
+
+
+BOOST_NICE = -20
+"""The nice value :func:`boost` falls back to when it may not use a real-time policy."""
+BOOST_RT_PRIORITY = 1
+"""The SCHED_FIFO priority :func:`boost` asks for (the lowest real-time one)."""
+
+
+def boost() -> None:
+    """In a benchmark's child process before exec: take the CPU from other tenants.
+
+    On a shared machine other tenants' tasks preempt a busy-polling benchmark and inflate
+    it 10-100x. Nice values do not help when each tenant runs in its own cgroup (the fair
+    scheduler shares the CPU between groups first: measured here, nice -20 native twins
+    were still 87 % "busy" at a load average of 12), so this asks for SCHED_FIFO at the
+    lowest real-time priority, which runs ahead of every normal task; the kernel's
+    real-time throttling (sched_rt_runtime_us, 95 % by default) still leaves the others a
+    share, and a benchmark run lasts milliseconds. Without the privilege (root or
+    CAP_SYS_NICE) it falls back to nice -20, then to nothing; the run is flagged busy as
+    usual. Hypervisor steal is not affected. Forked partners inherit the policy.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(BOOST_RT_PRIORITY))
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, BOOST_NICE)
+    except OSError:
+        pass
 
 
 def uses_two_cpus(name: str) -> bool:
@@ -175,8 +206,9 @@ class NativeResult:
     """Per-op ns of every sample, for distribution plots."""
     extra: Mapping[str, float] = field(default_factory=dict, compare=False, hash=False)
     """Derived figures: ``median_ns_clock`` (the median per-op time by CLOCK_MONOTONIC,
-    which includes two clock reads per sample), ``core_cycles_per_tick`` and ``core_ghz``
-    (alu_chain), ``ns_per_transfer`` (cacheline_pingpong), ``lines`` (bulk_handoff)."""
+    which includes two clock reads per sample), ``ns_per_transfer`` (cacheline_pingpong),
+    ``lines`` (bulk_handoff). The core clock is not derived here: it depends on the
+    instruction latencies of the core (keusim.model.calibrate.fit_clock)."""
 
     @property
     def spread(self) -> float:
@@ -206,6 +238,14 @@ class NativeReport:
         """The results as a fixed-width text table."""
         return format_table(self.results, tsc_hz=self.tsc_hz, capacity=self.capacity,
                             seed=self.seed)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """Every result with its samples, derived figures and run-to-run spread."""
+        d = dataclasses.asdict(self)
+        for r, res in zip(d["results"], self.results, strict=True):
+            r["extra"] = dict(res.extra)
+            r["spread"] = res.spread
+        return json.dumps(d, indent=indent)
 
 
 # --------------------------------------------------------------------------- build
@@ -241,14 +281,16 @@ _EXIT_MEANING = {
 }
 
 
-def _invoke(program: str, args: Sequence[str], timeout: float) -> dict:
-    """Run one benchmark program; return its JSON object or raise NativeHarnessError."""
+def _invoke(program: str, args: Sequence[str], timeout: float, boost_priority: bool = False
+            ) -> dict:
+    """Run one benchmark program; return its JSON object or raise NativeHarnessError.
+    ``boost_priority``: at the highest CPU priority allowed (:func:`boost`)."""
     exe = build_program(program)
     cmd = [str(exe), *args, "--timeout", str(max(1, int(timeout) - 2))]
     what = f"{program} {' '.join(args)}"
     # A new session, so that on timeout the program and its forked partner die together.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=boost if boost_priority else None)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -316,7 +358,7 @@ def _busy_share(d: Mapping) -> float:
 
 
 def _measure(job: _Job, seed: int, capacity: int, cpus: tuple[int, int] | None,
-             max_reruns: int) -> tuple[dict, int]:
+             max_reruns: int, boost_priority: bool = False) -> tuple[dict, int]:
     """One run of a job, re-run while the machine was busy; returns (kept run, re-runs).
 
     The kept run is the least busy one.
@@ -329,7 +371,8 @@ def _measure(job: _Job, seed: int, capacity: int, cpus: tuple[int, int] | None,
     best: dict | None = None
     reruns = 0
     while True:
-        d = _invoke(_BENCHES[job.name].program, args, timeout=TIMEOUT_S)
+        d = _invoke(_BENCHES[job.name].program, args, timeout=TIMEOUT_S,
+                    boost_priority=boost_priority)
         d["_busy_share"] = _busy_share(d)
         if best is None or d["_busy_share"] < best["_busy_share"]:
             best = d
@@ -363,10 +406,6 @@ def _summarize(name: str, size: int, runs: Sequence[dict], reruns: int,
     extra: dict[str, float] = {}
     if clock_ns:
         extra["median_ns_clock"] = percentile(sorted(clock_ns), 0.5)
-    if name == "alu_chain" and median_ticks > 0:
-        # One dependent add retires per core cycle (Zen 3, Ice Lake: ADD r64 latency 1).
-        extra["core_cycles_per_tick"] = 1.0 / median_ticks
-        extra["core_ghz"] = hz / 1e9 / median_ticks
     if name == "cacheline_pingpong":
         extra["ns_per_transfer"] = percentile(sns, 0.5) / 2
     if name == "bulk_handoff":
@@ -412,26 +451,16 @@ def _job(name: str, size: int, iterations: int | None, batch: int | None,
         n = max(5 * bt, int(n * scale))
     if bt <= 0 or n < bt:
         raise NativeHarnessError(f"{name}: iterations ({n}) must be at least batch ({bt}) > 0")
-    if name == "alu_chain" and bt % 100:
-        raise NativeHarnessError("alu_chain: batch must be a multiple of 100 adds")
+    if name in ("alu_chain", "mul_chain") and bt % 100:
+        raise NativeHarnessError(f"{name}: batch must be a multiple of 100 instructions")
     w = warmup if warmup is not None else max(bt, n // 10)
     return _Job(name, size, n - n % bt, bt, w)
 
 
-def _progress(total: int, enabled: bool | None, desc: str):
-    """A tqdm bar on stderr when it is a terminal (or when asked); else a no-op."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, file=sys.stderr, unit="bench", leave=False)
-
-
 def _run_jobs(jobs: Sequence[_Job], *, runs: int, seed: int, capacity: int,
               cpus: tuple[int, int] | None, max_reruns: int, progress: bool | None,
-              desc: str, hz: float | None = None) -> tuple[NativeResult, ...]:
+              desc: str, hz: float | None = None, boost_priority: bool = False
+              ) -> tuple[NativeResult, ...]:
     for j in jobs:
         if j.name not in _BENCHES:
             raise NativeHarnessError(f"unknown native benchmark {j.name!r}; choose one of: "
@@ -439,7 +468,7 @@ def _run_jobs(jobs: Sequence[_Job], *, runs: int, seed: int, capacity: int,
     if runs < 1:
         raise NativeHarnessError(f"runs must be at least 1, got {runs}")
     hz = hz or tsc_hz()
-    bar = _progress(len(jobs) * runs, progress, desc)
+    bar = progress_bar(len(jobs) * runs, desc, "bench", progress)
     out: list[NativeResult] = []
     # Re-running helps against a transient load. Once two runs in a row stayed busy
     # through all their re-runs, the load is not transient: stop re-running until a
@@ -452,7 +481,7 @@ def _run_jobs(jobs: Sequence[_Job], *, runs: int, seed: int, capacity: int,
             for r in range(runs):
                 if bar is not None:
                     bar.set_postfix_str(f"{j.name} {j.size}")
-                d, n = _measure(j, seed + r, capacity, cpus, budget)
+                d, n = _measure(j, seed + r, capacity, cpus, budget, boost_priority)
                 kept.append(d)
                 reruns += n
                 if d["_busy_share"] > BUSY_FRACTION:
@@ -477,7 +506,8 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
              iterations: int | None = None, batch: int | None = None,
              warmup: int | None = None, scale: float = 1.0, capacity: int = RING_CAPACITY, runs: int = 3,
              seed: int = 1, cpus: tuple[int, int] | None = None, max_reruns: int = 2,
-             progress: bool | None = None) -> tuple[NativeResult, ...]:
+             progress: bool | None = None, boost_priority: bool = False
+             ) -> tuple[NativeResult, ...]:
     """Measure the guests' ring between two pinned processes, one result per size.
 
     Args:
@@ -495,6 +525,7 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
         cpus: the two CPUs to pin to; default the first two allowed.
         max_reruns: re-runs of a run during which the machine was busy.
         progress: show a tqdm bar on stderr (default: when stderr is a terminal).
+        boost_priority: run at the highest CPU priority allowed (:func:`boost`).
 
     Raises:
         NativeHarnessError: a bad argument, a build failure, or a program that failed.
@@ -512,14 +543,16 @@ def run_ring(kind: str = "pingpong", sizes: Iterable[int] = RING_SIZES, *,
     name = f"ring_{kind}"
     jobs = [_job(name, s, iterations, batch, warmup, scale) for s in sizes]
     return _run_jobs(jobs, runs=runs, seed=seed, capacity=capacity, cpus=cpus,
-                     max_reruns=max_reruns, progress=progress, desc=name)
+                     max_reruns=max_reruns, progress=progress, desc=name,
+                     boost_priority=boost_priority)
 
 
 def run_baselines(names: Iterable[str] = BASELINES, *, size: int = 64,
                   iterations: int | None = None, batch: int | None = None,
                   warmup: int | None = None, scale: float = 1.0, runs: int = 3, seed: int = 1,
                   cpus: tuple[int, int] | None = None, max_reruns: int = 2,
-                  progress: bool | None = None) -> tuple[NativeResult, ...]:
+                  progress: bool | None = None, boost_priority: bool = False
+                  ) -> tuple[NativeResult, ...]:
     """Measure Linux IPC baselines with ``size``-byte messages, one result per name.
 
     ``names`` come from :data:`BASELINES`: ``pipe``, ``eventfd`` (shared-memory payload),
@@ -538,7 +571,8 @@ def run_baselines(names: Iterable[str] = BASELINES, *, size: int = 64,
                  scale)
             for n in names]
     return _run_jobs(jobs, runs=runs, seed=seed, capacity=RING_CAPACITY, cpus=cpus,
-                     max_reruns=max_reruns, progress=progress, desc="baselines")
+                     max_reruns=max_reruns, progress=progress, desc="baselines",
+                     boost_priority=boost_priority)
 
 
 def run_calibration_micro(names: Iterable[str] = MICRO, *,
@@ -547,17 +581,19 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
                           iterations: int | None = None, batch: int | None = None,
                           warmup: int | None = None, scale: float = 1.0, runs: int = 1, seed: int = 1,
                           cpus: tuple[int, int] | None = None, max_reruns: int = 2,
-                          progress: bool | None = None) -> tuple[NativeResult, ...]:
+                          progress: bool | None = None, boost_priority: bool = False
+                          ) -> tuple[NativeResult, ...]:
     """Measure the cycle model's calibration microbenchmarks (:data:`MICRO`).
 
-    ``timer_pair`` (the cost of the timing brackets), ``alu_chain`` (dependent adds:
-    ``extra["core_cycles_per_tick"]``), ``load_chain`` at each of ``load_sizes`` (a
+    ``timer_pair`` (the cost of the timing brackets), ``mul_chain`` and ``alu_chain``
+    (dependent IMULs and register ADDs: the core clock and its cross-check), ``load_chain`` at each of ``load_sizes`` (a
     random pointer chase; ns per load), ``cacheline_pingpong`` (one line bounced between
     two CPUs; ns per round trip), ``bulk_handoff`` at each of ``bulk_sizes`` (a buffer of
     consecutive lines written by one CPU and read by the other, then a flag round trip;
     ns per round), ``mem_mix`` (8 independent loads and 8 stores per iteration: the
-    load/store unit's memory operations per cycle) and ``syscall_getppid``. Times are per op; arguments otherwise as
-    :func:`run_ring`.
+    load/store unit's memory operations per cycle) and ``syscall_getppid``. Times are per op;
+    ``boost_priority`` runs them at the highest CPU priority allowed (:func:`boost`);
+    arguments otherwise as :func:`run_ring`.
     """
     names = tuple(names)
     jobs: list[_Job] = []
@@ -579,7 +615,8 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
         else:
             jobs.append(_job(n, 0, iterations, batch, warmup, scale))
     return _run_jobs(jobs, runs=runs, seed=seed, capacity=RING_CAPACITY, cpus=cpus,
-                     max_reruns=max_reruns, progress=progress, desc="micro")
+                     max_reruns=max_reruns, progress=progress, desc="micro",
+                     boost_priority=boost_priority)
 
 
 GROUPS: tuple[str, ...] = ("ring", "baselines", "micro")
@@ -663,11 +700,7 @@ def format_table(results: Sequence[NativeResult], *, tsc_hz: float | None = None
     out = [", ".join(head[1:]).join([head[0] + " ", ""]), line(cols),
            line(["-" * w for w in widths])]
     out += [line(row) for row in rows]
-    notes = [f"{r.name}: core clock {r.extra['core_ghz']:.2f} GHz = "
-             f"{r.extra['core_cycles_per_tick']:.3f} core cycles per TSC tick "
-             "(one dependent add per cycle)"
-             for r in results if "core_ghz" in r.extra]
-    notes += [f"{r.name}: {r.extra['ns_per_transfer']:.1f} ns per cache-line transfer"
+    notes = [f"{r.name}: {r.extra['ns_per_transfer']:.1f} ns per cache-line transfer"
               for r in results if "ns_per_transfer" in r.extra]
     busy = [r for r in results if r.busy]
     if busy:
@@ -678,48 +711,3 @@ def format_table(results: Sequence[NativeResult], *, tsc_hz: float | None = None
     if notes:
         out += [""] + notes
     return "\n".join(out)
-
-
-def _as_json(report: NativeReport) -> dict:
-    d = dataclasses.asdict(report)
-    for r, res in zip(d["results"], report.results, strict=True):
-        r["extra"] = dict(res.extra)
-        r["spread"] = res.spread
-    return d
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.model.harness``: run the native set and print a table."""
-    p = argparse.ArgumentParser(prog="python -m keusim.model.harness",
-                                description="Measure the ring and Linux IPC baselines natively.")
-    p.add_argument("--only", choices=GROUPS, action="append",
-                   help="run only these groups (repeatable; default all)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="multiply the default iteration counts (e.g. 0.05 for a quick look)")
-    p.add_argument("--runs", type=int, default=3, help="independent runs per configuration")
-    p.add_argument("--capacity", type=int, default=RING_CAPACITY, help="ring capacity in bytes")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cpus", help="the two CPUs to pin to, as A,B")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = p.parse_args(argv)
-    cpus = None
-    if a.cpus:
-        try:
-            c0, c1 = (int(x) for x in a.cpus.split(","))
-        except ValueError:
-            p.error(f"--cpus wants two CPU numbers A,B, got {a.cpus!r}")
-        cpus = (c0, c1)
-    try:
-        report = run_all(a.only or GROUPS, capacity=a.capacity, seed=a.seed, runs=a.runs,
-                         scale=a.scale, cpus=cpus)
-    except KeusimError as e:
-        print(f"keusim: error: {e}", file=sys.stderr)
-        return 2
-    print(report.table())
-    if a.json:
-        Path(a.json).write_text(json.dumps(_as_json(report), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,19 +31,19 @@ of the two vCPUs changes over minutes and moves these figures by up to 2-3x
 spread instead of a silent shift of one configuration. Each run gives one per-op figure
 (its own average over thousands of ops); the report shows their median and p10-p90. Runs
 during which other tasks used more than 5 % of the CPU time are re-run (up to twice) and
-flagged ``busy``. The core clock is measured (dependent ADDs) before and after, for the
+flagged ``busy``. The core clock is measured (dependent IMULs checked by dependent ADDs:
+:func:`keusim.model.calibrate.measure_clock`) before and after, for the
 record; ticks are converted with the profile's clock, the one the prediction assumes.
 
     >>> from keusim.model.validate import validate
     >>> rep = validate()            # ~1-2 minutes on a 2-CPU machine
     >>> print(rep.table()); rep.save("results/validation")
 
-``python -m keusim.model.validate`` (or ``keusim validate``) does the same from a shell.
+``keusim validate`` does the same from a shell.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime
 import io
@@ -55,7 +55,6 @@ import re
 import resource
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -65,6 +64,8 @@ from pathlib import Path
 from keusim.errors import KeusimError
 from keusim.manifest import SystemSpec, resolve
 from keusim.model.harness import HOST_CFLAGS, percentile, run_calibration_micro, tsc_hz
+from keusim.model.harness import boost as harness_boost
+from keusim.progress import progress_bar
 from keusim.toolchain import ROOT, host_executable
 
 SIZES: tuple[int, ...] = (8, 64, 256, 1024, 4096)
@@ -180,6 +181,25 @@ class ValidationReport:
         head = (f"cycle-model validation: profile {self.profile} ({self.ghz:g} GHz), "
                 f"x86-64 guest vs native on {self.machine.get('cpu', '?')}, "
                 f"TSC {self.tsc_hz / 1e6:.1f} MHz, CPUs {','.join(map(str, self.cpus))}")
+        pm = self.machine.get("profile_machine") or {}
+        if self.machine.get("profile_calibrated_here"):
+            head += (f"\nprofile {self.profile}: calibrated here ({pm.get('cpu', '?')}, "
+                     f"{pm.get('date', '?')})")
+        elif pm:
+            head += f"\nprofile {self.profile}: NOT calibrated here: " + \
+                (self.machine.get("profile_mismatch") or "it records another machine")
+        else:
+            head += (f"\nprofile {self.profile}: published figures, not calibrated on any "
+                     "host (keusim calibrate fits this host's)")
+        if self.machine.get("load_average"):
+            head += (f"\nload average at the end {self.machine['load_average']}; native "
+                     f"twins at {self.machine.get('native_priority', 'normal')} priority")
+        core = self.machine.get("core")
+        if core:
+            head += f"\nhost core family: {core} (profile {self.machine.get('core_profile')})"
+        est = self.machine.get("profile_estimates")
+        if est:
+            head += f"\nprofile numbers that are estimates, not measured: {', '.join(est)}"
         ghz_now = self.machine.get("measured_core_ghz")
         if ghz_now:
             head += ("\n(core clock measured before/after the native runs: "
@@ -485,8 +505,16 @@ def allowed_cpus() -> tuple[int, ...]:
         return (0,)
 
 
-def run_native(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
-               timeout: float = NATIVE_TIMEOUT_S) -> tuple[dict, dict[int, str], float]:
+def _pin(cpu: int, boost: bool) -> None:
+    """Child set-up: pin to ``cpu``; with ``boost``, the highest CPU priority allowed."""
+    os.sched_setaffinity(0, {cpu})
+    if boost:
+        harness_boost()
+
+
+def run_on_host(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
+               timeout: float = NATIVE_TIMEOUT_S, boost: bool = False
+               ) -> tuple[dict, dict[int, str], float]:
     """Run a native twin once: one pinned Linux process per guest process.
 
     Returns (stats {(pid, channel, key): value}, consoles {pid: text}, busy share).
@@ -503,7 +531,7 @@ def run_native(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
             cpu = cpus[p.core % len(cpus)]
             procs.append(subprocess.Popen(
                 [str(exe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                text=True, preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c})))
+                text=True, preexec_fn=lambda c=cpu: _pin(c, boost)))
         outs = []
         try:
             for pr in procs:
@@ -543,69 +571,35 @@ def run_native(spec: SystemSpec, exes: Sequence[Path], cpus: Sequence[int],
 # --------------------------------------------------------------------------- validate
 
 
-def _progress_bar(total: int, enabled: bool | None):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc="validate", unit="step", file=sys.stderr, leave=False)
+def machine_facts(profile) -> dict:
+    """Host facts for the report: the CPU (:mod:`keusim.model.hostcpu`), kernel, date, and
+    whether ``profile`` was calibrated on this CPU (``profile_calibrated_here``: it records
+    a machine, and that machine's vendor, family and model are this host's)."""
+    from keusim.model import hostcpu
+    from keusim.model.profiles import host_mismatch
 
-
-def _machine_facts(profile) -> dict:
-    cpu = "?"
-    hyper = False
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name") and cpu == "?":
-                    cpu = ln.split(":", 1)[1].strip()
-                if ln.startswith("flags") and " hypervisor" in ln:
-                    hyper = True
-    except OSError:
-        pass
-    if hyper:
-        cpu += " (virtual machine)"
-    return {"cpu": cpu, "kernel": platform.release(), "python": platform.python_version(),
+    cpu = hostcpu.detect()
+    match = hostcpu.core_family(cpu)
+    mismatch = host_mismatch(profile, cpu)
+    return {"cpu": cpu.describe(), "core": match.core, "core_profile": match.profile,
+            "kernel": platform.release(), "python": platform.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "ncpu": os.cpu_count(),
             "profile_machine": dict(profile.machine),
-            "profile_calibrated_here": bool(profile.machine.get("date"))
-            and "defaults" not in profile.machine.get("note", "")}
+            "profile_calibrated_here": bool(profile.machine) and mismatch is None,
+            "profile_mismatch": mismatch or ""}
 
 
-def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
-             messages: int | None = None, progress: bool | None = None, *,
-             workloads: Iterable[str] = WORKLOADS, runs: int = 7,
-             native_messages: int | None = None, cpus: Sequence[int] | None = None,
-             max_reruns: int = 2, wait_quiet_s: float = 0.0,
-             command: str = "") -> ValidationReport:
-    """Simulate each held-out workload on x86-64 with ``profile`` and measure its native twin.
+def _loadavg() -> str:
+    """The 1/5/15-minute load averages now (/proc/loadavg), for the report."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
-    Args:
-        profile: the cycle-model profile (name or path); its clock converts native ticks.
-        sizes: message sizes in bytes (4..4096; each workload runs at every size).
-        messages: simulated ops per run (round trips, messages, chains); default by size
-            (1000 up to 256 B, fewer above: about a minute of simulation in all).
-        progress: a tqdm bar on stderr (default: when stderr is a terminal).
-        workloads: any of ``pingpong``, ``stream``, ``callchain``.
-        runs: native runs per configuration (new processes each; median and p10-p90).
-        native_messages: native ops per run (default: sized to ~30 ms a run).
-        cpus: CPUs for the native processes (default: the first two allowed).
-        max_reruns: re-runs of a native run during which the machine was busy.
-        wait_quiet_s: before each native configuration, wait up to this long for other
-            tasks to leave the CPUs (a shared machine); 0: do not wait.
-        command: how the caller invoked this, recorded in the report.
 
-    Raises:
-        ValidationError: a simulated run failed or a native twin could not run.
-    """
-    from keusim.model.profiles import load_profile
-    from keusim.system import run
-
-    t_start = time.monotonic()
-    sizes = tuple(sizes)
-    workloads = tuple(workloads)
+def _check_args(sizes: tuple[int, ...], workloads: tuple[str, ...], runs: int) -> None:
     for w in workloads:
         if w not in _WORKLOADS:
             raise ValidationError(f"unknown workload {w!r}; choose from: {', '.join(_WORKLOADS)}")
@@ -614,86 +608,81 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
             raise ValidationError(f"message size {s} must be in 4..4096 bytes")
     if runs < 1:
         raise ValidationError(f"runs must be at least 1, got {runs}")
-    prof = load_profile(profile)
-    if prof.isa != "x86_64":
-        raise ValidationError(f"profile {prof.name!r} describes {prof.isa}; only x86-64 "
-                              "profiles can be validated on this host")
-    cpus = tuple(cpus) if cpus else allowed_cpus()[:2]
-    two_core = [w for w in workloads if resolve(_WORKLOADS[w].scenario).cores > 1]
-    if two_core and len(set(cpus)) < 2:
-        # The guests busy-poll without yielding: on one CPU each hand-off waits for a
-        # Linux time slice, and the figure would measure the Linux scheduler.
-        raise ValidationError(f"{', '.join(two_core)} need two CPUs for the native twin; "
-                              f"this process may use only CPU {cpus[0]}")
-    hz = tsc_hz()
-    ghz = prof.ghz
-    configs = [(wl, size) for wl in workloads for size in sizes]
-    bar = _progress_bar(len(configs) * (1 + runs), progress)
+
+
+def _simulate(configs: Sequence[tuple[str, int]], profile: str, messages: int | None,
+              native_messages: int | None, bar) -> tuple[dict, dict]:
+    """Step 1, the model: deterministic, once per configuration. Returns (predictions
+    {config: (cycles per op, ops, host s)}, native twins {config: (spec, exes, ops)})."""
+    from keusim.system import run
+
     sim: dict[tuple[str, int], tuple[float, int, float]] = {}
     twins: dict[tuple[str, int], tuple[SystemSpec, list[Path], int]] = {}
+    for wl, size in configs:
+        w = _WORKLOADS[wl]
+        spec = resolve(w.scenario)
+        if bar is not None:
+            bar.set_postfix_str(f"simulating {wl} {size} B")
+        # Steady state: the difference between a run of n and one of n/5 ops, so that
+        # cold starts (first touches of lines, the stream's pipeline fill) cancel as they
+        # do in the native runs' thousands of ops.
+        n_sim = messages or w.sim_ops(size)
+        n_warm = max(1, n_sim // 5)
+        t0 = time.monotonic()
+        cyc, ops = _metric_sim(wl, run(spec, arch="x86_64", params={
+            w.count_param: n_sim, "size": size}, profile=profile))
+        cyc0, ops0 = _metric_sim(wl, run(spec, arch="x86_64", params={
+            w.count_param: n_warm, "size": size}, profile=profile))
+        pred = (cyc - cyc0) / (ops - ops0) if ops > ops0 else math.nan
+        sim[(wl, size)] = (pred, ops, time.monotonic() - t0)
+        n_nat = native_messages or int(min(200_000, max(
+            2000, NATIVE_TARGET_S * 1e9 / w.guess_ns(size))))
+        params = {w.count_param: n_nat, "size": size}
+        twins[(wl, size)] = (spec, native_twin(spec, {**spec.params, **params}), n_nat)
+        if bar is not None:
+            bar.update(1)
+    return sim, twins
+
+
+def _measure(configs: Sequence[tuple[str, int]], twins: dict, cpus: tuple[int, ...],
+             runs: int, ghz: float, hz: float, max_reruns: int, wait_quiet_s: float,
+             bar, boost: bool = False) -> tuple[dict, dict, dict]:
+    """Step 2, native: rounds over every configuration, so that the runs of one
+    configuration are spread over the whole measurement and CPU placement changes (which
+    move these figures by up to 2-3x on a VM) show up as spread, not as a shift of one
+    configuration. Returns ({config: per-run core cycles per op}, {config: busy shares},
+    {config: ops per run})."""
     per_run: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     shares: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     nat_ops: dict[tuple[str, int], int] = {}
-    clocks: list[float] = []
-    lines: list[float] = []
-    try:
-        # 1. The model: deterministic, once per configuration.
-        for wl, size in configs:
-            w = _WORKLOADS[wl]
-            spec = resolve(w.scenario)
+    for r in range(runs):
+        if wait_quiet_s > 0:
             if bar is not None:
-                bar.set_postfix_str(f"simulating {wl} {size} B")
-            # Steady state: the difference between a run of n and one of n/5 ops, so
-            # that cold starts (first touches of lines, the stream's pipeline fill)
-            # cancel as they do in the native runs' thousands of ops.
-            n_sim = messages or w.sim_ops(size)
-            n_warm = max(1, n_sim // 5)
-            t0 = time.monotonic()
-            cyc, ops = _metric_sim(wl, run(spec, arch="x86_64", params={
-                w.count_param: n_sim, "size": size}, profile=profile))
-            cyc0, ops0 = _metric_sim(wl, run(spec, arch="x86_64", params={
-                w.count_param: n_warm, "size": size}, profile=profile))
-            pred = (cyc - cyc0) / (ops - ops0) if ops > ops0 else math.nan
-            sim[(wl, size)] = (pred, ops, time.monotonic() - t0)
-            n_nat = native_messages or int(min(200_000, max(
-                2000, NATIVE_TARGET_S * 1e9 / w.guess_ns(size))))
-            params = {w.count_param: n_nat, "size": size}
-            twins[(wl, size)] = (spec, native_twin(spec, {**spec.params, **params}), n_nat)
+                bar.set_postfix_str(f"round {r + 1}: waiting for a quiet machine")
+            wait_quiet(wait_quiet_s)
+        for key in configs:
+            wl, size = key
+            spec, exes, _n = twins[key]
+            if bar is not None:
+                bar.set_postfix_str(f"native {wl} {size} B, round {r + 1}/{runs}")
+            best = None
+            for _attempt in range(max_reruns + 1):
+                stats, consoles, share = run_on_host(spec, exes, cpus, boost=boost)
+                if best is None or share < best[2]:
+                    best = (stats, consoles, share)
+                if share <= BUSY_FRACTION:
+                    break
+            ticks, nat_ops[key] = _metric_native(wl, best[0], best[1])
+            per_run[key].append(ticks / hz * 1e9 * ghz)
+            shares[key].append(best[2])
             if bar is not None:
                 bar.update(1)
-        # 2. Native: rounds over every configuration, so that the runs of one
-        # configuration are spread over the whole measurement and CPU placement changes
-        # (which move these figures by up to 2-3x on a VM) show up as spread, not as a
-        # shift of one configuration.
-        clocks.append(measure_core_ghz())
-        lines.append(measure_line_round_trip_ns(cpus))
-        for r in range(runs):
-            if wait_quiet_s > 0:
-                if bar is not None:
-                    bar.set_postfix_str(f"round {r + 1}: waiting for a quiet machine")
-                wait_quiet(wait_quiet_s)
-            for key in configs:
-                wl, size = key
-                spec, exes, _n = twins[key]
-                if bar is not None:
-                    bar.set_postfix_str(f"native {wl} {size} B, round {r + 1}/{runs}")
-                best = None
-                for _attempt in range(max_reruns + 1):
-                    stats, consoles, share = run_native(spec, exes, cpus)
-                    if best is None or share < best[2]:
-                        best = (stats, consoles, share)
-                    if share <= BUSY_FRACTION:
-                        break
-                ticks, nat_ops[key] = _metric_native(wl, best[0], best[1])
-                per_run[key].append(ticks / hz * 1e9 * ghz)
-                shares[key].append(best[2])
-                if bar is not None:
-                    bar.update(1)
-        clocks.append(measure_core_ghz())
-        lines.append(measure_line_round_trip_ns(cpus))
-    finally:
-        if bar is not None:
-            bar.close()
+    return per_run, shares, nat_ops
+
+
+def _rows(configs: Sequence[tuple[str, int]], sim: dict, per_run: dict, shares: dict,
+          nat_ops: dict, runs: int, ghz: float) -> tuple[ValidationRow, ...]:
+    """Step 3: one row per configuration, prediction beside the native median."""
     rows: list[ValidationRow] = []
     for key in configs:
         wl, size = key
@@ -708,14 +697,85 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
             native_runs=runs, native_ops=nat_ops[key], sim_ops=ops,
             busy=max(shares[key]) > BUSY_FRACTION, busy_share=max(shares[key]),
             native_run_cycles=tuple(per_run[key]), sim_host_s=sim_s))
-    facts = _machine_facts(prof)
+    return tuple(rows)
+
+
+def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
+             messages: int | None = None, progress: bool | None = None, *,
+             workloads: Iterable[str] = WORKLOADS, runs: int = 7,
+             native_messages: int | None = None, cpus: Sequence[int] | None = None,
+             max_reruns: int = 2, wait_quiet_s: float = 0.0,
+             command: str = "", boost: bool = False) -> ValidationReport:
+    """Simulate each held-out workload on x86-64 with ``profile`` and measure its native twin.
+
+    Args:
+        profile: the cycle-model profile (name or path); its clock converts native ticks.
+        sizes: message sizes in bytes (4..4096; each workload runs at every size).
+        messages: simulated ops per run (round trips, messages, chains); default by size
+            (1000 up to 256 B, fewer above: about a minute of simulation in all).
+        progress: a tqdm bar on stderr (default: when stderr is a terminal).
+        workloads: any of ``pingpong``, ``stream``, ``callchain``.
+        runs: native runs per configuration (new processes each; median and p10-p90).
+        native_messages: native ops per run (default: sized to ~30 ms a run).
+        cpus: CPUs for the native processes (default: the first two allowed).
+        max_reruns: re-runs of a native run during which the machine was busy.
+        wait_quiet_s: before each native round, wait up to this long for other tasks to
+            leave the CPUs (a shared machine); 0: do not wait.
+        command: how the caller invoked this, recorded in the report.
+        boost: run the native twins at the highest CPU priority allowed
+            (:func:`keusim.model.harness.boost`: SCHED_FIFO as root), so that other
+            tenants of a shared machine preempt them less; recorded in the report.
+
+    Raises:
+        ValidationError: a simulated run failed or a native twin could not run.
+    """
+    from keusim.model.profiles import load_profile
+
+    t_start = time.monotonic()
+    sizes, workloads = tuple(sizes), tuple(workloads)
+    _check_args(sizes, workloads, runs)
+    prof = load_profile(profile)
+    if prof.isa != "x86_64":
+        raise ValidationError(f"profile {prof.name!r} describes {prof.isa}; only x86-64 "
+                              "profiles can be validated on this host")
+    cpus = tuple(cpus) if cpus else allowed_cpus()[:2]
+    two_core = [w for w in workloads if resolve(_WORKLOADS[w].scenario).cores > 1]
+    if two_core and len(set(cpus)) < 2:
+        # The guests busy-poll without yielding: on one CPU each hand-off waits for a
+        # Linux time slice, and the figure would measure the Linux scheduler.
+        raise ValidationError(f"{', '.join(two_core)} need two CPUs for the native twin; "
+                              f"this process may use only CPU {cpus[0]}")
+    hz = tsc_hz()
+    ghz = prof.ghz
+    configs = [(wl, size) for wl in workloads for size in sizes]
+    bar = progress_bar(len(configs) * (1 + runs), "validate", "step", progress)
+    clocks: list[float] = []
+    lines: list[float] = []
+    try:
+        sim, twins = _simulate(configs, profile, messages, native_messages, bar)
+        clocks.append(measure_core_ghz())
+        lines.append(measure_line_round_trip_ns(cpus))
+        per_run, shares, nat_ops = _measure(configs, twins, cpus, runs, ghz, hz,
+                                            max_reruns, wait_quiet_s, bar, boost)
+        clocks.append(measure_core_ghz())
+        lines.append(measure_line_round_trip_ns(cpus))
+    finally:
+        if bar is not None:
+            bar.close()
+    facts = machine_facts(prof)
     facts["measured_core_ghz"] = [round(c, 3) for c in clocks]
+    facts["native_priority"] = "boosted (SCHED_FIFO where allowed)" if boost else "normal"
+    facts["load_average"] = _loadavg()
     facts["line_round_trip_ns"] = [round(v, 1) for v in lines]
     facts["profile_line_round_trip_ns"] = round(
         2 * prof.param("coherence.core_to_core").value / ghz, 1)
+    from keusim.model.calibrate import not_measured
+    facts["profile_estimates"] = not_measured(prof)
     return ValidationReport(profile=prof.name, profile_path=str(prof.path or ""), ghz=ghz,
-                            tsc_hz=hz, cpus=cpus, rows=tuple(rows), machine=facts,
-                            command=command, elapsed_s=time.monotonic() - t_start)
+                            tsc_hz=hz, cpus=cpus,
+                            rows=_rows(configs, sim, per_run, shares, nat_ops, runs, ghz),
+                            machine=facts, command=command,
+                            elapsed_s=time.monotonic() - t_start)
 
 
 def _quick_micro(name: str, scale: float, cpus: Sequence[int] | None = None):
@@ -737,54 +797,11 @@ def measure_line_round_trip_ns(cpus: Sequence[int] | None) -> float:
 
 
 def measure_core_ghz() -> float:
-    """The core clock now, from a chain of dependent ADDs (the calibration's alu_chain),
-    for the record: native ticks are converted with the profile's clock, not this."""
-    r = _quick_micro("alu_chain", 0.2)
-    return math.nan if r is None else float(r.extra.get("core_ghz", math.nan))
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keusim.model.validate`` / ``keusim validate``: run, print the table, save."""
-    ap = argparse.ArgumentParser(prog="keusim validate",
-                                 description="Validate the cycle model against native runs "
-                                             "of the same C source on this host.")
-    ap.add_argument("--profile", default="host", help="cycle-model profile (default: host)")
-    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                    help="message sizes in bytes, comma-separated")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS),
-                    help="comma-separated: pingpong, stream, callchain")
-    ap.add_argument("--messages", type=int, default=None,
-                    help="simulated ops per run (default: by size)")
-    ap.add_argument("--runs", type=int, default=7, help="native runs per configuration")
-    ap.add_argument("--out", default="results/validation",
-                    help="folder for validation.{json,csv,txt,png,svg} (default: %(default)s)")
-    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
-                    help="before each native configuration, wait up to S seconds for other "
-                         "tasks to leave the CPUs (shared machines)")
-    ap.add_argument("--no-plot", action="store_true", help="write no figures")
-    ap.add_argument("--json", action="store_true", help="print the report as JSON instead")
-    a = ap.parse_args(argv)
+    """The core clock now (:func:`keusim.model.calibrate.measure_clock`: the IMUL chain,
+    checked by the ADD chain), for the record: native ticks are converted with the
+    profile's clock, not this. NaN when it cannot be measured."""
+    from keusim.model.calibrate import measure_clock
     try:
-        sizes = tuple(int(s) for s in a.sizes.split(",") if s.strip())
-    except ValueError:
-        ap.error(f"--sizes wants integers separated by commas, got {a.sizes!r}")
-    cmd = "keusim validate" + (" " + " ".join(argv) if argv else "")
-    try:
-        rep = validate(a.profile, sizes, a.messages, None,
-                       workloads=[w.strip() for w in a.workloads.split(",") if w.strip()],
-                       runs=a.runs, wait_quiet_s=a.wait_quiet, command=cmd)
-        paths = rep.save(a.out, plot=not a.no_plot) if a.out else []
-    except KeusimError as e:
-        print(f"keusim: error: {e}", file=sys.stderr)
-        return 2
-    print(rep.to_json() if a.json else rep.table())
-    if paths and not a.json:
-        print(f"\nwrote {', '.join(str(p) for p in paths)} ({rep.elapsed_s:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return measure_clock(scale=0.1, runs=1).ghz
+    except KeusimError:
+        return math.nan

@@ -24,6 +24,17 @@ struct trapframe {
 #define TF_ESR    (34 * 8)
 #define TF_SIZE   (36 * 8)  /* a multiple of 16: SP stays 16-byte aligned */
 
+/*
+ * A process's FP/SIMD registers and EL0 thread pointer while it is not running
+ * (entry.S arch_user_save/arch_user_restore hard-code this layout).
+ */
+struct fpstate {
+    uint64_t q[64];     /* q0..q31, 16 bytes each */
+    uint64_t fpcr, fpsr;
+    uint64_t tpidr_el0;
+    uint64_t pad;
+};
+
 /* swtch() saves the AAPCS64 callee-saved registers, the return address and sp. */
 struct context {
     uint64_t x19, x20, x21, x22, x23, x24, x25, x26, x27, x28;

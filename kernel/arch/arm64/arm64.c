@@ -22,6 +22,8 @@ _Static_assert(__builtin_offsetof(struct trapframe, elr) == TF_ELR, "tf layout")
 _Static_assert(__builtin_offsetof(struct trapframe, esr) == TF_ESR, "tf layout");
 _Static_assert(sizeof(struct trapframe) == TF_SIZE, "tf layout");
 _Static_assert(__builtin_offsetof(struct context, sp) == 96, "swtch layout");
+_Static_assert(__builtin_offsetof(struct fpstate, fpcr) == 512 &&
+               __builtin_offsetof(struct fpstate, tpidr_el0) == 528, "fpstate layout");
 /* ASID = pid must be unique and fit in 8 bits (TCR_EL1.AS = 0): see arch_switch_uvm. */
 _Static_assert(MAXPROC < 256, "ASIDs are 8 bits");
 
@@ -31,13 +33,15 @@ extern char vectors[], proc_start[];
 
 /*
  * Per-core set-up: exception vectors, per-cpu pointer, EL0 counter access.
- * CPACR_EL1 = 0: FP/SIMD is off (FPEN = 0b00) and the kernel saves no FP state;
- * kernel and guests are built without FP/SIMD (arch/arm64_facts.py).
- * Unicorn 2.1.4 does not enforce FPEN (docs/arch-arm64.md).
+ * CPACR_EL1.FPEN = 0b11: FP/SIMD is enabled at EL0 and EL1. Unicorn 2.1.4 does
+ * not enforce FPEN = 0 (docs/arch-arm64.md), so user code can use FP/SIMD
+ * whatever this says; the kernel therefore saves and restores it per process
+ * (arch_user_save) and says so architecturally. The kernel itself is built
+ * without FP/SIMD (arch/arm64_facts.py) and never touches those registers.
  */
 void arch_cpu_init(int cpu)
 {
-    MSR(cpacr_el1, 0);
+    MSR(cpacr_el1, 3ull << 20);
     MSR(vbar_el1, (uint64_t)vectors);
     MSR(tpidr_el1, (uint64_t)&cpus[cpu]);
     /*
@@ -209,6 +213,17 @@ void arch_mb(void) { asm volatile("dmb ish" ::: "memory"); }
 #define FSC_ALIGNMENT  0x21        /* data/instruction fault status: alignment fault */
 
 /*
+ * FK_NON_CANONICAL for an address in neither half (bits 63..48 neither all 0,
+ * the TTBR0 half, nor all 1, the TTBR1 half: T0SZ = T1SZ = 16), else 0 (the
+ * kernel classifies it from the page tables).
+ */
+static int noncanonical(uint64_t va)
+{
+    uint64_t top = va >> 48;
+    return top != 0 && top != 0xFFFF ? FK_NON_CANONICAL : 0;
+}
+
+/*
  * An EC_UNKNOWN exception: the instruction is UNDEFINED at EL0. Accesses to EL1
  * system registers (msr ttbr0_el1, ...) and eret/hvc/smc are UNDEFINED at EL0
  * too (Arm ARM: EL1 system registers, ERET/HVC/SMC at EL0), and report the
@@ -229,6 +244,12 @@ static int undef_kind(struct trapframe *tf)
     return FK_UNDEF_INSN;
 }
 
+/* The power-on FP/SIMD state: zero registers, FPCR/FPSR 0, TPIDR_EL0 0. */
+void arch_fp_init(struct fpstate *f)
+{
+    memset(f, 0, sizeof(*f));
+}
+
 /* Synchronous exception from EL0 (entry.S el0_sync). Returns to user unless killed. */
 void arm64_sync_el0(struct trapframe *tf)
 {
@@ -241,10 +262,10 @@ void arm64_sync_el0(struct trapframe *tf)
         return;
     case EC_DABT_LOWER:
         user_fault(tf, esr & ESR_WNR ? ACC_WRITE : ACC_READ, tf->far,
-                   fsc == FSC_ALIGNMENT ? FK_ALIGNMENT : 0);
+                   fsc == FSC_ALIGNMENT ? FK_ALIGNMENT : noncanonical(tf->far));
         return;
     case EC_IABT_LOWER:
-        user_fault(tf, ACC_EXEC, tf->far, 0);
+        user_fault(tf, ACC_EXEC, tf->far, noncanonical(tf->far));
         return;
     case EC_PC_ALIGN:
         user_fault(tf, ACC_EXEC, tf->far, FK_ALIGNMENT);
@@ -259,9 +280,11 @@ void arm64_sync_el0(struct trapframe *tf)
     case EC_UNKNOWN:
         kind = undef_kind(tf);
         break;
-    case EC_FPSIMD:   /* CPACR_EL1.FPEN = 0: no FP/SIMD for anyone */
-    case EC_BRK:      /* __builtin_trap() (brk #1), like ud2 on x86-64 */
+    case EC_FPSIMD:   /* not raised with CPACR_EL1.FPEN = 0b11; kept for a faithful model */
         kind = FK_UNDEF_INSN;
+        break;
+    case EC_BRK:      /* brk #imm, including __builtin_trap() (brk #1) */
+        kind = FK_BREAKPOINT;
         break;
     default:
         kind = FK_OTHER;

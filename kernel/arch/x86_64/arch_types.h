@@ -22,3 +22,8 @@ struct context {
 };
 
 #define T_SYSCALL 256
+
+/* A process's x87/SSE state while it is not running: the FXSAVE image (SDM Vol. 1, 10.5.1). */
+struct fpstate {
+    uint8_t fx[512];
+} __attribute__((aligned(16)));

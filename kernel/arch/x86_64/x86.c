@@ -88,7 +88,14 @@ void arch_cpu_init(int cpu)
     if (cpu == 0) {
         for (unsigned i = 0; i < sizeof(vecnum); i++) {
             uint64_t h = vectors[i];
-            idt[vecnum[i]] = (struct idt_gate){(uint16_t)h, SEL_KCODE, 0, 0x8E,
+            /*
+             * Interrupt gates, DPL 0: `int N` from user code gets #GP (SDM Vol. 3A,
+             * 6.12.1.1). Only #BP (int3) is DPL 3, as in most kernels, so a
+             * breakpoint reaches its own handler. Vectors not listed are not
+             * present: `int N` on them gets #NP.
+             */
+            uint8_t type = vecnum[i] == 3 ? 0xEE : 0x8E;
+            idt[vecnum[i]] = (struct idt_gate){(uint16_t)h, SEL_KCODE, 0, type,
                                                (uint16_t)(h >> 16), (uint32_t)(h >> 32), 0};
         }
     }
@@ -225,17 +232,74 @@ uint64_t arch_cycles(void)
 void arch_cpu_relax(void) { asm volatile("pause"); }
 void arch_mb(void) { asm volatile("mfence" ::: "memory"); }
 
+/*
+ * x87/SSE state of a process across switches (the kernel is built without
+ * SSE, so the user's state stays live in the registers while it runs).
+ */
+void arch_user_save(struct fpstate *f)
+{
+    asm volatile("fxsave64 %0" : "=m"(*f));
+}
+
+void arch_user_restore(const struct fpstate *f)
+{
+    asm volatile("fxrstor64 %0" ::"m"(*f));
+}
+
+/* The power-on x87/SSE state (SDM Vol. 3A, 10.1, Table 10-1): FCW 0x37F, MXCSR 0x1F80. */
+void arch_fp_init(struct fpstate *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->fx[0] = 0x7F;
+    f->fx[1] = 0x03;
+    f->fx[24] = 0x80;
+    f->fx[25] = 0x1F;
+}
+
+/*
+ * #GP(0) at CPL3: a privileged or I/O instruction (privileged-instruction), or
+ * anything else (general-protection: a non-canonical address, a bad selector,
+ * a misaligned SSE operand). The error code does not say which (SDM Vol. 3A,
+ * 6.15, #GP), so look at the opcode, after legacy and REX prefixes.
+ */
+static int gp_kind(struct trapframe *tf)
+{
+    uint8_t b[16];
+    if (copyin(myproc()->root, b, tf->rip, sizeof(b)) != 0)
+        return FK_GENERAL_PROTECTION;
+    int i = 0;
+    while (i < 14 && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xF0 || b[i] == 0xF2 ||
+                      b[i] == 0xF3 || b[i] == 0x2E || b[i] == 0x36 || b[i] == 0x3E ||
+                      b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65 || (b[i] & 0xF0) == 0x40))
+        i++;
+    uint8_t op = b[i];
+    if (op == 0xF4 || op == 0xFA || op == 0xFB ||      /* hlt, cli, sti */
+        (op >= 0xE4 && op <= 0xE7) || (op >= 0xEC && op <= 0xEF) ||
+        (op >= 0x6C && op <= 0x6F))                    /* in, out, ins, outs */
+        return FK_PRIV_INSN;
+    if (op == 0x0F) {
+        uint8_t op2 = b[i + 1];
+        if (op2 == 0x00 || op2 == 0x01 ||              /* lldt/ltr, lgdt/lidt/swapgs/... */
+            op2 == 0x06 || op2 == 0x07 || op2 == 0x08 || op2 == 0x09 || /* clts sysret invd wbinvd */
+            (op2 >= 0x20 && op2 <= 0x23) ||           /* mov to/from CR, DR */
+            op2 == 0x30 || op2 == 0x32 || op2 == 0x33 || /* wrmsr rdmsr rdpmc */
+            op2 == 0x34 || op2 == 0x35)                /* sysenter sysexit */
+            return FK_PRIV_INSN;
+    }
+    return FK_GENERAL_PROTECTION;
+}
+
 /* Every IDT vector lands here (entry.S alltraps). */
 void x86_trap(struct trapframe *tf)
 {
     if (tf->trapno == 32 || tf->trapno == 33) {
         interrupt();
-        if (tf->cs & 3)
-            return; /* back to user through trapret */
-        return;
+        return; /* back to user, or to the idle loop, through trapret */
     }
     if (!(tf->cs & 3)) {
-        kprintf("kernel trap %lu err %lx at rip %lx\n", tf->trapno, tf->err, tf->rip);
+        uint64_t cr2;
+        asm volatile("mov %%cr2, %0" : "=r"(cr2));
+        kprintf("kernel trap %lu err %lx at rip %lx cr2 %lx\n", tf->trapno, tf->err, tf->rip, cr2);
         panic("x86_trap: exception in kernel mode");
     }
     uint64_t cr2;
@@ -244,11 +308,32 @@ void x86_trap(struct trapframe *tf)
         asm volatile("mov %%cr2, %0" : "=r"(cr2));
         user_fault(tf, tf->err & 0x10 ? ACC_EXEC : tf->err & 2 ? ACC_WRITE : ACC_READ, cr2, 0);
         break;
-    case 13: /* #GP at CPL3: privileged instructions (mov cr3, hlt, wrmsr ...) */
-        user_fault(tf, ACC_EXEC, tf->rip, FK_PRIV_INSN);
+    case 11: /* #NP */
+    case 13: /* #GP */
+        /* Error code bit 1 (IDT): `int N` through a gate the process may not use. */
+        if (tf->err & 2)
+            user_fault(tf, ACC_EXEC, tf->err >> 3, FK_SOFT_INTERRUPT);
+        else if (tf->trapno == 13)
+            user_fault(tf, ACC_EXEC, tf->rip, gp_kind(tf));
+        else
+            user_fault(tf, ACC_EXEC, tf->rip, FK_OTHER);
         break;
     case 6:
         user_fault(tf, ACC_EXEC, tf->rip, FK_UNDEF_INSN);
+        break;
+    case 0: /* #DE */
+        user_fault(tf, ACC_EXEC, tf->rip, FK_DIVIDE);
+        break;
+    case 12: /* #SS: a non-canonical stack reference (SDM Vol. 3A, 6.15) */
+        user_fault(tf, ACC_READ, tf->rip, FK_GENERAL_PROTECTION);
+        break;
+    case 16: /* #MF */
+    case 19: /* #XM */
+        user_fault(tf, ACC_EXEC, tf->rip, FK_FP_EXCEPTION);
+        break;
+    case 1: /* #DB: int1 (icebp) */
+    case 3: /* #BP: int3 (rip is after it) */
+        user_fault(tf, ACC_EXEC, tf->rip, FK_BREAKPOINT);
         break;
     case 17:
         user_fault(tf, ACC_READ, tf->rip, FK_ALIGNMENT);

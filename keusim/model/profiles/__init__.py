@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from keusim.errors import ArchError
+from keusim.rounding import round_half_up as _round
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -130,8 +131,6 @@ class Profile:
     description: str
     isa: str
     """The ISA it describes, ``x86_64`` or ``arm64``."""
-    validated: bool
-    """True when a native machine of this kind can validate it (see docs/cycle-model.md)."""
     params: Mapping[str, Param] = field(repr=False)
     """Every scalar parameter by ``section.key`` (``memory.l1``, ``trap.ipi``, ...)."""
     classes: Mapping[str, InsnClass] = field(repr=False)
@@ -250,7 +249,7 @@ class Profile:
             (lambda origin: origin == self.name)
         lines = ["# keusim microarchitecture profile (docs/cycle-model.md).", "",
                  "[profile]", f"name = {_s(self.name)}", f"description = {_s(self.description)}",
-                 f"isa = {_s(self.isa)}", f"validated = {'true' if self.validated else 'false'}"]
+                 f"isa = {_s(self.isa)}"]
         if self.inherits and not flatten:
             lines.append(f"inherits = {_s(self.inherits)}")
         if self.machine:
@@ -280,6 +279,55 @@ class Profile:
 # --------------------------------------------------------------------------- loading
 
 
+class ProfileWarning(UserWarning):
+    """A profile is usable but does not describe this host (see :func:`host_mismatch`)."""
+
+
+def measured_on(profile: Profile) -> str:
+    """The CPU a calibrated profile was measured on (its [profile.machine] ``cpu``), or ""
+    for a profile of published figures."""
+    return profile.machine.get("cpu", "")
+
+
+def host_mismatch(profile: Profile, cpu=None) -> str | None:
+    """Why ``profile``'s measured numbers do not describe this host, or None when they do
+    (or when it is a profile of published figures, which describes no particular host).
+
+    A calibrated profile records the CPU it was measured on (vendor, family, model, from
+    :mod:`keusim.model.hostcpu`); on any other CPU its clock, memory, hand-off and
+    system-call numbers describe that machine, not this one.
+    """
+    if not profile.machine:
+        return None
+    from keusim.model import hostcpu
+
+    cpu = cpu or hostcpu.detect()
+    if cpu.same_cpu(profile.machine):
+        return None
+    was = profile.machine.get("cpu") or "an unrecorded CPU"
+    if "vendor" not in profile.machine:
+        was += " (no vendor/family/model recorded)"
+    return (f"profile {profile.name!r} was measured on {was}, not on this host "
+            f"({cpu.describe()}): its clock, memory, hand-off and system-call numbers "
+            "describe that machine. Run `keusim calibrate` to measure this one")
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_if_foreign(prof: Profile) -> None:
+    """Warn (once per profile file and process) when a calibrated profile was measured on
+    another CPU."""
+    key = str(prof.path or prof.name)
+    if key in _WARNED:
+        return
+    why = host_mismatch(prof)
+    if why:
+        _WARNED.add(key)
+        import warnings
+        warnings.warn(why, ProfileWarning, stacklevel=3)
+
+
 def list_profiles() -> list[str]:
     """Names of the packaged profiles, sorted."""
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
@@ -288,11 +336,16 @@ def list_profiles() -> list[str]:
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     """Load a packaged profile by name (``zen3``) or any profile TOML by path.
 
+    A calibrated profile measured on a different CPU loads with a :class:`ProfileWarning`
+    that says how to calibrate (:func:`host_mismatch`).
+
     Raises:
         ProfileError: unknown name, unreadable file, or a profile that lacks a number,
             a source, or an instruction class.
     """
-    return _load(_resolve(name_or_path, PROFILE_DIR), ())
+    prof = _load(_resolve(name_or_path, PROFILE_DIR), ())
+    _warn_if_foreign(prof)
+    return prof
 
 
 def parse_profile(text: str, *, base_dir: Path = PROFILE_DIR, where: str = "<string>") -> Profile:
@@ -363,9 +416,6 @@ def _build(doc: Mapping, where: str, base_dir: Path, chain: tuple[str, ...]) -> 
     isa = head.get("isa", parent.isa if parent else None)
     if isa not in ("x86_64", "arm64"):
         raise ProfileError(f"{where}: profile.isa must be \"x86_64\" or \"arm64\", got {isa!r}")
-    validated = head.get("validated", False)
-    if not isinstance(validated, bool):
-        raise ProfileError(f"{where}: profile.validated must be true or false")
     machine = head.get("machine", {})
     if not isinstance(machine, Mapping):
         raise ProfileError(f"{where}: [profile.machine] must be a table of strings")
@@ -397,7 +447,7 @@ def _build(doc: Mapping, where: str, base_dir: Path, chain: tuple[str, ...]) -> 
     for cname, entry in ctab.items():
         classes[cname] = _class(cname, entry, where, name)
     prof = Profile(name=name, description=str(head.get("description", "")), isa=isa,
-                   validated=validated, params=MappingProxyType(params),
+                   params=MappingProxyType(params),
                    classes=_with_load_latency(classes, params),
                    machine=MappingProxyType({str(k): str(v) for k, v in machine.items()}),
                    inherits=inherits)
@@ -537,11 +587,6 @@ def override(profile: Profile | str | Path, updates: Mapping[str, float],
 # --------------------------------------------------------------------------- TOML out
 
 
-def _round(x: float) -> int:
-    """Round half up (deterministic, unlike banker's rounding at .5)."""
-    return int(math.floor(x + 0.5))
-
-
 def _num(x: float) -> str:
     if float(x).is_integer():
         return str(int(x))
@@ -578,7 +623,7 @@ def _param_toml(p: Param) -> str:
 def describe(profiles: Iterable[str] | None = None) -> str:
     """A one-line-per-profile summary table of key numbers (for docs and reports)."""
     rows = [("profile", "isa", "GHz", "mem ops", "L1", "L2", "L3", "DRAM", "c2c",
-             "xfer/inv/fill", "stream", "posted", "sys in/out", "ipi", "validated")]
+             "xfer/inv/fill", "stream", "posted", "sys in/out", "ipi", "estimates")]
     for n in profiles or list_profiles():
         p = load_profile(n)
         x, i, f = p.coherence()
@@ -589,11 +634,14 @@ def describe(profiles: Iterable[str] | None = None) -> str:
                      str(p.coherence_stream() or "-"),
                      "yes" if p.coherence_posted() else "no",
                      f"{p.cycles('trap.syscall_entry')}/{p.cycles('trap.syscall_exit')}",
-                     str(p.ipi_cycles), "yes" if p.validated else "no"))
+                     str(p.ipi_cycles),
+                     str(sum(q.estimate for q in p.params.values())
+                         + sum(c.estimate for c in p.classes.values()))))
     w = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w[k]) for k, c in enumerate(r)).rstrip() for r in rows)
 
 
 __all__ = ["CLASS_NAMES", "DEFAULT_PROFILE", "InsnClass", "PIPES", "PROFILE_DIR", "Param",
-           "Profile", "ProfileError", "REQUIRED", "TRAP_CLASSES", "describe", "list_profiles",
-           "load_profile", "override", "parse_profile"]
+           "Profile", "ProfileError", "ProfileWarning", "REQUIRED", "TRAP_CLASSES", "describe",
+           "host_mismatch", "list_profiles", "load_profile", "measured_on", "override",
+           "parse_profile"]
