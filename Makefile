@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean bench sysdeps docs-check notebooks
+.PHONY: demo test setup lint clean bench sysdeps docs-check docs-update notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: $(STAMP)
 # fail when a documented number no longer reproduces (keusim/doccheck.py; a few minutes).
 docs-check: $(STAMP)
 	$(VPY) -c 'import sys; from keusim.doccheck import run; sys.exit(run())'
+
+# Rewrite those tables with freshly measured numbers (then read the diff: prose that cites a
+# number is not rewritten).
+docs-update: $(STAMP)
+	$(VPY) -c 'from keusim.doccheck import doc_files, update; print(*update(doc_files()), sep="\n")'
 
 bench: $(STAMP)
 	$(VPY) bench/machine_speed.py

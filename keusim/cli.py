@@ -7,6 +7,7 @@
     keusim trace | attribute | notifycost SYSTEM ...   (analysis of one run)
     keusim calibrate | validate  [... --help]
     keusim new NAME
+    keusim fuzz --runs N --seed S [--arch A]   (adversarial guests, docs/fuzzing.md)
     keusim demo [--full] [--no-native] [--out DIR]
     keusim reproduce [NAME ...|--all] [--quick] [--out DIR]
     keusim sweep SYSTEM --grid K=V,V,... [--executor dask --scheduler ADDR] ...
@@ -242,6 +243,55 @@ def cmd_notifycost(ns) -> int:
     return 0
 
 
+def add_fuzz_parser(sub) -> None:
+    f = sub.add_parser("fuzz", help="seeded attack programs vs. the machine's invariants",
+                       description="Run seeded attack programs beside honest processes and "
+                                   "check that the machine contains them (docs/fuzzing.md).")
+    f.add_argument("--runs", type=int, default=100, help="number of runs (default 100)")
+    f.add_argument("--seed", type=lambda v: int(v, 0), default=1, help="campaign seed (default 1)")
+    f.add_argument("--arch", default=None, help="x86_64 or arm64 (default: alternate both)")
+    f.add_argument("--determinism-every", type=int, default=50, metavar="K",
+                   help="re-run every K-th run and compare reports byte for byte (0: never)")
+    f.add_argument("--save-dir", default="fuzz-cases",
+                   help="where minimized failing cases go (default ./fuzz-cases)")
+    f.add_argument("--max-saves", type=int, default=8, help="cases to minimize and save (default 8)")
+    f.add_argument("--no-minimize", action="store_true", help="save failing programs as generated")
+    f.add_argument("--max-ops", type=int, default=40, help="operations per program, at most")
+    f.add_argument("--kernel-flags", type=lambda v: int(v, 0), default=0,
+                   help="test-only kernel flags (bootinfo.h BOOT_FLAG_*), e.g. to plant a bug")
+    f.add_argument("--replay", nargs="+", metavar="CASE", help="replay saved cases instead")
+    f.set_defaults(func=cmd_fuzz)
+
+
+def cmd_fuzz(ns) -> int:
+    """Exit 0 when every run held every invariant (or every replayed case passes), else 1."""
+    from keusim.fuzz.campaign import fuzz, replay_case
+    if ns.replay:
+        bad = 0
+        targets: dict = {}
+        for c in ns.replay:
+            _, vs = replay_case(Path(c), targets)
+            print(f"{c}: " + ("ok" if not vs else "; ".join(f"{v.invariant}: {v.detail}"
+                                                             for v in vs)))
+            bad += bool(vs)
+        return 1 if bad else 0
+    from keusim import arch as archmod
+    from keusim.progress import progress_bar
+    archs = (archmod.normalize(ns.arch),) if ns.arch else archmod.ARCH_NAMES
+    bar = progress_bar(total=ns.runs, desc="keusim fuzz", unit=" runs")
+
+    def progress(done: int, failures: int) -> None:
+        if bar is not None:
+            bar.set_postfix(failures=failures, refresh=False)
+            bar.update(done - bar.n)
+    s = fuzz(ns.runs, ns.seed, archs, ns.determinism_every, not ns.no_minimize,
+             Path(ns.save_dir), ns.max_saves, ns.kernel_flags, ns.max_ops, progress)
+    if bar is not None:
+        bar.close()
+    print(s.render())
+    return 0 if s.ok else 1
+
+
 def cmd_demo(ns) -> int:
     from keusim.workflow import demo
     return demo.command(ns)
@@ -318,6 +368,7 @@ def parser() -> argparse.ArgumentParser:
     nc.add_argument("-n", "--notifications", type=int, default=200)
     nc.add_argument("--json", action="store_true")
     nc.set_defaults(func=cmd_notifycost)
+    add_fuzz_parser(sub)
     nw = sub.add_parser("new", help="create a ready-to-run project folder NAME/")
     nw.add_argument("name", help="folder to create; its name becomes the system's name")
     nw.set_defaults(func=cmd_new)

@@ -203,6 +203,25 @@ def check(paths: Iterable[str | Path], quick: bool = False,
     return out
 
 
+def update(paths: Iterable[str | Path]) -> list[str]:
+    """Regenerate every marked table in ``paths`` (full form) and write it in place.
+    Returns ``path:line name`` of each table that changed. The prose around a table is
+    not touched: read what changed before committing it."""
+    changed: list[str] = []
+    cache: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        p = Path(path)
+        lines = p.read_text().splitlines(keepends=True)
+        for line, name, doc in reversed(marked_tables("".join(lines))):
+            if name not in cache:
+                cache[name] = tuple(TABLES[name](False))
+            if cache[name] != doc:
+                lines[line:line + len(doc)] = [ln + "\n" for ln in cache[name]]
+                changed.append(f"{p}:{line} {name}")
+        p.write_text("".join(lines))
+    return changed
+
+
 def doc_files(root: Path | None = None) -> list[Path]:
     """The markdown files the check reads: README.md and docs/*.md."""
     from keusim.toolchain import ROOT
@@ -223,4 +242,4 @@ def run(quick: bool = False) -> int:
 
 
 __all__ = ["DocCheckError", "MARKER", "Mismatch", "TABLES", "check", "doc_files",
-           "marked_tables", "run"]
+           "marked_tables", "run", "update"]

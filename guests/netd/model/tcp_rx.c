@@ -202,7 +202,7 @@ main(void)
         while (nic_transmit())
             ;
     }
-    ks_printf("netd-tcp-rx: size %u packets %u netd %u app %u per-packet %u\n",
+    ks_printf("netd-tcp-rx: size %u packets %u netd %lu app %lu per-packet %lu\n",
               (uint32_t)SIZE, (uint32_t)PACKETS, netd_cycles, app_cycles,
               netd_cycles / PACKETS);
     return 0;

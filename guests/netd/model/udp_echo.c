@@ -156,7 +156,7 @@ main(void)
     uint64_t t0 = ks_rdcycles();
     netd_poll(&nd, 2 + PACKETS);
     uint64_t idle = ks_rdcycles() - t0;
-    ks_printf("netd-udp-echo: size %u packets %u cycles %u min %u max %u per-packet %u idle %u\n",
+    ks_printf("netd-udp-echo: size %u packets %u cycles %lu min %lu max %lu per-packet %lu idle %lu\n",
               (uint32_t)SIZE, (uint32_t)PACKETS, cycles, lo, hi, cycles / PACKETS, idle);
     return 0;
 }
