@@ -554,7 +554,7 @@ def sweep(system: str | Path = "pingpong", grid: Mapping[str, Sequence] | None =
             points than two per local worker run locally otherwise, said so on ``log``).
         metric, x: the figure's y metric and x axis (default: the first grid axis).
         figure: write ``sweep.png``/``sweep.svg``.
-        progress: a progress bar on stderr.
+        progress: a progress bar on stderr (when it is a terminal).
         log: where messages go (default stderr).
 
     Raises:
@@ -628,12 +628,12 @@ def sweep(system: str | Path = "pingpong", grid: Mapping[str, Sequence] | None =
         writer.writeheader()
         journal.flush()
     results: dict[str, dict] = dict(done)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from keusim.progress import progress_bar
 
-        bar = tqdm(total=len(pts), initial=len(done), desc=f"sweep {Path(system).stem}",
-                   unit="point", file=sys.stderr, dynamic_ncols=True)
+    # progress=True: a bar when stderr is a terminal (a pipe or a test sees none).
+    bar = progress_bar(total=len(pts), desc=f"sweep {Path(system).stem}", unit="point",
+                       enabled=None if progress else False, initial=len(done),
+                       dynamic_ncols=True)
 
     def on_result(task: dict, res: dict) -> None:
         results[task["id"]] = res
