@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean bench sysdeps docs-check docs-update
+.PHONY: demo test setup lint clean bench sysdeps docs-check docs-update notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -15,8 +15,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) sysdeps
 
+# The paper's headline claims on this host (quick mode) and the containment demo.
 demo: $(STAMP)
 	$(VPY) -m keusim demo
+
+# JupyterLab on notebooks/, with this venv's Python registered as the `python3` kernel
+# (inside the venv, so it does not touch the user's Jupyter set-up). Ctrl-C stops it.
+NBSTAMP := $(VENV)/.notebook
+$(NBSTAMP): $(STAMP)
+	$(VPY) -m pip install -q -e '.[test,notebook]'
+	$(VPY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (keusim .venv)"
+	@touch $(NBSTAMP)
+
+# Containers often run as root, which Jupyter refuses without --allow-root.
+notebooks: $(NBSTAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
 test: $(STAMP) sysdeps
 	$(VPY) -m pytest -n 2 -q tests

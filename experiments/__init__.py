@@ -7,6 +7,7 @@
     claim_56ns   seed 000's 56 ns cross-language IPC
     run_all      all of them, timed
 
-Each module has ``run(quick=False, out=None, workers=None, native=True) -> Experiment``
-and a ``main`` for ``python experiments/<name>.py [--quick]``.
+Each module has ``NAME``, ``run(quick=False, out=None, workers=None, native=True) ->
+Experiment`` and a ``main`` for ``python experiments/<name>.py [--quick]``; a new module
+with those is found by ``keusim reproduce`` and ``run_all`` (keusim.workflow.reproduce).
 """

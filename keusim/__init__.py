@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from keusim.errors import KeusimError
 
-__all__ = ["KeusimError", "__version__", "new_project", "run"]
+__all__ = ["KeusimError", "__version__", "demo", "new_project", "reproduce", "run", "sweep"]
 __version__ = "0.1.0"
 
 
@@ -24,6 +24,27 @@ def run(manifest_or_scenario, **kwargs):
     from keusim.system import run as _run
 
     return _run(manifest_or_scenario, **kwargs)
+
+
+def reproduce(names=None, **kwargs):
+    """Run paper reproductions (experiments/); see :func:`keusim.workflow.reproduce.reproduce`."""
+    from keusim.workflow.reproduce import reproduce as _reproduce
+
+    return _reproduce(names, **kwargs)
+
+
+def sweep(system, grid=None, **kwargs):
+    """Run a parameter sweep; see :func:`keusim.workflow.sweep.sweep`."""
+    from keusim.workflow.sweep import sweep as _sweep
+
+    return _sweep(system, grid, **kwargs)
+
+
+def demo(**kwargs):
+    """The paper's headline claims on this host; see :func:`keusim.workflow.demo.demo`."""
+    from keusim.workflow.demo import demo as _demo
+
+    return _demo(**kwargs)
 
 
 def new_project(path):

@@ -8,7 +8,9 @@
     keusim calibrate | validate  [... --help]
     keusim new NAME
     keusim fuzz --runs N --seed S [--arch A]   (adversarial guests, docs/fuzzing.md)
-    keusim demo
+    keusim demo [--full] [--no-native] [--out DIR]
+    keusim reproduce [NAME ...|--all] [--quick] [--out DIR]
+    keusim sweep SYSTEM --grid K=V,V,... [--executor dask --scheduler ADDR] ...
 
 Bad input gets one line `keusim: error: ...` and exit status 2; a run that
 completes but is not ok exits 1.
@@ -291,16 +293,18 @@ def cmd_fuzz(ns) -> int:
 
 
 def cmd_demo(ns) -> int:
-    from keusim.system import run
-    ok = True
-    for arch in ("x86_64", "arm64"):
-        for name in ("hello", "faults"):
-            rep = run(name, arch=arch)
-            print(rep.summary())
-            print()
-            ok &= rep.ok
-    print("demo:", "all scenarios behaved as expected" if ok else "SOMETHING WENT WRONG")
-    return 0 if ok else 1
+    from keusim.workflow import demo
+    return demo.command(ns)
+
+
+def cmd_reproduce(ns) -> int:
+    from keusim.workflow import reproduce
+    return reproduce.command(ns)
+
+
+def cmd_sweep(ns) -> int:
+    from keusim.workflow import sweep
+    return sweep.command(ns)
 
 
 def cmd_new(ns) -> int:
@@ -368,8 +372,18 @@ def parser() -> argparse.ArgumentParser:
     nw = sub.add_parser("new", help="create a ready-to-run project folder NAME/")
     nw.add_argument("name", help="folder to create; its name becomes the system's name")
     nw.set_defaults(func=cmd_new)
-    d = sub.add_parser("demo", help="run the demo scenarios on both architectures")
+    from keusim.workflow import demo as _demo
+    from keusim.workflow import reproduce as _repro
+    from keusim.workflow import sweep as _sweep
+    d = sub.add_parser("demo", help="the paper's headline claims on this host, and containment")
+    _demo.add_arguments(d)
     d.set_defaults(func=cmd_demo)
+    rp = sub.add_parser("reproduce", help="run the paper reproductions (experiments/)")
+    _repro.add_arguments(rp)
+    rp.set_defaults(func=cmd_reproduce)
+    sw = sub.add_parser("sweep", help="a grid or list of runs over parameters, profiles, arches")
+    _sweep.add_arguments(sw)
+    sw.set_defaults(func=cmd_sweep)
     return ap
 
 

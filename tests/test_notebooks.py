@@ -20,6 +20,8 @@ EXPECT = {
     "02_paper_claims": ["| claim | paper | keusim (simulated)", "KeuOS SPSC (data plane only)",
                         "ring+trap+copy+lock", "keusim SPSC round trip"],
     "03_proofs": ["paper.full_reads_empty", "counterexample", "ordering.publish.plain.armv8"],
+    "04_sweep": ["coherence.core_to_core", "hand-offs per round trip", "same table: True",
+                 "image/png"],
 }
 
 
@@ -70,8 +72,11 @@ def test_notebook_runs(path: Path, tmp_path, monkeypatch):
                 text.append(out.text)
             elif "data" in out:
                 text += [str(v) for k, v in out.data.items() if k.startswith("text/")]
+                text += [k for k in out.data if k.startswith("image/")]
     text = "\n".join(text)
     for s in EXPECT.get(path.stem, []):
         assert s in text, f"{path.name}: output lacks {s!r}"
     if path.stem == "02_paper_claims":
         assert (tmp_path / "paper_table" / "paper_table.json").is_file()
+    if path.stem == "04_sweep":
+        assert (tmp_path / "sweep" / "sweep.parquet").is_file()

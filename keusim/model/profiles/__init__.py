@@ -527,6 +527,63 @@ def _validate(p: Profile, where: str) -> None:
         raise ProfileError(f"{where}: coherence.invalidate_share must be in [0, 1]")
 
 
+def override(profile: Profile | str | Path, updates: Mapping[str, float],
+             source: str = "override") -> Profile:
+    """A copy of ``profile`` with some numbers replaced, each named by its dotted key.
+
+    Keys and units:
+      ``section.key``               a scalar parameter (``coherence.core_to_core``,
+                                    ``trap.ipi``, ``clock.ghz``); a timing in core cycles
+                                    even when the profile writes it in ns, else as written;
+      ``section.key.ns``            a timing in ns (converted at the profile's clock);
+      ``classes.NAME.latency``, ``classes.NAME.rthroughput``  an instruction class.
+    A replaced number's source is ``source`` plus the number it replaced, so a run made
+    with it still says where every number came from. Changing ``clock.ghz`` rescales
+    the timings the profile gives in ns (as :meth:`Profile.with_params` does).
+
+    Raises:
+        ProfileError: a key the profile does not have, or a value that is not a
+            non-negative number (the message names the key).
+    """
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    params: dict[str, Param] = {}
+    classes = dict(prof.classes)
+    for key, raw in updates.items():
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or \
+                not math.isfinite(raw) or raw < 0:
+            raise ProfileError(f"override {key}={raw!r}: the value must be a non-negative number")
+        v = float(raw)
+        parts = key.split(".")
+        if parts[0] == "classes" and len(parts) == 3 and parts[2] in ("latency", "rthroughput"):
+            if parts[1] not in classes:
+                raise ProfileError(f"override {key}: profile {prof.name!r} has no instruction "
+                                   f"class {parts[1]!r}; known: {', '.join(CLASS_NAMES)}")
+            old = classes[parts[1]]
+            classes[parts[1]] = replace(old, **{parts[2]: v}, origin=source,
+                                        source=f"{source} (was {_num(getattr(old, parts[2]))}: "
+                                               f"{old.source})")
+            continue
+        ns = len(parts) == 3 and parts[2] == "ns"
+        base = ".".join(parts[:2]) if ns else key
+        if len(parts) != (3 if ns else 2) or base not in prof.params:
+            known = ", ".join(sorted(prof.params))
+            raise ProfileError(f"override {key}: profile {prof.name!r} has no such number; "
+                               f"use section.key[.ns] or classes.NAME.latency|rthroughput "
+                               f"(parameters: {known})")
+        old = prof.params[base]
+        if ns and old.unit == "value":
+            raise ProfileError(f"override {key}: {base} is not a timing; drop the .ns")
+        was = f"{_num(old.given if old.given is not None else old.value)} {old.unit}"
+        unit = "ns" if ns else ("value" if old.unit == "value" else "cycles")
+        params[base] = Param(value=v * prof.ghz if ns else v, unit=unit, given=v,
+                             source=f"{source} (was {was}: {old.source})", origin=source)
+    out = prof.with_params(params) if params else prof
+    if classes != dict(prof.classes):
+        out = replace(out, classes=_with_load_latency(classes, out.params))
+        _validate(out, f"{prof.name} with overrides")
+    return out
+
+
 # --------------------------------------------------------------------------- TOML out
 
 
@@ -586,4 +643,5 @@ def describe(profiles: Iterable[str] | None = None) -> str:
 
 __all__ = ["CLASS_NAMES", "DEFAULT_PROFILE", "InsnClass", "PIPES", "PROFILE_DIR", "Param",
            "Profile", "ProfileError", "ProfileWarning", "REQUIRED", "TRAP_CLASSES", "describe",
-           "host_mismatch", "list_profiles", "load_profile", "measured_on", "parse_profile"]
+           "host_mismatch", "list_profiles", "load_profile", "measured_on", "override",
+           "parse_profile"]
