@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from keusim import arch as archmod
 from keusim.errors import KeusimError
 from keusim.manifest import SystemSpec, resolve
 from keusim.model.harness import HOST_CFLAGS, percentile, run_calibration_micro, tsc_hz
@@ -735,9 +736,9 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
     sizes, workloads = tuple(sizes), tuple(workloads)
     _check_args(sizes, workloads, runs)
     prof = load_profile(profile)
-    if prof.isa != "x86_64":
-        raise ValidationError(f"profile {prof.name!r} describes {prof.isa}; only x86-64 "
-                              "profiles can be validated on this host")
+    if prof.isa != archmod.host():
+        raise ValidationError(f"profile {prof.name!r} describes {prof.isa}; only "
+                              f"{archmod.host()} profiles can be validated on this host")
     cpus = tuple(cpus) if cpus else allowed_cpus()[:2]
     two_core = [w for w in workloads if resolve(_WORKLOADS[w].scenario).cores > 1]
     if two_core and len(set(cpus)) < 2:

@@ -180,16 +180,6 @@ def reproduce(names: Iterable[str] | str | None = None, *, quick: bool = False,
                            native=native, echo=echo, progress=progress)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``keusim reproduce``: see the module docstring."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="keusim reproduce",
-                                 description="Run the paper reproductions (experiments/).")
-    add_arguments(ap)
-    return command(ap.parse_args(argv))
-
-
 def add_arguments(ap) -> None:
     """The options of ``keusim reproduce`` (shared with keusim.cli)."""
     ap.add_argument("names", nargs="*", metavar="NAME",
