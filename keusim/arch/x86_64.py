@@ -129,38 +129,47 @@ class Trap:
         self.soft, self.rip, self.insn_len = soft, rip, insn_len
 
 
+def _provoke(code: bytes, paging: bool) -> tuple[bytes, bytes]:
+    """Context bytes of a scratch instance before ``code`` runs at 0x1000 and at its first
+    trap. With ``paging``, only the code page is identity-mapped (0x5000 stays unmapped)."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(0, 0x10000)
+    uc.mem_write(0x1000, code)
+    if paging:
+        pml4, pdpt, pd, pt = 0x8000, 0x9000, 0xA000, 0xB000
+        for tab, nxt in ((pml4, pdpt), (pdpt, pd), (pd, pt)):
+            uc.mem_write(tab, struct.pack("<Q", nxt | 3))
+        uc.mem_write(pt + 8, struct.pack("<Q", 0x1000 | 3))
+        uc.reg_write(X.UC_X86_REG_CR3, pml4)
+        uc.reg_write(X.UC_X86_REG_CR4, 0x20)
+        uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x500))
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+    got: list[bytes] = []
+
+    def hook(uc, n, ud):
+        got.append(bytes(uc.context_save()))
+        uc.emu_stop()
+
+    uc.hook_add(UC_HOOK_INTR, hook)
+    before = bytes(uc.context_save())
+    uc.emu_start(0x1000, 0x1FF0, count=8)
+    if not got:
+        raise RuntimeError("context-field discovery: the probe did not trap")
+    return before, got[0]
+
+
 def _find_inflight_offset() -> int:
     """Locate QEMU's "exception in flight" field (env->old_exception) in context bytes.
 
     It is -1 in a fresh instance and takes the vector of a contributory fault. A
     context captured after boot can already hold 14 (seen with Unicorn 2.1.4), which
     would turn the first user fault into #DF and the second into a silent triple
-    fault. Found by provoking #DE and #GP in scratch instances, never hard-coded.
+    fault. Found by provoking #DE and #PF in scratch instances, never hard-coded.
     """
     import ctypes as C
 
-    from unicorn import UC_HOOK_INTR as HI
-
-    def provoke(code: bytes, paging: bool) -> tuple[bytes, bytes]:
-        uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        uc.mem_map(0, 0x10000)
-        uc.mem_write(0x1000, code)
-        if paging:  # identity-map the code page only; 0x5000 stays unmapped
-            pml4, pdpt, pd, pt = 0x8000, 0x9000, 0xA000, 0xB000
-            for tab, nxt in ((pml4, pdpt), (pdpt, pd), (pd, pt)):
-                uc.mem_write(tab, struct.pack("<Q", nxt | 3))
-            uc.mem_write(pt + 8, struct.pack("<Q", 0x1000 | 3))
-            uc.reg_write(X.UC_X86_REG_CR3, pml4)
-            uc.reg_write(X.UC_X86_REG_CR4, 0x20)
-            uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x500))
-            uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-        uc.hook_add(HI, lambda uc, n, ud: uc.emu_stop())
-        before = bytes(uc.context_save())
-        uc.emu_start(0x1000, 0x1FF0, count=8)
-        return before, bytes(uc.context_save())
-
-    b1, a1 = provoke(bytes.fromhex("31c9f7f1"), False)     # div ecx -> #DE (vector 0)
-    b2, a2 = provoke(bytes.fromhex("8b042500500000"), True)  # mov eax, [0x5000] -> #PF (14)
+    b1, a1 = _provoke(bytes.fromhex("31c9f7f1"), False)     # div ecx -> #DE (vector 0)
+    b2, a2 = _provoke(bytes.fromhex("8b042500500000"), True)  # mov eax, [0x5000] -> #PF (14)
     hits = [i for i in range(0, len(b1) - 4, 4)
             if C.c_int32.from_buffer_copy(b1, i).value == -1
             and C.c_int32.from_buffer_copy(a1, i).value == 0
@@ -182,36 +191,10 @@ def _find_isint_offset() -> int:
     """
     import ctypes as C
 
-    def provoke(code: bytes, paging: bool) -> tuple[bytes, bytes]:
-        uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        uc.mem_map(0, 0x10000)
-        uc.mem_write(0x1000, code)
-        if paging:
-            pml4, pdpt, pd, pt = 0x8000, 0x9000, 0xA000, 0xB000
-            for tab, nxt in ((pml4, pdpt), (pdpt, pd), (pd, pt)):
-                uc.mem_write(tab, struct.pack("<Q", nxt | 3))
-            uc.mem_write(pt + 8, struct.pack("<Q", 0x1000 | 3))
-            uc.reg_write(X.UC_X86_REG_CR3, pml4)
-            uc.reg_write(X.UC_X86_REG_CR4, 0x20)
-            uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x500))
-            uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-        got: list[bytes] = []
-
-        def hook(uc, n, ud):
-            got.append(bytes(uc.context_save()))
-            uc.emu_stop()
-
-        uc.hook_add(UC_HOOK_INTR, hook)
-        before = bytes(uc.context_save())
-        uc.emu_start(0x1000, 0x1FF0, count=8)
-        if not got:
-            raise RuntimeError("software-interrupt discovery: the probe did not trap")
-        return before, got[0]
-
-    runs = [(provoke(bytes.fromhex("cd41"), False), 1),            # int $0x41
-            (provoke(bytes.fromhex("90cc"), False), 1),            # int3
-            (provoke(bytes.fromhex("31c9f7f1"), False), 0),        # div ecx -> #DE
-            (provoke(bytes.fromhex("8b042500500000"), True), 0)]   # #PF
+    runs = [(_provoke(bytes.fromhex("cd41"), False), 1),            # int $0x41
+            (_provoke(bytes.fromhex("90cc"), False), 1),            # int3
+            (_provoke(bytes.fromhex("31c9f7f1"), False), 0),        # div ecx -> #DE
+            (_provoke(bytes.fromhex("8b042500500000"), True), 0)]   # #PF
     first = runs[0][0][0]
     hits = [i for i in range(0, len(first) - 4, 4)
             if all(C.c_int32.from_buffer_copy(b, i).value == 0
