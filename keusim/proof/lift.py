@@ -302,13 +302,14 @@ class Executor:
     """
 
     def __init__(self, lifter: Lifter, env: Env, pre: Iterable[Any], max_visits: int = 4,
-                 max_paths: int = 400, timeout_ms: int = 20_000) -> None:
+                 max_paths: int = 400, timeout_ms: int = 20_000, logic: str = "QF_BV") -> None:
         self.lifter = lifter
         self.env = env
         self.pre = list(pre)
         self.max_visits = max_visits
         self.max_paths = max_paths
         self.timeout_ms = timeout_ms
+        self.logic = logic            # QF_ABV when the Env models memory as an array
         self.load_syms: dict[str, int] = {}  # fresh load symbol -> event index
         self._fresh = 0
 
@@ -317,7 +318,7 @@ class Executor:
         # A fresh solver per query: Z3 answers a one-shot QF_BV query by bit-blasting to
         # SAT, which is one to two orders of magnitude faster here than the incremental
         # (push/pop) solver it falls back to otherwise.
-        s = z3.SolverFor("QF_BV")
+        s = z3.SolverFor(self.logic)
         s.set("timeout", self.timeout_ms)
         s.set("random_seed", 0)
         s.add(*self.pre, *st.cond)
@@ -368,6 +369,8 @@ class Executor:
                     st.regs[k] = z3.BitVec(f"reg_{vn.offset + i:x}", 8)
                 parts.append(st.regs[k])
             return join_bytes(parts)
+        if sp == "ram":                                  # an absolute memory operand
+            return self.env.load(self, st, _bv(vn.offset, 8), vn.size, self._insn)
         raise LiftError(f"{st.pc:#x}: P-code varnode in space {sp!r} is not modelled")
 
     def _write(self, st: State, vn: Any, value: Any) -> None:
@@ -380,6 +383,9 @@ class Executor:
             for i in range(vn.size):
                 st.regs[(sp, vn.offset + i)] = (value if vn.size == 1
                                                 else z3.Extract(8 * i + 7, 8 * i, value))
+            return
+        if sp == "ram":
+            self.env.store(self, st, _bv(vn.offset, 8), vn.size, value, self._insn)
             return
         raise LiftError(f"{st.pc:#x}: P-code writes space {sp!r}, which is not modelled")
 
@@ -398,6 +404,7 @@ class Executor:
 
     def _step_insn(self, st: State, work: list[State]) -> list[PathEnd]:
         ins = self.lifter.insn(st.pc)
+        self._insn = ins
         n = st.visits.get(st.pc, 0) + 1
         st.visits[st.pc] = n
         if n > self.max_visits:
@@ -694,7 +701,7 @@ def classify(ex: Executor, st: State, addr: Any, size: int, regions: Iterable[Re
 def counterexample(ex: Executor, st: State, show: dict[str, Any],
                    extra: Any = None) -> dict[str, int]:
     """Values of ``show`` in a model of pre /\\ path condition (/\\ extra)."""
-    s = z3.Solver()
+    s = z3.SolverFor(ex.logic)
     s.set("timeout", 20_000)
     s.add(*ex.pre, *st.cond)
     if extra is not None:
@@ -716,3 +723,31 @@ def lifter_for(arch: str, path: str) -> Lifter:
 
 
 Callback = Callable[..., Any]
+
+
+def struct_layout(path: Path, name: str) -> tuple[int, dict[str, int]]:
+    """(size, {member: byte offset}) of ``struct name`` from an ELF's DWARF (built -g).
+
+    Proofs about compiled code take layouts from the binary they are about, so a field
+    reordered in a header cannot leave a proof checking the old offsets.
+    """
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as fh:
+        elf = ELFFile(fh)
+        if not elf.has_dwarf_info():
+            raise LiftError(f"{path}: no DWARF; build with -g")
+        for cu in elf.get_dwarf_info().iter_CUs():
+            for die in cu.iter_DIEs():
+                if die.tag != "DW_TAG_structure_type":
+                    continue
+                n = die.attributes.get("DW_AT_name")
+                if n is None or n.value.decode() != name or "DW_AT_byte_size" not in die.attributes:
+                    continue
+                members = {}
+                for ch in die.iter_children():
+                    if ch.tag == "DW_TAG_member" and "DW_AT_name" in ch.attributes:
+                        members[ch.attributes["DW_AT_name"].value.decode()] = \
+                            ch.attributes["DW_AT_data_member_location"].value
+                return die.attributes["DW_AT_byte_size"].value, members
+    raise LiftError(f"{path}: no DWARF description of struct {name}")
