@@ -256,8 +256,8 @@ def _last_store_is(st: State, addr: Any, value: Any) -> Any:
     for n, e in enumerate(stores):
         if e.size != 8:
             continue
-        later = [z3.Or(z3.ULE(l.offset + l.size, addr), z3.ULE(addr + 8, l.offset))
-                 for l in stores[n + 1:]]
+        later = [z3.Or(z3.ULE(w.offset + w.size, addr), z3.ULE(addr + 8, w.offset))
+                 for w in stores[n + 1:]]
         cases.append(z3.And(e.offset == addr, e.value == value, *later))
     return z3.Or(*cases) if cases else z3.BoolVal(False)
 
@@ -267,7 +267,7 @@ def check(arch: str, what: str, root: Path | None = None) -> Outcome:
     try:
         run = run_notify(arch, str(kernel_elf(arch, root)))
     except lift.LiftError as e:
-        return Outcome("unknown", f"error: {e}")
+        return Outcome("error", str(e))
     accepted = 0
     ret_reg = "RAX" if arch == "x86_64" else "x0"
     for end in run.ends:

@@ -147,7 +147,7 @@ class RingEnv(Env):
     def initial(self, ex: Executor, entry: int, args: Sequence[Any]) -> State:
         st = State(entry)
         regs = ("RDI", "RSI", "RDX", "RCX") if self.arch == "x86_64" else ("x0", "x1", "x2", "x3")
-        for r, v in zip(regs, args):
+        for r, v in zip(regs, args, strict=False):
             ex.reg_init(r, v, st)
         if self.arch == "x86_64":
             ex.reg_init("RSP", self.SP0, st)
@@ -481,7 +481,7 @@ def check_refinement(arch: str, func: str, root: Path | None = None) -> Outcome:
     try:
         run = run_function(arch, func, str(ring_object(arch, root)))
     except lift.LiftError as e:
-        return Outcome("unknown", f"error: {e}")
+        return Outcome("error", str(e))
     ex = run.ex
     paths = cut = 0
     for end in run.ends:
@@ -734,7 +734,7 @@ def check_ordering(arch: str, root: Path | None = None) -> Outcome:
         obj = str(ring_object(arch, root))
         tests = litmus_tests(arch, obj)
     except lift.LiftError as e:
-        return Outcome("unknown", f"error: {e}")
+        return Outcome("error", str(e))
     if not tests:
         return Outcome("counterexample", "found no publish/consume path pair: the extraction "
                        "is out of date with the code")

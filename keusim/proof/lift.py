@@ -417,24 +417,24 @@ class Executor:
     def _exec_ops(self, st: State, ins: Insn, i: int, work: list[State]) -> list[PathEnd]:
         import pypcode
 
-        O = pypcode.OpCode
+        Op = pypcode.OpCode
         ops = ins.ops
         while i < len(ops):
             op = ops[i]
             oc = op.opcode
             inp = op.inputs
             try:
-                if oc == O.BRANCH or oc == O.CALL:
+                if oc == Op.BRANCH or oc == Op.CALL:
                     tgt = inp[0]
                     if tgt.space.name == "const":            # relative p-code branch
                         i = i + _signed(tgt.offset, tgt.size)
                         continue
-                    if oc == O.CALL:
+                    if oc == Op.CALL:
                         return self._call(st, ins, tgt.offset, work)
                     st.pc = tgt.offset
                     work.append(st)
                     return []
-                if oc == O.CBRANCH:
+                if oc == Op.CBRANCH:
                     c = self._read(st, inp[1]) != 0
                     c = z3.simplify(c)
                     tgt = inp[0]
@@ -465,31 +465,31 @@ class Executor:
                             taken.pc = tgt.offset
                             work.append(taken)
                     return ends
-                if oc == O.RETURN or oc == O.BRANCHIND or oc == O.CALLIND:
+                if oc == Op.RETURN or oc == Op.BRANCHIND or oc == Op.CALLIND:
                     tgt = z3.simplify(self._read(st, inp[0]))
-                    if oc == O.RETURN or (oc == O.BRANCHIND and self.lifter.arch == "arm64"
+                    if oc == Op.RETURN or (oc == Op.BRANCHIND and self.lifter.arch == "arm64"
                                           and ins.mnemonic == "ret"):
                         return [PathEnd("ret", st, ret=tgt)]
                     if not z3.is_bv_value(tgt):
                         raise LiftError(f"{ins}: indirect jump/call to a computed address "
                                         "is not modelled")
-                    if oc == O.CALLIND:
+                    if oc == Op.CALLIND:
                         return self._call(st, ins, tgt.as_long(), work)
                     st.pc = tgt.as_long()
                     work.append(st)
                     return []
-                if oc == O.LOAD:
+                if oc == Op.LOAD:
                     addr = self._read(st, inp[1])
                     size = getattr(op, "narrow", None) or op.output.size
                     v = self.env.load(self, st, addr, size, ins)
                     if size < op.output.size:
                         v = z3.ZeroExt(8 * (op.output.size - size), v)
                     self._write(st, op.output, v)
-                elif oc == O.STORE:
+                elif oc == Op.STORE:
                     addr = self._read(st, inp[1])
                     val = self._read(st, inp[2])
                     self.env.store(self, st, addr, inp[2].size, val, ins)
-                elif oc == O.CALLOTHER:
+                elif oc == Op.CALLOTHER:
                     if ins.mnemonic in ("dmb", "dsb", "isb"):
                         pass                                   # recorded in _step_insn
                     else:
@@ -537,7 +537,7 @@ class Executor:
     def _alu(self, oc: Any, op: Any, st: State, ins: Insn) -> Any:
         import pypcode
 
-        O = pypcode.OpCode
+        Op = pypcode.OpCode
         a = [self._read(st, x) for x in op.inputs]
         osz = op.output.size * 8
 
@@ -550,72 +550,72 @@ class Executor:
                 return x
             return z3.ZeroExt(bits - w, x) if w < bits else z3.Extract(bits - 1, 0, x)
 
-        if oc == O.COPY:
+        if oc == Op.COPY:
             return a[0]
-        if oc == O.INT_ADD:
+        if oc == Op.INT_ADD:
             return a[0] + a[1]
-        if oc == O.INT_SUB:
+        if oc == Op.INT_SUB:
             return a[0] - a[1]
-        if oc == O.INT_MULT:
+        if oc == Op.INT_MULT:
             return a[0] * a[1]
-        if oc == O.INT_DIV:
+        if oc == Op.INT_DIV:
             return z3.UDiv(a[0], a[1])
-        if oc == O.INT_REM:
+        if oc == Op.INT_REM:
             return z3.URem(a[0], a[1])
-        if oc == O.INT_AND:
+        if oc == Op.INT_AND:
             return a[0] & a[1]
-        if oc == O.INT_OR:
+        if oc == Op.INT_OR:
             return a[0] | a[1]
-        if oc == O.INT_XOR:
+        if oc == Op.INT_XOR:
             return a[0] ^ a[1]
-        if oc == O.INT_NEGATE:
+        if oc == Op.INT_NEGATE:
             return ~a[0]
-        if oc == O.INT_2COMP:
+        if oc == Op.INT_2COMP:
             return -a[0]
-        if oc == O.INT_LEFT:
+        if oc == Op.INT_LEFT:
             return a[0] << fit(a[1], osz)
-        if oc == O.INT_RIGHT:
+        if oc == Op.INT_RIGHT:
             return z3.LShR(a[0], fit(a[1], osz))
-        if oc == O.INT_SRIGHT:
+        if oc == Op.INT_SRIGHT:
             return a[0] >> fit(a[1], osz)
-        if oc == O.INT_ZEXT:
+        if oc == Op.INT_ZEXT:
             return z3.ZeroExt(osz - a[0].size(), a[0])
-        if oc == O.INT_SEXT:
+        if oc == Op.INT_SEXT:
             return z3.SignExt(osz - a[0].size(), a[0])
-        if oc == O.INT_EQUAL:
+        if oc == Op.INT_EQUAL:
             return b(a[0] == a[1])
-        if oc == O.INT_NOTEQUAL:
+        if oc == Op.INT_NOTEQUAL:
             return b(a[0] != a[1])
-        if oc == O.INT_LESS:
+        if oc == Op.INT_LESS:
             return b(z3.ULT(a[0], a[1]))
-        if oc == O.INT_LESSEQUAL:
+        if oc == Op.INT_LESSEQUAL:
             return b(z3.ULE(a[0], a[1]))
-        if oc == O.INT_SLESS:
+        if oc == Op.INT_SLESS:
             return b(a[0] < a[1])
-        if oc == O.INT_SLESSEQUAL:
+        if oc == Op.INT_SLESSEQUAL:
             return b(a[0] <= a[1])
-        if oc == O.INT_CARRY:
+        if oc == Op.INT_CARRY:
             return b(z3.ULT(a[0] + a[1], a[0]))
-        if oc == O.INT_SCARRY:
+        if oc == Op.INT_SCARRY:
             return b(z3.Not(z3.BVAddNoOverflow(a[0], a[1], True)))
-        if oc == O.INT_SBORROW:
+        if oc == Op.INT_SBORROW:
             return b(z3.Not(z3.BVSubNoOverflow(a[0], a[1])))
-        if oc == O.BOOL_NEGATE:
+        if oc == Op.BOOL_NEGATE:
             return b(a[0] == 0)
-        if oc == O.BOOL_AND:
+        if oc == Op.BOOL_AND:
             return b(z3.And(a[0] != 0, a[1] != 0))
-        if oc == O.BOOL_OR:
+        if oc == Op.BOOL_OR:
             return b(z3.Or(a[0] != 0, a[1] != 0))
-        if oc == O.BOOL_XOR:
+        if oc == Op.BOOL_XOR:
             return b(z3.Xor(a[0] != 0, a[1] != 0))
-        if oc == O.SUBPIECE:
+        if oc == Op.SUBPIECE:
             lo = op.inputs[1].offset * 8
             hi = min(lo + osz, a[0].size()) - 1
             v = z3.Extract(hi, lo, a[0])
             return fit(v, osz)
-        if oc == O.PIECE:
+        if oc == Op.PIECE:
             return z3.Concat(a[0], a[1])
-        if oc == O.POPCOUNT:
+        if oc == Op.POPCOUNT:
             w = a[0].size()
             return fit(sum(z3.ZeroExt(osz - 1 if osz > 1 else 0, z3.Extract(k, k, a[0]))
                            for k in range(w)), osz)

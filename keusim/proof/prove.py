@@ -29,7 +29,9 @@ from typing import Any
 
 from keusim.errors import KeusimError
 
-OUTCOMES = ("proved", "counterexample", "unknown")
+OUTCOMES = ("proved", "counterexample", "unknown", "error")
+DEFAULT_BUDGET = 120.0
+"""Seconds one proof may take under ``keusim prove`` before it is stopped (``unknown``)."""
 
 
 @dataclass(frozen=True)
@@ -165,21 +167,55 @@ def select(names: Sequence[str] | None, proofs: Sequence[Proof]) -> list[Proof]:
     return [p for p in proofs if p.name in chosen]
 
 
-def run_one(p: Proof) -> ProofResult:
-    """Run one proof; an exception becomes outcome ``unknown`` with its message."""
-    t0 = time.perf_counter()
+def _check(p: Proof) -> tuple[str, str | None]:
     try:
         o = p.check()
-        outcome, cex = o.outcome, o.counterexample
+        return o.outcome, o.counterexample
     except Exception as e:  # a broken model must not hide the other results
-        outcome, cex = "unknown", f"error: {type(e).__name__}: {e}"
+        return "error", f"{type(e).__name__}: {e}"
+
+
+def _child(p: Proof, conn: Any) -> None:
+    conn.send(_check(p))
+    conn.close()
+
+
+def run_one(p: Proof, budget: float | None = None) -> ProofResult:
+    """Run one proof. An exception becomes outcome ``error`` with its message.
+
+    With a ``budget`` (seconds) the proof runs in a forked child that is killed when
+    the budget is spent; the outcome is then ``unknown`` ("exceeded its budget"). A guest
+    that spins, a Z3 query that never returns or a lifter loop cannot hang the runner.
+    """
+    t0 = time.perf_counter()
+    if budget is None:
+        outcome, cex = _check(p)
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child, args=(p, send), daemon=True)
+        child.start()
+        send.close()
+        if recv.poll(budget):
+            try:
+                outcome, cex = recv.recv()
+            except EOFError:
+                outcome, cex = "error", "the proof process died without a result"
+        else:
+            outcome, cex = "unknown", f"exceeded its budget of {budget:g} s; stopped"
+        child.kill()
+        child.join()
     dt = time.perf_counter() - t0
     return ProofResult(p.name, p.property, p.expected, outcome, outcome == p.expected, dt, cex)
 
 
-def run_proofs(names: list[str] | None = None) -> list[ProofResult]:
-    """Run the named proofs (all when ``names`` is None) and return their results."""
-    return [run_one(p) for p in select(names, discover())]
+def run_proofs(names: list[str] | None = None, budget: float | None = None,
+               proofs: Sequence[Proof] | None = None) -> list[ProofResult]:
+    """Run the named proofs (all when ``names`` is None) and return their results.
+    ``budget`` (seconds per proof) runs each in a child process; see :func:`run_one`."""
+    return [run_one(p, budget) for p in select(names, list(proofs or discover()))]
 
 
 def render_table(results: Iterable[ProofResult], counterexamples: bool = True) -> str:
@@ -231,6 +267,9 @@ def solve(hyps: Sequence[Any], goal: Any, show: Mapping[str, Any] | None = None,
           ) -> Outcome:
     """Prove ``hyps -> goal`` with Z3: ``proved`` when ``hyps /\\ ~goal`` is unsat.
 
+    The hypotheses are first checked to be satisfiable; if not, the outcome is
+    ``error`` (a vacuous proof), never ``proved``.
+
     On a counterexample, the ``show`` terms are evaluated in Z3's model; ``details`` maps
     each name to its value (ints for bit-vectors and integers, bools for Bools) and
     ``explain``, if given, turns that into the first line of the rendered text.
@@ -241,6 +280,13 @@ def solve(hyps: Sequence[Any], goal: Any, show: Mapping[str, Any] | None = None,
     s.set("timeout", timeout_ms)
     s.set("random_seed", 0)
     s.add(*hyps)
+    # A proof whose hypotheses contradict each other holds vacuously: refuse it.
+    sat = s.check()
+    if sat == z3.unsat:
+        return Outcome("error", "the hypotheses are unsatisfiable, so the goal would hold "
+                       "vacuously: the model is over-constrained")
+    if sat == z3.unknown:
+        return Outcome("unknown", f"Z3 could not decide the hypotheses: {s.reason_unknown()}")
     s.add(z3.Not(goal))
     r = s.check()
     if r == z3.unsat:
