@@ -262,3 +262,20 @@ def test_budget_stops_a_proof_that_does_not_return() -> None:
     ok = prove.run_one(prove.Proof("test.ok", "returns", lambda: prove.Outcome("proved")),
                        budget=30.0)
     assert ok.ok and ok.outcome == "proved"
+
+
+def test_budgeted_run_reports_the_spinner_and_still_runs_the_rest() -> None:
+    import time
+
+    def spin() -> prove.Outcome:
+        while True:
+            time.sleep(0.05)
+
+    ps = [prove.Proof("t.a", "proved", lambda: prove.Outcome("proved"), module="m"),
+          prove.Proof("t.spin", "never returns", spin, module="m"),
+          prove.Proof("t.b", "a counterexample", lambda: prove.Outcome("counterexample", "x"),
+                      expected="counterexample", module="m")]
+    rs = prove.run_proofs(None, budget=1.0, proofs=ps)
+    assert [(r.name, r.outcome, r.ok) for r in rs] == [
+        ("t.a", "proved", True), ("t.spin", "unknown", False), ("t.b", "counterexample", True)]
+    assert "budget" in (rs[1].counterexample or "")

@@ -211,11 +211,77 @@ def run_one(p: Proof, budget: float | None = None) -> ProofResult:
     return ProofResult(p.name, p.property, p.expected, outcome, outcome == p.expected, dt, cex)
 
 
+def _batch_child(ps: Sequence[Proof], conn: Any) -> None:
+    for p in ps:
+        t0 = time.perf_counter()
+        outcome, cex = _check(p)
+        conn.send((outcome, cex, time.perf_counter() - t0))
+    conn.close()
+
+
+def _run_batch(ps: Sequence[Proof], budget: float) -> list[ProofResult]:
+    """Run proofs of one module in one forked child (so they share its caches: the
+    ordering proofs reuse the refinement proofs' lifted paths), waiting at most
+    ``budget`` seconds for each result. A proof over budget is ``unknown``; the child is
+    killed and a new one runs the rest."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out: list[ProofResult] = []
+    todo = list(ps)
+    while todo:
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_batch_child, args=(todo, send), daemon=True)
+        child.start()
+        send.close()
+        done = 0
+        for p in todo:
+            t0 = time.perf_counter()
+            if recv.poll(budget):
+                try:
+                    outcome, cex, dt = recv.recv()
+                except EOFError:
+                    outcome, cex, dt = ("error", "the proof process died without a result",
+                                        time.perf_counter() - t0)
+                    done += 1
+                    out.append(ProofResult(p.name, p.property, p.expected, outcome, False, dt,
+                                           cex))
+                    break
+            else:
+                outcome, cex, dt = ("unknown", f"exceeded its budget of {budget:g} s; stopped",
+                                    time.perf_counter() - t0)
+                done += 1
+                out.append(ProofResult(p.name, p.property, p.expected, outcome, False, dt, cex))
+                break
+            done += 1
+            out.append(ProofResult(p.name, p.property, p.expected, outcome,
+                                   outcome == p.expected, dt, cex))
+        child.kill()
+        child.join()
+        todo = todo[done:]
+    return out
+
+
 def run_proofs(names: list[str] | None = None, budget: float | None = None,
                proofs: Sequence[Proof] | None = None) -> list[ProofResult]:
     """Run the named proofs (all when ``names`` is None) and return their results.
-    ``budget`` (seconds per proof) runs each in a child process; see :func:`run_one`."""
-    return [run_one(p, budget) for p in select(names, list(proofs or discover()))]
+
+    ``budget`` (seconds per proof): the proofs of each module run in a child process
+    and any proof still running after ``budget`` seconds is stopped and reported
+    ``unknown`` (see :func:`_run_batch`). Without it they run in this process.
+    """
+    chosen = select(names, list(proofs or discover()))
+    if budget is None:
+        return [run_one(p) for p in chosen]
+    out: list[ProofResult] = []
+    i = 0
+    while i < len(chosen):
+        j = i
+        while j < len(chosen) and chosen[j].module == chosen[i].module:
+            j += 1
+        out.extend(_run_batch(chosen[i:j], budget))
+        i = j
+    return out
 
 
 def render_table(results: Iterable[ProofResult], counterexamples: bool = True) -> str:
