@@ -218,14 +218,10 @@ def run_mutant(m: Mutant, budget: float = 300.0) -> MutantResult:
                                     if (res.stderr or res.stdout).strip() else "failed")
             return MutantResult(m, caught, bad, time.perf_counter() - t0)
         mod = prove.load_module(stem)
-        proofs = mod.proofs_for(root)
-        bad_l: list[str] = []
-        for p in proofs:
-            r = prove.run_one(p, budget)
-            if not r.ok:
-                bad_l.append(f"{r.name} ({r.outcome})")
-                if not m.equivalent:
-                    break          # caught; the remaining proofs cannot uncatch it
+        # One child for the file's proofs (they share lifted paths); a bug mutant stops
+        # at its first catch, an equivalent one runs everything.
+        rs = prove.run_batch(mod.proofs_for(root), budget, stop_on_fail=not m.equivalent)
+        bad_l = [f"{r.name} ({r.outcome})" for r in rs if not r.ok]
         return MutantResult(m, bool(bad_l), tuple(bad_l), time.perf_counter() - t0)
 
 

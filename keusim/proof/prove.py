@@ -219,7 +219,8 @@ def _batch_child(ps: Sequence[Proof], conn: Any) -> None:
     conn.close()
 
 
-def _run_batch(ps: Sequence[Proof], budget: float) -> list[ProofResult]:
+def run_batch(ps: Sequence[Proof], budget: float, stop_on_fail: bool = False
+               ) -> list[ProofResult]:
     """Run proofs of one module in one forked child (so they share its caches: the
     ordering proofs reuse the refinement proofs' lifted paths), waiting at most
     ``budget`` seconds for each result. A proof over budget is ``unknown``; the child is
@@ -256,8 +257,12 @@ def _run_batch(ps: Sequence[Proof], budget: float) -> list[ProofResult]:
             done += 1
             out.append(ProofResult(p.name, p.property, p.expected, outcome,
                                    outcome == p.expected, dt, cex))
+            if stop_on_fail and outcome != p.expected:
+                break
         child.kill()
         child.join()
+        if stop_on_fail and out and not out[-1].ok:
+            return out
         todo = todo[done:]
     return out
 
@@ -268,7 +273,7 @@ def run_proofs(names: list[str] | None = None, budget: float | None = None,
 
     ``budget`` (seconds per proof): the proofs of each module run in a child process
     and any proof still running after ``budget`` seconds is stopped and reported
-    ``unknown`` (see :func:`_run_batch`). Without it they run in this process.
+    ``unknown`` (see :func:`run_batch`). Without it they run in this process.
     """
     chosen = select(names, list(proofs or discover()))
     if budget is None:
@@ -279,7 +284,7 @@ def run_proofs(names: list[str] | None = None, budget: float | None = None,
         j = i
         while j < len(chosen) and chosen[j].module == chosen[i].module:
             j += 1
-        out.extend(_run_batch(chosen[i:j], budget))
+        out.extend(run_batch(chosen[i:j], budget))
         i = j
     return out
 
