@@ -590,21 +590,23 @@ def _thread(events: list[Event], names: dict[str, str], values: dict[str, int],
 
 @dataclass(frozen=True)
 class Shape:
-    """One path's shared-access sequence, turned into a litmus thread."""
+    """A shared-access sequence, turned into a litmus thread, and the paths that have it
+    (feasibility is checked only when a test built from the shape fails)."""
 
     func: str
     text: str
     regs: tuple[tuple[str, str], ...]
     how: str
+    paths: tuple[tuple[Any, State], ...] = ()
+
+    def feasible(self) -> bool:
+        return any(run.ex.feasible(st) for run, st in self.paths)
 
 
 def _ok_paths(run: Run) -> list[State]:
-    """The feasible paths that returned (or were cut), events numbered."""
-    key = "_feasible"
-    if not hasattr(run, key):
-        setattr(run, key, [_numbered(e.state) for e in run.ends
-                           if e.kind in ("ret", "cut") and run.ex.feasible(e.state)])
-    return getattr(run, key)
+    """The paths that returned (or were cut), events numbered. Some may be infeasible
+    (the executor prunes lazily); Shape.feasible decides when it matters."""
+    return [_numbered(e.state) for e in run.ends if e.kind in ("ret", "cut")]
 
 
 def _numbered(st: State) -> State:
@@ -617,7 +619,8 @@ def publish_shapes(arch: str, obj: str) -> list[Shape]:
     The payload the caller wrote before ring_commit is a plain store first."""
     out = []
     for func in ("ring_commit", "ring_reserve"):
-        for st in _ok_paths(run_function(arch, func, obj)):
+        run = run_function(arch, func, obj)
+        for st in _ok_paths(run):
             evs = [e for e in st.events if e.kind == "fence" or e.region in ("own", "data")]
             if not any(e.kind == "st" and e.region == "own" for e in evs):
                 continue
@@ -629,7 +632,8 @@ def publish_shapes(arch: str, obj: str) -> list[Shape]:
             if func == "ring_commit":
                 text = "st payload 1 ; " + text
             out.append(Shape(func, text, tuple(regs.items()),
-                             " -> ".join(str(e.insn) for e in evs if e.kind != "ld")))
+                             " -> ".join(str(e.insn) for e in evs if e.kind != "ld"),
+                             ((run, st),)))
     return _dedupe(out)
 
 
@@ -637,7 +641,8 @@ def consume_shapes(arch: str, obj: str) -> list[Shape]:
     """Each ring_peek pass that loads head and then a header (or WRAP marker). A pass
     that returns a message is followed by the caller's plain payload read."""
     out = []
-    for st in _ok_paths(run_function(arch, "ring_peek", obj)):
+    run = run_function(arch, "ring_peek", obj)
+    for st in _ok_paths(run):
         for evs in _passes(st):
             if not any(e.kind == "ld" and e.region == "data" for e in evs):
                 continue
@@ -649,7 +654,7 @@ def consume_shapes(arch: str, obj: str) -> list[Shape]:
                 text += " ; ld r9 payload"
                 regs["payload"] = "r9"
             out.append(Shape("ring_peek", text, tuple(regs.items()),
-                             " -> ".join(str(e.insn) for e in seq)))
+                             " -> ".join(str(e.insn) for e in seq), ((run, st),)))
     return _dedupe(out)
 
 
@@ -658,20 +663,23 @@ def free_shapes(arch: str, obj: str) -> list[Shape]:
     ring_peek's WRAP pass (marker read, then tail), and a message read (peek's header
     load, the caller's payload read) followed by ring_release."""
     out = []
-    for st in _ok_paths(run_function(arch, "ring_peek", obj)):
+    run = run_function(arch, "ring_peek", obj)
+    for st in _ok_paths(run):
         for evs in _passes(st):
             if any(e.kind == "st" and e.region == "own" for e in evs):
                 seq = [e for e in evs if e.kind == "fence" or e.region in ("data", "own")]
                 text, regs = _thread(seq, {"data": "hdr", "own": "tail"}, {"tail": 1}, 0)
-                out.append(Shape("ring_peek", text, tuple(regs.items()), "WRAP pass"))
-    for st in _ok_paths(run_function(arch, "ring_release", obj)):
+                out.append(Shape("ring_peek", text, tuple(regs.items()), "WRAP pass",
+                                 ((run, st),)))
+    rel = run_function(arch, "ring_release", obj)
+    for st in _ok_paths(rel):
         evs = [e for e in st.events if e.kind == "fence" or e.region == "own"]
         if not any(e.kind == "st" for e in evs):
             continue
         text, regs = _thread(evs, {"own": "tail"}, {"tail": 1}, 2)
         text = "ld r0 hdr ; ld r1 payload ; " + text
         regs = {"hdr": "r0", "payload": "r1", **regs}
-        out.append(Shape("ring_release", text, tuple(regs.items()), "release"))
+        out.append(Shape("ring_release", text, tuple(regs.items()), "release", ((rel, st),)))
     return _dedupe(out)
 
 
@@ -679,26 +687,33 @@ def reuse_shapes(arch: str, obj: str) -> list[Shape]:
     """Producer paths that read tail and then may overwrite freed bytes: ring_reserve's
     WRAP marker store, or (on success) the caller's payload store and the header."""
     out = []
-    for st in _ok_paths(run_function(arch, "ring_reserve", obj)):
+    run = run_function(arch, "ring_reserve", obj)
+    for st in _ok_paths(run):
         evs = [e for e in st.events if e.kind == "fence" or e.region in ("peer", "data")]
         if not any(e.kind == "ld" and e.region == "peer" for e in evs):
             continue
         text, regs = _thread(evs, {"peer": "tail", "data": "hdr"}, {"hdr": 2}, 10)
         ok = not any(e.kind == "st" and e.region == "own" for e in st.events)
         text += " ; st payload 2 ; st hdr 2" if ok else ""
-        out.append(Shape("ring_reserve", text, tuple(regs.items()), "reserve"))
+        out.append(Shape("ring_reserve", text, tuple(regs.items()), "reserve", ((run, st),)))
     return _dedupe(out)
 
 
 def _dedupe(shapes: list[Shape]) -> list[Shape]:
+    """One shape per litmus text, carrying every path that has it."""
     seen: dict[str, Shape] = {}
     for s in shapes:
-        seen.setdefault(s.text, s)
+        if s.text in seen:
+            old = seen[s.text]
+            seen[s.text] = Shape(old.func, old.text, old.regs, old.how, old.paths + s.paths)
+        else:
+            seen[s.text] = s
     return list(seen.values())
 
 
-def litmus_tests(arch: str, obj: str) -> list[tuple[str, str]]:
-    """(name, litmus text) for every publish x consume and free x reuse pair."""
+def litmus_pairs(arch: str, obj: str) -> list[tuple[str, str, Shape, Shape]]:
+    """(name, litmus text, shape, shape) for every publish x consume and free x reuse
+    pair of shapes."""
     tests = []
     for p in publish_shapes(arch, obj):
         for c in consume_shapes(arch, obj):
@@ -709,7 +724,7 @@ def litmus_tests(arch: str, obj: str) -> list[tuple[str, str]]:
             cond = f"1:{cr['head']}=1 /\\ (" + OR.join(stale) + ")"
             tests.append((f"publish {p.func} / {c.func}",
                           f"litmus {p.func}-publish-vs-{c.func}\n"
-                          f"P0: {p.text}\nP1: {c.text}\nexists {cond}"))
+                          f"P0: {p.text}\nP1: {c.text}\nexists {cond}", p, c))
     for f in free_shapes(arch, obj):
         fr = dict(f.regs)
         for r in reuse_shapes(arch, obj):
@@ -718,8 +733,13 @@ def litmus_tests(arch: str, obj: str) -> list[tuple[str, str]]:
             cond = f"0:{rr['tail']}=1 /\\ (" + OR.join(saw) + ")"
             tests.append((f"reuse {f.func} / {r.func}",
                           f"litmus {f.func}-free-vs-{r.func}-overwrite\n"
-                          f"P0: {r.text}\nP1: {f.text}\nexists {cond}"))
+                          f"P0: {r.text}\nP1: {f.text}\nexists {cond}", r, f))
     return tests
+
+
+def litmus_tests(arch: str, obj: str) -> list[tuple[str, str]]:
+    """(name, litmus text) for every publish x consume and free x reuse pair."""
+    return [(n, t) for n, t, _, _ in litmus_pairs(arch, obj)]
 
 
 OR = " \\/ "
@@ -732,19 +752,21 @@ def check_ordering(arch: str, root: Path | None = None) -> Outcome:
 
     try:
         obj = str(ring_object(arch, root))
-        tests = litmus_tests(arch, obj)
+        tests = litmus_pairs(arch, obj)
     except lift.LiftError as e:
         return Outcome("error", str(e))
     if not tests:
         return Outcome("counterexample", "found no publish/consume path pair: the extraction "
                        "is out of date with the code")
-    for name, text in tests:
+    for name, text, a, b in tests:
         v = memmodel.check(text, MODEL[arch])
-        if v.allowed:
+        # Both threads' shapes must come from feasible paths (the two functions' paths
+        # are independent, so the pair is feasible when each is).
+        if v.allowed and a.feasible() and b.feasible():
             assert v.witness is not None
             return Outcome("counterexample", f"{name}:\n{text}\n{v.witness.render()}",
                            {"test": text})
-    return Outcome("proved", None, {"tests": [t for _, t in tests]})
+    return Outcome("proved", None, {"tests": [t for _, t, _, _ in tests]})
 
 
 def proofs_for(root: Path | None = None, arches: Sequence[str] = ARCHES) -> list[Proof]:
