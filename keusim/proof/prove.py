@@ -347,17 +347,23 @@ def solve(hyps: Sequence[Any], goal: Any, show: Mapping[str, Any] | None = None,
     """
     import z3
 
-    s = z3.Solver()
-    s.set("timeout", timeout_ms)
-    s.set("random_seed", 0)
-    s.add(*hyps)
-    # A proof whose hypotheses contradict each other holds vacuously: refuse it.
-    sat = s.check()
+    # A proof whose hypotheses contradict each other holds vacuously: refuse it. (A
+    # separate solver, so that the query below, and the counterexample it finds, do not
+    # depend on this check.)
+    hs = z3.Solver()
+    hs.set("timeout", timeout_ms)
+    hs.set("random_seed", 0)
+    hs.add(*hyps)
+    sat = hs.check()
     if sat == z3.unsat:
         return Outcome("error", "the hypotheses are unsatisfiable, so the goal would hold "
                        "vacuously: the model is over-constrained")
     if sat == z3.unknown:
-        return Outcome("unknown", f"Z3 could not decide the hypotheses: {s.reason_unknown()}")
+        return Outcome("unknown", f"Z3 could not decide the hypotheses: {hs.reason_unknown()}")
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.set("random_seed", 0)
+    s.add(*hyps)
     s.add(z3.Not(goal))
     r = s.check()
     if r == z3.unsat:
