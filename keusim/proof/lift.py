@@ -230,11 +230,12 @@ class State:
     ctrl: frozenset[int] = frozenset()
     data: dict[str, Any] = field(default_factory=dict)   # per-path Env bookkeeping
     depth: int = 0                                          # call depth (followed calls)
+    iload: dict[Any, Any] = field(default_factory=dict)     # this instruction's loads
 
     def fork(self) -> State:
         return State(self.pc, dict(self.regs), dict(self.uniq), dict(self.stack),
                      list(self.cond), list(self.events), dict(self.visits), self.ctrl,
-                     dict(self.data), self.depth)
+                     dict(self.data), self.depth, dict(self.iload))
 
 
 @dataclass
@@ -412,6 +413,7 @@ class Executor:
         if ins.mnemonic in ("dmb", "dsb", "isb", "mfence", "lfence", "sfence"):
             self.env.fence(self, st, ins)
         st.uniq = {}
+        st.iload = {}
         return self._exec_ops(st, ins, 0, work)
 
     def _exec_ops(self, st: State, ins: Insn, i: int, work: list[State]) -> list[PathEnd]:
@@ -481,7 +483,15 @@ class Executor:
                 if oc == Op.LOAD:
                     addr = self._read(st, inp[1])
                     size = getattr(op, "narrow", None) or op.output.size
-                    v = self.env.load(self, st, addr, size, ins)
+                    # SLEIGH may load one memory operand several times within one
+                    # instruction (x86 `sub r32, [m32]`: once for the result, once per
+                    # flag). The instruction accesses memory once: one load, one value.
+                    key = (addr.sexpr(), size)
+                    if key in st.iload:
+                        v = st.iload[key]
+                    else:
+                        v = self.env.load(self, st, addr, size, ins)
+                        st.iload[key] = v
                     if size < op.output.size:
                         v = z3.ZeroExt(8 * (op.output.size - size), v)
                     self._write(st, op.output, v)
