@@ -79,8 +79,15 @@ def cmd_scenarios(ns) -> int:
 
 def cmd_prove(ns) -> int:
     from keusim.proof import prove
+    if ns.budget <= 0:
+        raise KeusimError(f"--budget {ns.budget:g}: give a positive number of seconds per proof")
+    if ns.mutants:
+        from keusim.proof import mutants
+        rs = mutants.run_all(ns.names or None, budget=ns.budget, progress=True)
+        print(mutants.render(rs))
+        return 0 if all(r.ok for r in rs) else 1
     names = None if ns.all or not ns.names else ns.names
-    results = prove.run_proofs(names)
+    results = prove.run_proofs(names, budget=ns.budget)
     print(prove.render_table(results))
     return 0 if all(r.ok for r in results) else 1
 
@@ -343,6 +350,12 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scenarios)
     p = sub.add_parser("prove", help="run the Z3 proofs")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--budget", type=float, default=120.0, metavar="SECONDS",
+                   help="time budget per proof; a proof over it is stopped and reported "
+                        "unknown (default 120)")
+    p.add_argument("--mutants", action="store_true",
+                   help="plant each catalogued bug in a copy of ring.c/notify.c/channel.c, "
+                        "rebuild, and report whether the proofs catch it (NAMES select mutants)")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_prove)
     add_native_parser(sub)

@@ -52,6 +52,10 @@ SYSTEMS: tuple[tuple[str, dict], ...] = (
     ("notify-attacks", {"messages": 2}),
 )
 BROKEN_SYSTEM = ("pingpong", {"messages": 2})
+# Model-time budget of each boot. The scenarios allow up to 1e11 cycles for long runs;
+# two messages take far fewer, and a kernel or guest bug that makes a side spin must end
+# the boot (then the incomplete dump is an error), not hang `keusim prove`.
+GATE_MAX_CYCLES = 2_000_000_000
 
 # Mirrored from kernel/include/memlayout.h (tests/test_gate_policy.py fails on drift).
 PAGE = 0x1000
@@ -218,7 +222,8 @@ def live_run(arch: str, system: str, kernel_flags: int = 0):
     from keusim.system import run
 
     params = dict(SYSTEMS + (BROKEN_SYSTEM,))[system]
-    rep = run(system, arch=arch, params=params, dump_mappings=True, kernel_flags=kernel_flags)
+    rep = run(system, arch=arch, params=params, dump_mappings=True, kernel_flags=kernel_flags,
+              max_cycles=GATE_MAX_CYCLES)
     m = rep.mappings or {}
     missing = [p.name for p in rep.processes if p.name not in m]
     unset = [c.id for c in rep.channels if c.id not in {d["id"] for d in m.get("_channels", ())}]

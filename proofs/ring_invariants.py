@@ -13,7 +13,8 @@ Three layers, each a refinement of the next:
    - the indices: ``0 <= head - tail <= capacity``;
    - every access is inside ``data[0, capacity)``, against a malicious peer too;
    - no unconsumed byte is overwritten, no unpublished byte is read;
-   - each index has one writer.
+   - each index has one writer: proved of the compiled functions by
+     proofs/ring_binary.py (a store to the peer's index is a counterexample there).
 2. **Ring array vs byte queue** (bit-vectors). ``Q[a]`` is the unconsumed byte at
    ``tail + a``, and the relation is ``D[(tail + a) & mask] == Q[a]`` for ``a < head -
    tail``. Produce appends exactly the bytes written; consume reads exactly the queue's
@@ -768,21 +769,6 @@ def prove_consume_no_unpublished_read(v: Variant = HONEST) -> Outcome:
                  f"{s['bytes published']:#x} are published")
 
 
-def prove_single_writer() -> Outcome:
-    """Each shared location has one writer in the model: a producer step never changes
-    tail; a consumer step changes neither head nor any data byte. (ring_codegen.py
-    checks the same of ring.c's source.)"""
-    C, T, Uw, lag, H, t, pr, hyps, show = _bv_producer()
-    D = ring_array()
-    pk = peek(C, T, T + z3.BitVec("seen", 32), D)
-    i = z3.BitVec("i", 32)
-    # The steps' effects: (new head, new tail, data after).
-    prod = (pr.new_head, T, apply_writes(D, pr.writes))
-    cons = (H, pk.new_tail, D)     # ring_peek/ring_release store only to ep->tail
-    goal = z3.And(prod[1] == T, cons[0] == H, cons[2](i) == D(i))
-    return solve(hyps, goal, show)
-
-
 # --------------------------------------------------------------------------------------
 # Layer 3: byte queue vs message queue, over integers
 # --------------------------------------------------------------------------------------
@@ -1037,10 +1023,8 @@ PROOFS = [
     Proof("ring.consume.no_unpublished_read",
           "every byte the consumer reads was published: it lies in [tail, head seen)",
           prove_consume_no_unpublished_read),
-    Proof("ring.single_writer",
-          "head is written only by the producer, tail only by the consumer, data only by "
-          "the producer", prove_single_writer),
-    # Mutants: each drops one check of ring.c; the proof it protects must now fail.
+    # Model mutants: each drops one check from this *model* (Variant), to show the proof
+    # it protects can fail. Mutations of ring.c itself are `keusim prove --mutants`.
     Proof("ring.mutant.no_capacity_check",
           "MUTANT without ring.c:96 (need > cap - used): head - tail can exceed capacity",
           lambda: prove_produce_index_bound(Variant(capacity_check=False)),

@@ -29,7 +29,9 @@ from typing import Any
 
 from keusim.errors import KeusimError
 
-OUTCOMES = ("proved", "counterexample", "unknown")
+OUTCOMES = ("proved", "counterexample", "unknown", "error")
+DEFAULT_BUDGET = 120.0
+"""Seconds one proof may take under ``keusim prove`` before it is stopped (``unknown``)."""
 
 
 @dataclass(frozen=True)
@@ -165,21 +167,126 @@ def select(names: Sequence[str] | None, proofs: Sequence[Proof]) -> list[Proof]:
     return [p for p in proofs if p.name in chosen]
 
 
-def run_one(p: Proof) -> ProofResult:
-    """Run one proof; an exception becomes outcome ``unknown`` with its message."""
-    t0 = time.perf_counter()
+def _check(p: Proof) -> tuple[str, str | None]:
     try:
         o = p.check()
-        outcome, cex = o.outcome, o.counterexample
+        return o.outcome, o.counterexample
     except Exception as e:  # a broken model must not hide the other results
-        outcome, cex = "unknown", f"error: {type(e).__name__}: {e}"
+        return "error", f"{type(e).__name__}: {e}"
+
+
+def _child(p: Proof, conn: Any) -> None:
+    conn.send(_check(p))
+    conn.close()
+
+
+def run_one(p: Proof, budget: float | None = None) -> ProofResult:
+    """Run one proof. An exception becomes outcome ``error`` with its message.
+
+    With a ``budget`` (seconds) the proof runs in a forked child that is killed when
+    the budget is spent; the outcome is then ``unknown`` ("exceeded its budget"). A guest
+    that spins, a Z3 query that never returns or a lifter loop cannot hang the runner.
+    """
+    t0 = time.perf_counter()
+    if budget is None:
+        outcome, cex = _check(p)
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child, args=(p, send), daemon=True)
+        child.start()
+        send.close()
+        if recv.poll(budget):
+            try:
+                outcome, cex = recv.recv()
+            except EOFError:
+                outcome, cex = "error", "the proof process died without a result"
+        else:
+            outcome, cex = "unknown", f"exceeded its budget of {budget:g} s; stopped"
+        child.kill()
+        child.join()
     dt = time.perf_counter() - t0
     return ProofResult(p.name, p.property, p.expected, outcome, outcome == p.expected, dt, cex)
 
 
-def run_proofs(names: list[str] | None = None) -> list[ProofResult]:
-    """Run the named proofs (all when ``names`` is None) and return their results."""
-    return [run_one(p) for p in select(names, discover())]
+def _batch_child(ps: Sequence[Proof], conn: Any) -> None:
+    for p in ps:
+        t0 = time.perf_counter()
+        outcome, cex = _check(p)
+        conn.send((outcome, cex, time.perf_counter() - t0))
+    conn.close()
+
+
+def run_batch(ps: Sequence[Proof], budget: float, stop_on_fail: bool = False
+               ) -> list[ProofResult]:
+    """Run proofs of one module in one forked child (so they share its caches: the
+    ordering proofs reuse the refinement proofs' lifted paths), waiting at most
+    ``budget`` seconds for each result. A proof over budget is ``unknown``; the child is
+    killed and a new one runs the rest."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out: list[ProofResult] = []
+    todo = list(ps)
+    while todo:
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_batch_child, args=(todo, send), daemon=True)
+        child.start()
+        send.close()
+        done = 0
+        for p in todo:
+            t0 = time.perf_counter()
+            if recv.poll(budget):
+                try:
+                    outcome, cex, dt = recv.recv()
+                except EOFError:
+                    outcome, cex, dt = ("error", "the proof process died without a result",
+                                        time.perf_counter() - t0)
+                    done += 1
+                    out.append(ProofResult(p.name, p.property, p.expected, outcome, False, dt,
+                                           cex))
+                    break
+            else:
+                outcome, cex, dt = ("unknown", f"exceeded its budget of {budget:g} s; stopped",
+                                    time.perf_counter() - t0)
+                done += 1
+                out.append(ProofResult(p.name, p.property, p.expected, outcome, False, dt, cex))
+                break
+            done += 1
+            out.append(ProofResult(p.name, p.property, p.expected, outcome,
+                                   outcome == p.expected, dt, cex))
+            if stop_on_fail and outcome != p.expected:
+                break
+        child.kill()
+        child.join()
+        if stop_on_fail and out and not out[-1].ok:
+            return out
+        todo = todo[done:]
+    return out
+
+
+def run_proofs(names: list[str] | None = None, budget: float | None = None,
+               proofs: Sequence[Proof] | None = None) -> list[ProofResult]:
+    """Run the named proofs (all when ``names`` is None) and return their results.
+
+    ``budget`` (seconds per proof): the proofs of each module run in a child process
+    and any proof still running after ``budget`` seconds is stopped and reported
+    ``unknown`` (see :func:`run_batch`). Without it they run in this process.
+    """
+    chosen = select(names, list(proofs or discover()))
+    if budget is None:
+        return [run_one(p) for p in chosen]
+    out: list[ProofResult] = []
+    i = 0
+    while i < len(chosen):
+        j = i
+        while j < len(chosen) and chosen[j].module == chosen[i].module:
+            j += 1
+        out.extend(run_batch(chosen[i:j], budget))
+        i = j
+    return out
 
 
 def render_table(results: Iterable[ProofResult], counterexamples: bool = True) -> str:
@@ -231,12 +338,28 @@ def solve(hyps: Sequence[Any], goal: Any, show: Mapping[str, Any] | None = None,
           ) -> Outcome:
     """Prove ``hyps -> goal`` with Z3: ``proved`` when ``hyps /\\ ~goal`` is unsat.
 
+    The hypotheses are first checked to be satisfiable; if not, the outcome is
+    ``error`` (a vacuous proof), never ``proved``.
+
     On a counterexample, the ``show`` terms are evaluated in Z3's model; ``details`` maps
     each name to its value (ints for bit-vectors and integers, bools for Bools) and
     ``explain``, if given, turns that into the first line of the rendered text.
     """
     import z3
 
+    # A proof whose hypotheses contradict each other holds vacuously: refuse it. (A
+    # separate solver, so that the query below, and the counterexample it finds, do not
+    # depend on this check.)
+    hs = z3.Solver()
+    hs.set("timeout", timeout_ms)
+    hs.set("random_seed", 0)
+    hs.add(*hyps)
+    sat = hs.check()
+    if sat == z3.unsat:
+        return Outcome("error", "the hypotheses are unsatisfiable, so the goal would hold "
+                       "vacuously: the model is over-constrained")
+    if sat == z3.unknown:
+        return Outcome("unknown", f"Z3 could not decide the hypotheses: {hs.reason_unknown()}")
     s = z3.Solver()
     s.set("timeout", timeout_ms)
     s.set("random_seed", 0)

@@ -24,8 +24,10 @@ from pathlib import Path
 
 from keusim.errors import BuildError
 
-ROOT = Path(__file__).resolve().parents[2]
-"""The source tree: kernel/, guests/ and native/ live beside the package."""
+ROOT = Path(os.environ.get("KEUSIM_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
+"""The source tree: kernel/, guests/ and native/ live beside the package.
+``KEUSIM_SOURCE_ROOT`` points it at a copy (``keusim prove --mutants`` builds and boots
+mutated copies in a child process this way)."""
 
 
 def cache_dir() -> Path:

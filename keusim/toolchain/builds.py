@@ -14,16 +14,22 @@ GUESTS = ROOT / "guests"
 _LINK = ("-nostdlib", "-static", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096")
 
 
-def kernel_image(arch: str, extra_cflags: Sequence[str] = ()) -> Path:
-    """Build the kernel ELF for arch (kernel/ + kernel/lib + kernel/arch/<arch>)."""
+def kernel_image(arch: str, extra_cflags: Sequence[str] = (), root: Path | None = None) -> Path:
+    """Build the kernel ELF for arch (kernel/ + kernel/lib + kernel/arch/<arch>).
+
+    ``root`` builds from another source tree laid out like this one (the proof
+    mutation harness builds mutated copies); default: this checkout.
+    """
     a = archmod.normalize(arch)
     facts = archmod.toolchain(a)
-    adir = KERNEL / "arch" / a
-    srcs = (sources_in(KERNEL) + sources_in(KERNEL / "lib") + sources_in(adir)
-            + (GUESTS / "lib" / "string.c", GUESTS / "lib" / "fmt.c"))
+    kernel = Path(root) / "kernel" if root else KERNEL
+    guests = Path(root) / "guests" if root else GUESTS
+    adir = kernel / "arch" / a
+    srcs = (sources_in(kernel) + sources_in(kernel / "lib") + sources_in(adir)
+            + (guests / "lib" / "string.c", guests / "lib" / "fmt.c"))
     spec = BuildSpec(sources=srcs, target=facts.zig_target,
                      cflags=facts.kernel_cflags + tuple(extra_cflags),
-                     include_dirs=(KERNEL / "include", adir), linker_script=adir / "link.ld",
+                     include_dirs=(kernel / "include", adir), linker_script=adir / "link.ld",
                      ldflags=_LINK)
     return build(spec, name=f"kernel-{a}")
 
