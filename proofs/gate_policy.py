@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import z3
 
-from keusim.proof.prove import Outcome, Proof, module_main
+from keusim.proof.prove import Outcome, Proof, run_as_script
 
 ARCHES = ("x86_64", "arm64")
 # The live systems the proofs check, per architecture. notify-attacks adds verified
@@ -620,4 +620,4 @@ def proofs() -> list[Proof]:
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(proofs()))
+    sys.exit(run_as_script(proofs()))

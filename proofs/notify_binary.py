@@ -41,7 +41,7 @@ import z3
 
 from keusim.proof import lift
 from keusim.proof.lift import Env, Event, Executor, Insn, PathEnd, State, Violation
-from keusim.proof.prove import Outcome, Proof, module_main
+from keusim.proof.prove import Outcome, Proof, run_as_script
 
 ARCHES = ("x86_64", "arm64")
 KERNBASE = 0xFFFFFFFF80000000   # kernel/include/memlayout.h: P2V(pa) = pa + KERNBASE
@@ -323,4 +323,4 @@ def proofs() -> list[Proof]:
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(proofs()))
+    sys.exit(run_as_script(proofs()))

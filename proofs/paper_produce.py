@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import z3
 
-from keusim.proof.prove import Outcome, Proof, module_main, solve
+from keusim.proof.prove import Outcome, Proof, run_as_script, solve
 
 BUF = 0x1000          # 4 KiB buffer at 0x0000..0x0FFF
 HEAD_ADDR = 0x1000    # head: u16, immediately after the buffer
@@ -178,4 +178,4 @@ PROOFS = [
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(PROOFS))
+    sys.exit(run_as_script(PROOFS))

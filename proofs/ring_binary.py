@@ -45,7 +45,7 @@ import z3
 
 from keusim.proof import lift
 from keusim.proof.lift import Env, Event, Executor, Insn, PathEnd, Region, State, Violation
-from keusim.proof.prove import Outcome, Proof, load_module, module_main
+from keusim.proof.prove import Outcome, Proof, load_module, run_as_script
 
 ARCHES = ("x86_64", "arm64")
 PRODUCER = ("ring_reserve", "ring_commit")
@@ -790,4 +790,4 @@ def proofs() -> list[Proof]:
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(proofs()))
+    sys.exit(run_as_script(proofs()))

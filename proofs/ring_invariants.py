@@ -57,7 +57,7 @@ from typing import Any
 
 import z3
 
-from keusim.proof.prove import Outcome, Proof, module_main, solve
+from keusim.proof.prove import Outcome, Proof, run_as_script, solve
 
 # Mirrored from guests/include/keusim/ring.h (tests/test_proofs.py fails on drift).
 RING_HDR_SIZE = 4
@@ -1054,4 +1054,4 @@ PROOFS = [
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(PROOFS))
+    sys.exit(run_as_script(PROOFS))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 
 from keusim.proof import memmodel
-from keusim.proof.prove import Outcome, Proof, module_main
+from keusim.proof.prove import Outcome, Proof, run_as_script
 
 PUBLISH = {
     "plain": """
@@ -129,4 +129,4 @@ PROOFS = [
 
 
 if __name__ == "__main__":
-    sys.exit(module_main(PROOFS))
+    sys.exit(run_as_script(PROOFS))

@@ -26,7 +26,7 @@ def test_linux_peer_ping_udp_and_one_mebibyte_of_tcp(tmp_path):
     cap = tmp_path / "tap.pcap"
     with tap.TapLink(("--tcp-echo", "7", "--udp-app", "9", "--pcap", str(cap))) as link:
         r = link.run([sys.executable, "-m", "keusim.net.tap", "--pings", "5", "--udp", "20",
-                      "--tcp-bytes", str(1 << 20)], timeout=180)
+                      "--tcp-bytes", str(1 << 20)], timeout=400)
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert link.stop() == 0, link.netd_stderr

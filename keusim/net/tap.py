@@ -3,7 +3,7 @@
 :class:`TapLink` creates a namespace, a TAP device inside it carrying only the link
 10.77.0.0/24 (Linux is 10.77.0.1, NetD 10.77.0.2; nothing is routed anywhere else),
 runs the host NetD on that device, and removes everything on exit. Programs run in
-the namespace with :meth:`TapLink.run`; :func:`client_main` is the Linux-side client
+the namespace with :meth:`TapLink.run`; :func:`run_client` is the Linux-side client
 the tests run there (ping, UDP echo, a TCP exchange checked byte for byte).
 
 In this mode NetD's time is the host's monotonic clock, so runs are not
@@ -200,7 +200,9 @@ def _tcp_exchange(host: str, port: int, nbytes: int) -> dict:
     """Send nbytes (a seeded stream) and read the echo; compare every byte."""
     data = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest()
                     for i in range((nbytes + 31) // 32))[:nbytes]
-    s = socket.create_connection((host, port), timeout=30)
+    # Generous: under CPU load the TAP queue can drop frames and Linux backs off its
+    # retransmission timer (RFC 6298) before NetD answers; a stall is still caught.
+    s = socket.create_connection((host, port), timeout=120)
     t0 = time.monotonic()
     err: list[BaseException] = []
 
@@ -227,7 +229,7 @@ def _tcp_exchange(host: str, port: int, nbytes: int) -> dict:
             "send_error": repr(err[0]) if err else None}
 
 
-def client_main(argv: Sequence[str] | None = None) -> int:
+def run_client(argv: Sequence[str] | None = None) -> int:
     """Run the Linux-side checks against NetD; print one JSON object."""
     ap = argparse.ArgumentParser(prog="python -m keusim.net.tap")
     ap.add_argument("--host", default=NETD_IP)
@@ -246,4 +248,4 @@ def client_main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(client_main())
+    sys.exit(run_client())

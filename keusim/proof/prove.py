@@ -5,7 +5,7 @@ that defines ``PROOFS``, a sequence of :class:`Proof`, and/or ``proofs()``, a fu
 returning one (for proofs that are built from run-time data, such as a kernel's page-table
 dump). Files whose names start with ``_`` are skipped. Modules are loaded by path, so
 ``proofs/`` needs no ``__init__.py``; each also runs on its own
-(``python proofs/ring_invariants.py``) through :func:`module_main`.
+(``python proofs/ring_invariants.py``) through :func:`run_as_script`.
 
 Code that builds proofs elsewhere (a notebook, a future gate-policy checker) can add them
 with :func:`register`; they then appear in :func:`list_proofs` and :func:`run_proofs`.
@@ -309,7 +309,7 @@ def render_table(results: Iterable[ProofResult], counterexamples: bool = True) -
     return "\n".join(lines)
 
 
-def module_main(proofs: Sequence[Proof], argv: Sequence[str] | None = None) -> int:
+def run_as_script(proofs: Sequence[Proof], argv: Sequence[str] | None = None) -> int:
     """``python proofs/<file>.py [NAME...]``: run this file's proofs, print the table."""
     args = list(sys.argv[1:] if argv is None else argv)
     results = [run_one(p) for p in select(args, list(proofs))]
