@@ -86,7 +86,7 @@ def crc_scan(path: Path, arch: str, symbols=("siphash24",)) -> dict:
 def measure_native(clock, quick: bool) -> dict:
     exe = native_program("exp-sipbench", (NATIVE_SRC / "sipbench.c", _bench_c(),
                                           ROOT / "kernel" / "lib" / "siphash.c"),
-                         extra_includes=(ROOT / "kernel" / "include",))
+                         extra_includes=(ROOT / "kernel" / "include", ROOT / "guests" / "include"))
     out = {"crc": crc_scan(exe, "x86_64")}
     for bench in ("tag_ok_dep", "tag_ok"):
         meds = []

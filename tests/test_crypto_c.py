@@ -23,6 +23,7 @@ from keusim.crypto.siphash import REFERENCE_KEY, REFERENCE_VECTORS, reference_me
 from keusim.toolchain import ROOT, BuildSpec, build, host_shared_lib
 
 INCLUDE = ROOT / "kernel" / "include"
+SDK = ROOT / "guests" / "include"   # kernel/include/descriptor.h takes the SDK's definition
 LIB = ROOT / "kernel" / "lib"
 STRICT = ("-Wall", "-Wextra", "-Werror")
 
@@ -65,7 +66,7 @@ def shim_c(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def lib(shim_c) -> ctypes.CDLL:
     so = host_shared_lib([LIB / "siphash.c", LIB / "drbg.c", shim_c], name="crypto_test",
-                         cflags=("-O2", *STRICT), include_dirs=[INCLUDE])
+                         cflags=("-O2", *STRICT), include_dirs=[INCLUDE, SDK])
     dll = ctypes.CDLL(str(so))
     vp, sz, u64_t = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64
     sigs = {
@@ -216,7 +217,7 @@ _COND_BRANCH = {
 def guest_object(a: str, src: Path, name: str) -> Path:
     tc = arch.toolchain(a)
     spec = BuildSpec(sources=(src,), target=tc.zig_target,
-                     cflags=(*tc.kernel_cflags, *STRICT, "-c"), include_dirs=(INCLUDE,))
+                     cflags=(*tc.kernel_cflags, *STRICT, "-c"), include_dirs=(INCLUDE, SDK))
     return build(spec, name=f"{name}-{a}")
 
 

@@ -207,7 +207,7 @@ def _probe(kernel_side: bool, tmp_path: Path) -> dict[str, str]:
     body = "\n".join(f'    printf("{n} %llu\\n", (unsigned long long)({n}));' for n in _NAMES)
     src = tmp_path / ("probe_kernel.c" if kernel_side else "probe_sdk.c")
     src.write_text(_PROBE % body)
-    inc = ((ROOT / "kernel" / "include",) if kernel_side
+    inc = ((ROOT / "kernel" / "include", builds.SDK_INCLUDE) if kernel_side
            else (builds.SDK_INCLUDE, ROOT / "guests" / "arch" / "x86_64" / "include"))
     exe = host_executable([src, ROOT / "kernel" / "lib" / "siphash.c"],
                           "sdk-probe-" + ("kernel" if kernel_side else "sdk"),

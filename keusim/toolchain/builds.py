@@ -29,7 +29,10 @@ def kernel_image(arch: str, extra_cflags: Sequence[str] = (), root: Path | None 
             + (guests / "lib" / "string.c", guests / "lib" / "fmt.c"))
     spec = BuildSpec(sources=srcs, target=facts.zig_target,
                      cflags=facts.kernel_cflags + tuple(extra_cflags),
-                     include_dirs=(kernel / "include", adir), linker_script=adir / "link.ld",
+                     # The SDK's headers hold the ABI the kernel shares with guests
+                     # (system-call numbers, notify descriptors): one definition each.
+                     include_dirs=(kernel / "include", guests / "include", adir),
+                     linker_script=adir / "link.ld",
                      ldflags=_LINK)
     return build(spec, name=f"kernel-{a}")
 

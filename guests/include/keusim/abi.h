@@ -1,6 +1,6 @@
 /*
- * System-call numbers and error codes (docs/abi.md). The kernel's copy is
- * kernel/include/syscall.h; tests/test_guest_sdk.py fails if they drift.
+ * System-call numbers and error codes (docs/abi.md). The kernel uses
+ * these definitions too (kernel/include/syscall.h includes this file).
  * Results are >= 0 on success and a negative E* code on failure.
  */
 #ifndef KEUSIM_ABI_H

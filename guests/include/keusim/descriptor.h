@@ -1,6 +1,6 @@
 /*
- * Notification descriptors and their SipHash-2-4 tags (docs/notify.md); the kernel's
- * copy is kernel/include/descriptor.h (tests/test_guest_sdk.py checks they agree).
+ * Notification descriptors and their SipHash-2-4 tags (docs/notify.md); the kernel
+ * uses this definition too (kernel/include/descriptor.h includes it).
  *
  * A sender passes a struct notify_desc to the notify system call. The kernel
  * recomputes the tag under the channel's 128-bit key and drops the descriptor
