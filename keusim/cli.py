@@ -175,6 +175,9 @@ def add_validate_parser(sub) -> None:
     v.add_argument("--boost", action="store_true",
                    help="run the native twins at the highest CPU priority allowed "
                         "(SCHED_FIFO as root), so that other tenants preempt them less")
+    v.add_argument("--no-state-check", action="store_true",
+                   help="compare with every native run, not only those measured while the "
+                        "host was in the profile's state (line round trip, mem_mix)")
     v.add_argument("--no-plot", action="store_true", help="write no figures")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead")
     v.set_defaults(func=cmd_validate)
@@ -191,10 +194,12 @@ def cmd_validate(ns) -> int:
            f"{ns.workloads} --runs {ns.runs}"
            + (f" --messages {ns.messages}" if ns.messages else "")
            + (f" --wait-quiet {ns.wait_quiet:g}" if ns.wait_quiet else "")
-           + (" --boost" if ns.boost else ""))
+           + (" --boost" if ns.boost else "")
+           + (" --no-state-check" if ns.no_state_check else ""))
     rep = validate(ns.profile, sizes, ns.messages, None,
                    workloads=[w.strip() for w in ns.workloads.split(",") if w.strip()],
-                   runs=ns.runs, wait_quiet_s=ns.wait_quiet, command=cmd, boost=ns.boost)
+                   runs=ns.runs, wait_quiet_s=ns.wait_quiet, command=cmd, boost=ns.boost,
+                   state_check=not ns.no_state_check)
     paths = rep.save(ns.out, plot=not ns.no_plot) if ns.out else []
     print(rep.to_json() if ns.json else rep.table())
     if paths and not ns.json:

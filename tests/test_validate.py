@@ -18,12 +18,18 @@ import pytest
 from keusim.manifest import resolve
 from keusim.model.profiles import load_profile
 from keusim.model.validate import (
+    STATE_LINE_TOLERANCE,
+    STATE_MIX_TOLERANCE,
+    HostState,
     ValidationError,
     ValidationReport,
     ValidationRow,
+    _rows,
     allowed_cpus,
+    expected_state,
     native_twin,
     run_on_host,
+    state_problem,
     validate,
 )
 from keusim.system import run
@@ -85,6 +91,16 @@ def test_validate_assembles_rows_and_writes_results(tmp_path):
         sorted(abs(r.error_pct) for r in rep.rows)[0] / 2
         + sorted(abs(r.error_pct) for r in rep.rows)[1] / 2)
     assert "median |error|" in rep.table()
+    # The host state was measured before every native run, and each row says how many
+    # runs found the profile's state; the row's median is over those (all when none did).
+    exp = expected_state(load_profile("host"))
+    assert rep.machine["expected_state"]["line_rt_ns"] == pytest.approx(exp.line_rt_ns, abs=0.1)
+    for r in rep.rows:
+        assert len(r.run_states) == 2 and r.state_runs == sum(not x for x in r.run_states)
+        kept = sorted(c for c, x in zip(r.native_run_cycles, r.run_states, strict=True) if not x)
+        assert r.native_median_cycles == pytest.approx(
+            (kept[0] + kept[-1]) / 2 if kept else r.all_median_cycles)
+    assert "host state check" in rep.table()
     # The placement check: a line round trip measured before and after the native runs,
     # beside what the profile assumes (2 x core_to_core).
     rts = rep.machine["line_round_trip_ns"]
@@ -113,6 +129,59 @@ def test_goal_summary_uses_median_and_worst():
     assert ok.median_abs_error == 8 and ok.goal_met
     bad = ValidationReport("host", "", 3.0, 2.4e9, (0, 1), (row(5), row(-8), row(30)))
     assert not bad.goal_met and bad.worst.error_pct == 30
+
+
+def test_state_problem_names_what_moved():
+    exp = HostState(line_rt_ns=100.0, mix_cycles=5.0)
+    assert state_problem(HostState(100 * (1 + STATE_LINE_TOLERANCE) - 1, 5.0), exp,
+                         two_cpus=True) == ""
+    far = state_problem(HostState(330.0, 5.0), exp, two_cpus=True)
+    assert "line round trip 330 ns vs 100 ns" in far
+    # A one-CPU workload does not care where the other vCPU is...
+    assert state_problem(HostState(330.0, 5.0), exp, two_cpus=False) == ""
+    # ... but every workload cares whether its CPU is shared.
+    shared = state_problem(HostState(100.0, 5.0 * (1 + STATE_MIX_TOLERANCE) + 0.1), exp,
+                           two_cpus=False)
+    assert "mem_mix" in shared and "shared" in shared
+    assert state_problem(HostState(100.0, 4.0), exp, two_cpus=True) == ""   # faster: fine
+    # Unknown (a benchmark could not run) is not a problem of its own.
+    assert state_problem(HostState(math.nan, math.nan), exp, two_cpus=True) == ""
+
+
+def test_rows_compare_with_runs_in_the_profiles_state_only():
+    key = ("callchain", 64)
+    sim = {key: (110.0, 100, 0.0)}
+    per_run = {key: [100.0, 150.0, 102.0, 148.0, 104.0]}
+    states = {key: ["", "mem_mix 7.9 vs 5.3 cycles", "", "mem_mix 8.1 vs 5.3 cycles", ""]}
+    (row,) = _rows([key], sim, per_run, {key: [0.0] * 5}, {key: 1000}, 5, 3.0, states)
+    assert row.state_runs == 3 and row.native_median_cycles == 102.0
+    assert row.all_median_cycles == 104.0
+    assert row.error_pct == pytest.approx(100 * (110 - 102) / 102)
+    rep = ValidationReport("host", "", 3.0, 2.4e9, (0, 1), (row,))
+    assert rep.goal_met and not rep.rows_without_state
+    # No run in the profile's state: the row keeps the all-runs median and fails the goal.
+    (lost,) = _rows([key], sim, per_run, {key: [0.0] * 5}, {key: 1000}, 5, 3.0,
+                    {key: ["moved"] * 5})
+    assert lost.state_runs == 0 and lost.native_median_cycles == 104.0
+    rep = ValidationReport("host", "", 3.0, 2.4e9, (0, 1), (lost,))
+    assert rep.rows_without_state == [lost] and not rep.goal_met
+    assert "no native run in the profile's host state" in rep.table()
+    # Without the check every run counts.
+    (plain,) = _rows([key], sim, per_run, {key: [0.0] * 5}, {key: 1000}, 5, 3.0)
+    assert plain.run_states == () and plain.state_runs == 5
+    assert plain.native_median_cycles == plain.all_median_cycles == 104.0
+
+
+def test_expected_state_is_the_profiles_line_and_mem_mix():
+    from keusim.model.calibrate import mem_mix_model_cycles
+    prof = load_profile("host")
+    exp = expected_state(prof)
+    assert exp.line_rt_ns == pytest.approx(2 * prof.param("coherence.core_to_core").value
+                                           / prof.ghz)
+    # 16 memory ops at the profile's rate: what calibration fitted it to (fixed point).
+    assert exp.mix_cycles == mem_mix_model_cycles(prof)
+    assert exp.mix_cycles == pytest.approx(16 / prof.param("pipeline.memory_ops").value,
+                                           rel=0.01)
 
 
 def test_bad_arguments_are_one_clear_error():

@@ -571,6 +571,12 @@ _MEM_MIX = bytes.fromhex(
 _MEM_MIX_OPS = 16
 
 
+def mem_mix_model_cycles(profile: Profile) -> float:
+    """Model cycles per iteration of micro_bench's mem_mix loop (8 loads + 8 stores)."""
+    pc = ProfileCost(profile, "x86_64")
+    return pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fixed / FRACTION
+
+
 def bulk_loop_cycles(profile: Profile) -> float:
     """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
     pc = ProfileCost(profile, "x86_64")
@@ -606,7 +612,7 @@ def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: floa
                               _per_op_ticks(l1, timer) * cyc_per_tick, model))
     mix = _find(results, "mem_mix")
     if mix is not None:
-        model = pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fixed / FRACTION
+        model = mem_mix_model_cycles(profile)
         out.append(ModelCheck("mem_mix (cycles per 8 loads + 8 stores)",
                               _per_op_ticks(mix, timer) * cyc_per_tick, model))
     return tuple(out)

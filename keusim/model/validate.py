@@ -81,6 +81,15 @@ BUSY_FRACTION = 0.05
 NATIVE_TARGET_S = 0.03
 """Host time one native run aims at (its op count is sized from a rough per-op guess)."""
 NATIVE_TIMEOUT_S = 60.0
+STATE_LINE_TOLERANCE = 0.35
+"""A native run is in the profile's host state when the cache line round trip measured
+just before it is within this fraction of the profile's (``2 x coherence.core_to_core``).
+The vCPU placement of a VM moves that round trip between ~75 and ~330 ns
+(docs/host-baselines.md); 35 % separates those modes and tolerates run-to-run noise."""
+STATE_MIX_TOLERANCE = 0.10
+"""... and when mem_mix (16 L1 memory operations, one CPU) takes at most this much more
+than the profile predicts: more means the CPU is shared with another tenant's thread
+(an SMT sibling or a co-scheduled vCPU), which slows every single-core workload."""
 
 _HOST_MAGIC = 0x74736F684B45554B      # native/guest_host.c HOST_MAGIC
 _MAXCHAN = 32
@@ -128,6 +137,18 @@ class ValidationRow:
     """The per-op figure of every native run, in core cycles."""
     sim_host_s: float = 0.0
     """Host seconds the simulated run took (boot included); for the speed picture only."""
+    run_states: tuple[str, ...] = ()
+    """Per native run: "" when the host was in the profile's state just before it, else
+    why not (:func:`state_problem`). Empty when the state check was off."""
+    all_median_cycles: float = math.nan
+    """The median over every native run, in the profile's state or not."""
+
+    @property
+    def state_runs(self) -> int:
+        """Native runs measured in the profile's host state (all of them with the check off)."""
+        if not self.run_states:
+            return len(self.native_run_cycles)
+        return sum(1 for x in self.run_states if not x)
 
     @property
     def within_spread(self) -> bool:
@@ -165,10 +186,16 @@ class ValidationReport:
         return max(rows, key=lambda r: abs(r.error_pct)) if rows else None
 
     @property
+    def rows_without_state(self) -> list[ValidationRow]:
+        """Rows none of whose native runs found the host in the profile's state; their
+        error compares the model with a host it does not describe."""
+        return [r for r in self.rows if r.run_states and r.state_runs == 0]
+
+    @property
     def goal_met(self) -> bool:
         w = self.worst
         return (w is not None and self.median_abs_error <= GOAL_MEDIAN_PCT
-                and abs(w.error_pct) <= GOAL_WORST_PCT)
+                and abs(w.error_pct) <= GOAL_WORST_PCT and not self.rows_without_state)
 
     def row(self, workload: str, size: int) -> ValidationRow:
         for r in self.rows:
@@ -213,15 +240,23 @@ class ValidationReport:
                      + (f"; the profile assumes {prof_rt:.0f} ns. Ring rows scale with it: "
                         "if they differ by much, the vCPU placement moved since "
                         "`keusim calibrate`" if prof_rt else "") + ")")
+        exp = self.machine.get("expected_state")
+        if exp:
+            head += (f"\nhost state check: a native run counts when, just before it, the line "
+                     f"round trip was within {100 * STATE_LINE_TOLERANCE:.0f}% of "
+                     f"{exp['line_rt_ns']:.0f} ns and mem_mix at most "
+                     f"{100 * STATE_MIX_TOLERANCE:.0f}% above {exp['mix_cycles']:.2f} cycles "
+                     "(the profile's); 'all med' is the median over every run")
         cols = ("workload", "size", "per", "predicted", "native med", "native p10-p90",
-                "med ns", "error", "in p10-p90", "runs", "busy")
+                "med ns", "error", "in p10-p90", "state", "all med", "busy")
         rows = []
         for r in self.rows:
             rows.append((r.workload, str(r.size), r.unit, f"{r.predicted_cycles:.0f}",
                          f"{r.native_median_cycles:.0f}",
                          f"{r.native_p10_cycles:.0f}-{r.native_p90_cycles:.0f}",
                          f"{r.native_median_ns:.0f}", f"{r.error_pct:+.1f}%",
-                         "yes" if r.within_spread else "no", str(r.native_runs),
+                         "yes" if r.within_spread else "no",
+                         f"{r.state_runs}/{r.native_runs}", f"{r.all_median_cycles:.0f}",
                          f"yes {100 * r.busy_share:.0f}%" if r.busy else "no"))
         widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c)
                   for i, c in enumerate(cols)]
@@ -240,6 +275,12 @@ class ValidationReport:
             out.append(f"median |error| {self.median_abs_error:.1f}% (goal <= {GOAL_MEDIAN_PCT:g}%), "
                        f"worst {w.error_pct:+.1f}% at {w.workload} {w.size} B (goal <= "
                        f"{GOAL_WORST_PCT:g}%): goal {'MET' if self.goal_met else 'NOT met'}")
+        lost = self.rows_without_state
+        if lost:
+            out.append(f"{len(lost)} row(s) had no native run in the profile's host state "
+                       f"({', '.join(f'{r.workload} {r.size} B' for r in lost)}): the goal "
+                       "cannot be met; run `keusim calibrate` again or re-run when the "
+                       "placement is back")
         busy = [r for r in self.rows if r.busy]
         if busy:
             out.append(f"WARNING: {len(busy)} of {len(self.rows)} native figures were measured "
@@ -255,11 +296,14 @@ class ValidationReport:
             "median_abs_error_pct": self.median_abs_error,
             "worst_error_pct": self.worst.error_pct if self.worst else None,
             "goal_met": self.goal_met,
+            "rows_without_state": [f"{r.workload} {r.size}" for r in self.rows_without_state],
             "rows": [],
         }
         for r in self.rows:
             x = asdict(r)
             x["native_run_cycles"] = list(r.native_run_cycles)
+            x["run_states"] = list(r.run_states)
+            x["state_runs"] = r.state_runs
             x["within_spread"] = r.within_spread
             d["rows"].append(x)
         return d
@@ -271,7 +315,8 @@ class ValidationReport:
         buf = io.StringIO()
         cols = ("workload", "size", "unit", "predicted_cycles", "native_median_cycles",
                 "native_p10_cycles", "native_p90_cycles", "native_median_ns", "error_pct",
-                "within_spread", "native_runs", "native_ops", "sim_ops", "busy", "busy_share")
+                "within_spread", "native_runs", "state_runs", "all_median_cycles", "native_ops", "sim_ops",
+                "busy", "busy_share")
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for r in self.rows:
@@ -645,15 +690,73 @@ def _simulate(configs: Sequence[tuple[str, int]], profile: str, messages: int | 
     return sim, twins
 
 
+@dataclass(frozen=True)
+class HostState:
+    """What the host looks like to the two workloads' sensitive parts, right now."""
+
+    line_rt_ns: float
+    """One cache line's round trip between the two CPUs (cacheline_pingpong)."""
+    mix_cycles: float
+    """Core cycles per mem_mix iteration (8 independent L1 loads and 8 stores) on the
+    first CPU, converted with the profile's clock."""
+
+
+def expected_state(prof) -> HostState:
+    """The host state a profile describes: its line round trip (2 x core_to_core) and
+    the model's own cycles for mem_mix's loop (what calibration measured, when it fitted
+    ``pipeline.memory_ops``)."""
+    from keusim.model.calibrate import mem_mix_model_cycles
+    return HostState(line_rt_ns=2 * prof.param("coherence.core_to_core").value / prof.ghz,
+                     mix_cycles=mem_mix_model_cycles(prof))
+
+
+def host_state(cpus: Sequence[int], ghz: float, boost: bool = False) -> HostState:
+    """Measure the host state now: short cacheline_pingpong and mem_mix runs (about 50 ms
+    in all). NaN where a benchmark could not run (one CPU: no line round trip)."""
+    try:
+        res = run_calibration_micro(["cacheline_pingpong", "mem_mix"], scale=0.05,
+                                    progress=False, max_reruns=0,
+                                    cpus=tuple(cpus[:2]) if len(cpus) >= 2 else None,
+                                    boost_priority=boost)
+    except KeusimError:
+        return HostState(math.nan, math.nan)
+    by = {r.name: r for r in res}
+    pp, mix = by.get("cacheline_pingpong"), by.get("mem_mix")
+    line = math.nan if pp is None or pp.single_cpu else float(pp.median_ns)
+    return HostState(line_rt_ns=line,
+                     mix_cycles=float(mix.median_ns) * ghz if mix is not None else math.nan)
+
+
+def state_problem(state: HostState, expected: HostState, *, two_cpus: bool) -> str:
+    """Why a native run measured in ``state`` does not describe the profile's host ("" if
+    it does). ``two_cpus``: the workload uses both CPUs, so the line round trip matters;
+    every workload needs the memory pipeline uncontended."""
+    why = []
+    if two_cpus and not math.isnan(state.line_rt_ns) and expected.line_rt_ns > 0:
+        dev = state.line_rt_ns / expected.line_rt_ns - 1
+        if abs(dev) > STATE_LINE_TOLERANCE:
+            why.append(f"line round trip {state.line_rt_ns:.0f} ns vs "
+                       f"{expected.line_rt_ns:.0f} ns")
+    if not math.isnan(state.mix_cycles) and expected.mix_cycles > 0:
+        if state.mix_cycles > expected.mix_cycles * (1 + STATE_MIX_TOLERANCE):
+            why.append(f"mem_mix {state.mix_cycles:.2f} vs {expected.mix_cycles:.2f} "
+                       "cycles (the CPU is shared)")
+    return "; ".join(why)
+
+
 def _measure(configs: Sequence[tuple[str, int]], twins: dict, cpus: tuple[int, ...],
              runs: int, ghz: float, hz: float, max_reruns: int, wait_quiet_s: float,
-             bar, boost: bool = False) -> tuple[dict, dict, dict]:
+             bar, boost: bool = False, expected: HostState | None = None
+             ) -> tuple[dict, dict, dict, dict]:
     """Step 2, native: rounds over every configuration, so that the runs of one
     configuration are spread over the whole measurement and CPU placement changes (which
     move these figures by up to 2-3x on a VM) show up as spread, not as a shift of one
-    configuration. Returns ({config: per-run core cycles per op}, {config: busy shares},
-    {config: ops per run})."""
+    configuration. With ``expected``, the host state is measured just before every run
+    and compared with it (:func:`state_problem`). Returns ({config: per-run core cycles
+    per op}, {config: busy shares}, {config: ops per run}, {config: per-run state
+    problems})."""
     per_run: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    states: dict[tuple[str, int], list[str]] = {c: [] for c in configs}
     shares: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     nat_ops: dict[tuple[str, int], int] = {}
     for r in range(runs):
@@ -668,27 +771,39 @@ def _measure(configs: Sequence[tuple[str, int]], twins: dict, cpus: tuple[int, .
                 bar.set_postfix_str(f"native {wl} {size} B, round {r + 1}/{runs}")
             best = None
             for _attempt in range(max_reruns + 1):
+                why = ""
+                if expected is not None:
+                    why = state_problem(host_state(cpus, ghz, boost), expected,
+                                        two_cpus=spec.cores > 1)
                 stats, consoles, share = run_on_host(spec, exes, cpus, boost=boost)
                 if best is None or share < best[2]:
-                    best = (stats, consoles, share)
+                    best = (stats, consoles, share, why)
                 if share <= BUSY_FRACTION:
                     break
             ticks, nat_ops[key] = _metric_native(wl, best[0], best[1])
             per_run[key].append(ticks / hz * 1e9 * ghz)
             shares[key].append(best[2])
+            if expected is not None:
+                states[key].append(best[3])
             if bar is not None:
                 bar.update(1)
-    return per_run, shares, nat_ops
+    return per_run, shares, nat_ops, states
 
 
 def _rows(configs: Sequence[tuple[str, int]], sim: dict, per_run: dict, shares: dict,
-          nat_ops: dict, runs: int, ghz: float) -> tuple[ValidationRow, ...]:
-    """Step 3: one row per configuration, prediction beside the native median."""
+          nat_ops: dict, runs: int, ghz: float, states: dict | None = None
+          ) -> tuple[ValidationRow, ...]:
+    """Step 3: one row per configuration, prediction beside the native median (over the
+    runs in the profile's host state when the state was checked and any run was)."""
     rows: list[ValidationRow] = []
+    states = states or {}
     for key in configs:
         wl, size = key
         pred, ops, sim_s = sim[key]
-        srt = sorted(per_run[key])
+        st = tuple(states.get(key, ()))
+        every = sorted(per_run[key])
+        kept = [c for c, why in zip(per_run[key], st, strict=True) if not why] if st else every
+        srt = sorted(kept) or every
         med = percentile(srt, 0.5)
         rows.append(ValidationRow(
             workload=wl, size=size, unit=_WORKLOADS[wl].unit, predicted_cycles=pred,
@@ -697,7 +812,8 @@ def _rows(configs: Sequence[tuple[str, int]], sim: dict, per_run: dict, shares: 
             error_pct=100.0 * (pred - med) / med if med else math.nan,
             native_runs=runs, native_ops=nat_ops[key], sim_ops=ops,
             busy=max(shares[key]) > BUSY_FRACTION, busy_share=max(shares[key]),
-            native_run_cycles=tuple(per_run[key]), sim_host_s=sim_s))
+            native_run_cycles=tuple(per_run[key]), sim_host_s=sim_s, run_states=st,
+            all_median_cycles=percentile(every, 0.5)))
     return tuple(rows)
 
 
@@ -706,7 +822,8 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
              workloads: Iterable[str] = WORKLOADS, runs: int = 7,
              native_messages: int | None = None, cpus: Sequence[int] | None = None,
              max_reruns: int = 2, wait_quiet_s: float = 0.0,
-             command: str = "", boost: bool = False) -> ValidationReport:
+             command: str = "", boost: bool = False,
+             state_check: bool = True) -> ValidationReport:
     """Simulate each held-out workload on x86-64 with ``profile`` and measure its native twin.
 
     Args:
@@ -726,6 +843,10 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         boost: run the native twins at the highest CPU priority allowed
             (:func:`keusim.model.harness.boost`: SCHED_FIFO as root), so that other
             tenants of a shared machine preempt them less; recorded in the report.
+        state_check: measure the host state (line round trip, mem_mix) before every native
+            run and compare each row with its runs in the profile's state only
+            (:func:`state_problem`); the median over every run is reported beside it. A
+            row none of whose runs was in that state fails the goal.
 
     Raises:
         ValidationError: a simulated run failed or a native twin could not run.
@@ -756,8 +877,10 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         sim, twins = _simulate(configs, profile, messages, native_messages, bar)
         clocks.append(measure_core_ghz())
         lines.append(measure_line_round_trip_ns(cpus))
-        per_run, shares, nat_ops = _measure(configs, twins, cpus, runs, ghz, hz,
-                                            max_reruns, wait_quiet_s, bar, boost)
+        expected = expected_state(prof) if state_check else None
+        per_run, shares, nat_ops, states = _measure(configs, twins, cpus, runs, ghz, hz,
+                                                    max_reruns, wait_quiet_s, bar, boost,
+                                                    expected)
         clocks.append(measure_core_ghz())
         lines.append(measure_line_round_trip_ns(cpus))
     finally:
@@ -772,9 +895,13 @@ def validate(profile: str = "host", sizes: Iterable[int] = SIZES,
         2 * prof.param("coherence.core_to_core").value / ghz, 1)
     from keusim.model.calibrate import not_measured
     facts["profile_estimates"] = not_measured(prof)
+    if expected is not None:
+        facts["expected_state"] = {"line_rt_ns": round(expected.line_rt_ns, 1),
+                                   "mix_cycles": round(expected.mix_cycles, 3)}
     return ValidationReport(profile=prof.name, profile_path=str(prof.path or ""), ghz=ghz,
                             tsc_hz=hz, cpus=cpus,
-                            rows=_rows(configs, sim, per_run, shares, nat_ops, runs, ghz),
+                            rows=_rows(configs, sim, per_run, shares, nat_ops, runs, ghz,
+                                       states),
                             machine=facts, command=command,
                             elapsed_s=time.monotonic() - t_start)
 
