@@ -26,6 +26,7 @@ addresses in a scratch instance; nothing is hard-coded.
 from __future__ import annotations
 
 import ctypes as C
+import re
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -44,7 +45,7 @@ from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim.arch.arm64_facts import TOOLCHAIN
-from keusim.arch.isa import new_disassembler
+from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.errors import ArchError
 from keusim.machine.pagetable import DEV, R, U, W
 from keusim.machine.pagetable import X as PX
@@ -110,6 +111,16 @@ _EC_NAMES = {0x00: "unknown/undefined", 0x01: "wfi/wfe", 0x07: "FP/SIMD access",
              0x20: "instruction abort (EL0)", 0x21: "instruction abort (EL1)",
              0x22: "PC alignment", 0x24: "data abort (EL0)", 0x25: "data abort (EL1)",
              0x26: "SP alignment", 0x3C: "brk"}
+
+
+# Spin fast-forward (fastpath.c): instruction classes a fast-forwarded loop may contain,
+# and the registers it may write (its snapshot holds X0-X30, SP and NZCV).
+_SPIN_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_taken", "call",
+                           "ret", "pause", "nop", "load", "store", "load_acquire",
+                           "store_release", "fence", "fence_light"})
+_SPIN_WRITES = re.compile(r"^([xw]\d+|w?sp|[xw]zr|nzcv|fp|lr)$")
+SPIN_REGS = (A.UC_ARM64_REG_PC, [A.UC_ARM64_REG_X0 + i for i in range(29)]
+             + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30, A.UC_ARM64_REG_SP, A.UC_ARM64_REG_NZCV])
 
 
 # -- page tables ----------------------------------------------------------------
@@ -418,6 +429,13 @@ class Arm64:
 
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_mrs(A.UC_ARM64_INS_MRS, self.counter_hz)
+
+    spin_regs = SPIN_REGS
+
+    def spin_eligible(self, insns) -> bool:
+        """May this user block belong to a fast-forwarded spin loop? Only general-register,
+        flag and memory instructions (fastpath.c BF_SPIN)."""
+        return spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES)
 
     def hook_block(self, core, insns) -> bool:
         """Nothing to hook: every arm64 exception Unicorn raises is precise."""

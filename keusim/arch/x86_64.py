@@ -25,6 +25,7 @@ before any fault, so QEMU's "exception in flight" state is clear in it.
 
 from __future__ import annotations
 
+import re
 import struct
 
 import capstone as cs
@@ -40,7 +41,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from keusim.arch.isa import new_disassembler
+from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.arch.x86_64_facts import TOOLCHAIN
 from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
@@ -85,6 +86,16 @@ _PORT_IO = {cs.x86.X86_INS_IN, cs.x86.X86_INS_OUT, cs.x86.X86_INS_INSB, cs.x86.X
             cs.x86.X86_INS_OUTSD}
 _STACK_WRITERS = {cs.x86.X86_INS_PUSH, cs.x86.X86_INS_PUSHF, cs.x86.X86_INS_PUSHFQ,
                   cs.x86.X86_INS_CALL, cs.x86.X86_INS_ENTER}
+
+
+# Spin fast-forward (fastpath.c): instruction classes a fast-forwarded loop may contain,
+# and the registers it may write (its snapshot holds GPRs and RFLAGS, nothing else).
+_SPIN_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_taken", "call",
+                           "ret", "pause", "nop", "load", "store", "load_acquire",
+                           "store_release", "fence", "fence_light"})
+_SPIN_WRITES = re.compile(r"^(r[a-d]x|e[a-d]x|[a-d][lhx]|[re]?[sd]i|[sd]il|[re]?[sb]p|[sb]pl"
+                          r"|r\d+[dwb]?|[re]?flags|rip)$")
+SPIN_REGS = (X.UC_X86_REG_RIP, GPRS + [X.UC_X86_REG_RFLAGS])
 
 
 class PteCodec:
@@ -334,6 +345,13 @@ class X86_64:
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_rdtsc(X.UC_X86_INS_RDTSC, X.UC_X86_INS_RDTSCP,
                                X.UC_X86_REG_RAX, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX)
+
+    spin_regs = SPIN_REGS
+
+    def spin_eligible(self, insns) -> bool:
+        """May this user block belong to a fast-forwarded spin loop? Only general-register,
+        flag and memory instructions (fastpath.c BF_SPIN); no port I/O."""
+        return spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES)
 
     def hook_block(self, core, insns) -> bool:
         """A user block seen for the first time: hook its port-I/O instructions.

@@ -31,6 +31,7 @@ class KCoh(C.Structure):
         ("owner", C.POINTER(C.c_uint8)), ("sharers", C.POINTER(C.c_uint64)),
         ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
         ("posted", C.c_uint64), ("ready", C.POINTER(C.c_uint64)),
+        ("watch", C.POINTER(C.c_uint64)),
     ]
 
 
@@ -51,15 +52,43 @@ class FastCore(C.Structure):
         ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
         ("frac", C.c_uint64),
         ("user_stop", C.c_uint64),
+        ("sched", C.c_void_p), ("uc", C.c_void_p),
+        ("state", C.c_uint64), ("irq", C.c_uint64), ("wake_at", C.c_uint64),
+        ("timer", C.c_uint64), ("pc", C.c_uint64), ("need_py", C.c_uint64),
+        ("pc_reg", C.c_uint64), ("nregs", C.c_uint64), ("regs", C.c_int32 * 40),
+        ("spin", C.c_void_p),
+    ]
+
+
+MAX_CORES = 64
+INF = (1 << 64) - 1
+
+
+class Sched(C.Structure):
+    """fastpath.c ``struct sched``: the native scheduler's view of the machine."""
+
+    _fields_ = [
+        ("ncores", C.c_uint64), ("core", C.POINTER(FastCore) * MAX_CORES),
+        ("lookahead", C.c_uint64), ("quantum", C.c_uint64), ("max_cycles", C.c_uint64),
+        ("ff", C.c_uint64), ("inline_ok", C.c_uint64), ("nparked", C.c_uint64),
+        ("ram", C.c_void_p), ("ram_size", C.c_uint64), ("err", C.c_uint64),
+        ("device_next", C.c_uint64), ("slices", C.c_uint64), ("vslices", C.c_uint64),
     ]
 
 
 STOP_SLICE = 1
+ST_RUN, ST_HALT = 0, 1   # fastcore.state
 
 
 class BEntry(C.Structure):
     _fields_ = [("va", C.c_uint64), ("root", C.c_uint64), ("cost", C.c_uint32),
-                ("ninsn", C.c_uint32), ("count", C.c_uint64)]
+                ("ninsn", C.c_uint32), ("count", C.c_uint64), ("flags", C.c_uint32),
+                ("skip", C.c_uint32), ("fails", C.c_uint64)]
+
+
+SPIN_OK = 1 << 31
+"""In a miss callback's answer (low word): the block may belong to a fast-forwarded spin
+loop (fastpath.c BF_SPIN)."""
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +103,15 @@ def lib() -> C.CDLL:
     so.fastcore_clear.argtypes = [C.POINTER(FastCore)]
     so.fastcore_dump.argtypes = [C.POINTER(FastCore), C.POINTER(BEntry), C.c_uint64]
     so.fastcore_dump.restype = C.c_uint64
+    so.fastcore_spin_init.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_spin_free.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_spin_stats.argtypes = [C.POINTER(FastCore), C.POINTER(C.c_uint64)]
+    so.sched_run.argtypes = [C.POINTER(Sched)]
+    so.sched_run.restype = C.c_int64
+    so.sched_wake_all.argtypes = [C.POINTER(Sched)]
+    so.fastpath_api.argtypes = [C.c_void_p] * 6
+    so.fastpath_api(*(_fn_addr(n) for n in ("uc_emu_start", "uc_reg_read", "uc_reg_read_batch",
+                                            "uc_reg_write_batch", "uc_hook_add", "uc_hook_del")))
     return so
 
 
@@ -118,8 +156,9 @@ class NativeCore:
         self._coh = coh
         if coh is not None:
             self.k.coh = C.pointer(coh)
-        if so.fastcore_init(C.byref(self.k), 14) != 0:
+        if so.fastcore_init(C.byref(self.k), 14) != 0 or so.fastcore_spin_init(C.byref(self.k)):
             raise MemoryError("fastcore_init")
+        self.k.uc = uc._uch.value if hasattr(uc._uch, "value") else uc._uch
         self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "fast_block"), self.k)]
 
     def hook_rdtsc(self, ins_rdtsc: int, ins_rdtscp: int, rax: int, rdx: int, rcx: int) -> None:
@@ -151,9 +190,26 @@ class NativeCore:
     def clear_costs(self) -> None:
         lib().fastcore_clear(C.byref(self.k))
 
+    def spin_stats(self) -> tuple[int, int, int]:
+        """(parks, wakes, fast-forwarded blocks) of spin fast-forward on this core."""
+        out = (C.c_uint64 * 3)()
+        lib().fastcore_spin_stats(C.byref(self.k), out)
+        return out[0], out[1], out[2]
+
+    def set_spin_regs(self, pc_reg: int, regs: list[int]) -> None:
+        """The PC's register id and the registers a spin-loop snapshot holds."""
+        if len(regs) > len(self.k.regs):
+            raise ValueError(f"at most {len(self.k.regs)} snapshot registers")
+        self.k.pc_reg = pc_reg
+        self.k.nregs = len(regs)
+        for i, r in enumerate(regs):
+            self.k.regs[i] = r
+
     def close(self) -> None:
         if self.k.table:
             lib().fastcore_free(C.byref(self.k))
+        if self.k.spin:
+            lib().fastcore_spin_free(C.byref(self.k))
 
 
 def _addr(so: C.CDLL, name: str) -> int:
@@ -182,10 +238,12 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
     owner = (C.c_uint8 * lines)()
     sharers = (C.c_uint64 * lines)()
     ready = (C.c_uint64 * lines)()
+    watch = (C.c_uint64 * lines)()
     coh = KCoh(base=base, size=size, xfer_cycles=xfer, inval_cycles=inval, fill_cycles=fill,
                owner=C.cast(owner, C.POINTER(C.c_uint8)),
                sharers=C.cast(sharers, C.POINTER(C.c_uint64)),
                stream_cycles=max(xfer, inval) if stream is None else stream,
                stream_stride=0 if stream is None else stride,
-               posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)))
-    return coh, (owner, sharers, ready)
+               posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)),
+               watch=C.cast(watch, C.POINTER(C.c_uint64)))
+    return coh, (owner, sharers, ready, watch)
