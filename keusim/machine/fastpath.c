@@ -189,6 +189,7 @@ struct sched {
     uint64_t err;               /* uc_err of the emu_start sched_run returned after */
     uint64_t device_next;       /* model time of the next device event (INF: none) */
     uint64_t slices, vslices;   /* statistics: real and fast-forwarded slices */
+    uint64_t check_stores;      /* 1; 0 plants a bug for tests: stores need not be silent */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -566,7 +567,7 @@ void fast_spin_write(void *uc, int type, uint64_t addr, int size, int64_t value,
 {
     struct sched *s = c->sched;
     (void)uc; (void)type;
-    if (c->spin->state != SP_REC2)
+    if (c->spin->state != SP_REC2 || !s->check_stores)
         return;
     if (size <= 0 || size > 8 || addr + (uint64_t)size > s->ram_size
             || memcmp(s->ram + addr, &value, (size_t)size) != 0)
@@ -687,7 +688,9 @@ static int materialize(struct fastcore *c)
     sp->wake = 0;
     sp->wakes++;
     c->pc = sp->va[sp->pos];
-    return api.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs) ? -1 : 0;
+    if (api.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs))
+        return -1;
+    return c->reg_write(c->uc, (int)c->pc_reg, &c->pc) ? -1 : 0;
 }
 
 /* Wake every parked core but c (it may have written what they read). */
@@ -808,7 +811,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             spin_fail(c, 1);
             return 0;
         }
-        if (api.hook_add(c->uc, &sp->whook, 1 << 5 /* UC_HOOK_MEM_WRITE */,
+        if (api.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
                          (void *)fast_spin_write, c, 1, 0) != 0) {
             spin_fail(c, 1);
             return 0;

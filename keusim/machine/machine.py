@@ -259,6 +259,7 @@ class Machine:
         s.inline_ok = 1
         s.ram, s.ram_size = self.ram.ptr, ram_size
         s.device_next = fastpath.INF
+        s.check_stores = 1
         self._sched_ref = C.byref(s)
         self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
         self.cores = [Core(self, i) for i in range(ncores)]
