@@ -190,6 +190,7 @@ struct sched {
     uint64_t device_next;       /* model time of the next device event (INF: none) */
     uint64_t slices, vslices;   /* statistics: real and fast-forwarded slices */
     uint64_t check_stores;      /* 1; 0 plants a bug for tests: stores need not be silent */
+    uint64_t starts;            /* statistics: uc_emu_start calls by sched_run */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -911,6 +912,7 @@ int64_t sched_run(struct sched *s)
         p->need_py = 0;
         p->stop_reason = STOP_NONE;
         s->slices++;
+        s->starts++;
         int err = api.emu_start(p->uc, p->pc, 0, 0, 0);
         uint64_t pc = 0;
         api.reg_read(p->uc, (int)p->pc_reg, &pc);

@@ -73,7 +73,7 @@ class Sched(C.Structure):
         ("ff", C.c_uint64), ("inline_ok", C.c_uint64), ("nparked", C.c_uint64),
         ("ram", C.c_void_p), ("ram_size", C.c_uint64), ("err", C.c_uint64),
         ("device_next", C.c_uint64), ("slices", C.c_uint64), ("vslices", C.c_uint64),
-        ("check_stores", C.c_uint64),
+        ("check_stores", C.c_uint64), ("starts", C.c_uint64),
     ]
 
 
