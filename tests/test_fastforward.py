@@ -99,3 +99,16 @@ def test_timeout_while_parked_names_where_the_cores_really_are(arch):
     off = run("pingpong", arch=arch, params=p, profile="host", max_cycles=200_000,
               fast_forward=False)
     assert on.status == "timeout" and on.to_json() == off.to_json()
+
+
+@pytest.mark.parametrize("name", ["syscalls", "faults", "notify-attacks", "poll-wakeup"])
+def test_native_system_call_entry_matches_the_python_one(arch, name):
+    """System calls entered natively (keusim/arch/<arch>_trap.c) leave the machine as the
+    Python entry does: the same report, byte for byte; and the native path is taken."""
+    p = SHORT.get(name, {})
+    with BootedSystem(name, arch, p, "host") as fast, BootedSystem(name, arch, p, "host") as slow:
+        slow.machine.native_traps = False
+        fast.finish()
+        slow.finish()
+        assert fast.report().to_json() == slow.report().to_json()
+        assert fast.machine._sched.ntraps > 0 and slow.machine._sched.ntraps == 0

@@ -25,6 +25,7 @@ before any fault, so QEMU's "exception in flight" state is clear in it.
 
 from __future__ import annotations
 
+import ctypes
 import re
 import struct
 
@@ -43,6 +44,7 @@ from unicorn import x86_const as X
 
 from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.arch.x86_64_facts import TOOLCHAIN
+from keusim.machine.fastpath import BF_SPIN
 from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RawBatch, RegBatch, RegReader, flush_tlb
@@ -96,6 +98,16 @@ _SPIN_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_take
 _SPIN_WRITES = re.compile(r"^(r[a-d]x|e[a-d]x|[a-d][lhx]|[re]?[sd]i|[sd]il|[re]?[sb]p|[sb]pl"
                           r"|r\d+[dwb]?|[re]?flags|rip)$")
 SPIN_REGS = (X.UC_X86_REG_RIP, GPRS + [X.UC_X86_REG_RFLAGS])
+
+
+class X86Entry(ctypes.Structure):
+    """x86_64_trap.c ``struct x86_entry``: what the native SYSCALL entry needs."""
+
+    _fields_ = [("template_ctx", ctypes.c_void_p), ("lstar", ctypes.c_uint64),
+                ("fmask", ctypes.c_uint64), ("percpu", ctypes.c_uint64),
+                ("save_ids", ctypes.c_int32 * len(_SAVE)),
+                ("fp_ids", ctypes.c_int32 * len(_FP_REGS)),
+                ("gpr_ids", ctypes.c_int32 * len(GPRS))]
 
 
 class PteCodec:
@@ -291,10 +303,6 @@ class X86_64:
         is_int = C.c_int32.from_address(C.cast(ctx._context, C.c_void_p).value + _ISINT[0])
         core.arch_state["intr_ctx"] = ctx
 
-        def on_syscall(uc, _ud):
-            core.trap = Trap("syscall")
-            uc.emu_stop()
-
         def on_intr(uc, intno, _ud):
             # The first exception is the real one. The faulting instruction can run once
             # more before the stop takes effect, and QEMU then reports #DF (vector 8).
@@ -338,7 +346,9 @@ class X86_64:
         def on_sysenter(uc, _ud):
             gp_here(uc)
 
-        uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        # syscall: a native hook stops the core; the entry is native too once the kernel
+        # is ready (x86_64_trap.c), else Python's (pending_trap, deliver).
+        core.native.hook_syscall(X.UC_X86_INS_SYSCALL)
         uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, X.UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INSN, on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
@@ -347,11 +357,13 @@ class X86_64:
                                X.UC_X86_REG_RAX, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX)
 
     spin_regs = SPIN_REGS
+    # The user MMU root the block-cost table is keyed by: CR3's address bits.
+    root_reg, root_mask = X.UC_X86_REG_CR3, _ADDR
 
-    def spin_eligible(self, insns) -> bool:
-        """May this user block belong to a fast-forwarded spin loop? Only general-register,
-        flag and memory instructions (fastpath.c BF_SPIN); no port I/O."""
-        return spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES)
+    def block_flags(self, insns) -> int:
+        """fastpath.c BF_* flags of a user block: BF_SPIN when it may belong to a
+        fast-forwarded spin loop (only general-register, flag and memory instructions)."""
+        return BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
 
     def hook_block(self, core, insns) -> bool:
         """A user block seen for the first time: hook its port-I/O instructions.
@@ -385,8 +397,14 @@ class X86_64:
                 core.trap = Trap("exception", VEC_GP, err=0, rip=addr)
             uc.emu_stop()
 
+    def pending_trap(self, core) -> Trap:
+        """The trap for a system call the native hook stopped at (Python delivers it)."""
+        return Trap("syscall")
+
     def kernel_ready(self, core) -> None:
-        """PLAT_READY: capture this core's CPL0 context (before any fault)."""
+        """PLAT_READY: capture this core's CPL0 context (before any fault), and hand it to
+        the native system-call entry (x86_64_trap.c)."""
+        import ctypes as C
         if core.arch_state["template"] is None:
             ctx = core.uc.context_save()
             _clear_inflight(ctx)
@@ -402,6 +420,14 @@ class X86_64:
             # The kernel set GS_BASE to its per-cpu block; in user mode that value
             # sits in KERNEL_GS_BASE (the kernel's swapgs convention).
             core.arch_state["percpu"] = core.uc.reg_read(X.UC_X86_REG_GS_BASE)
+            st = core.arch_state
+            e = st["native_entry"] = X86Entry(
+                template_ctx=C.cast(ctx._context, C.c_void_p).value, lstar=st["lstar"],
+                fmask=st["fmask"], percpu=st["percpu"])
+            e.save_ids[:] = _SAVE
+            e.fp_ids[:] = _FP_REGS
+            e.gpr_ids[:] = GPRS
+            core.native.set_trap_entry("x86_syscall_entry", e)
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:
@@ -417,7 +443,7 @@ class X86_64:
         return r() & 3 == 3
 
     def read_root(self, uc) -> int:
-        return uc.reg_read(X.UC_X86_REG_CR3) & _ADDR
+        return uc.reg_read(self.root_reg) & self.root_mask
 
     def root_for(self, core, va: int) -> int:
         """The table root that translates va now (CR3 holds both halves)."""

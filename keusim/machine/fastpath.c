@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ucapi.h"
+
 typedef void (*emu_stop_fn)(void *uc);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
-/* Returns (cycles << 32) | instructions for the block at va (root: user MMU root). */
+/* Returns (cycles << 32) | instructions for the block at va (root: user MMU root), and
+ * sets fastcore.miss_flags to its BF_* flags. */
 typedef uint64_t (*miss_fn)(uint64_t core, uint64_t va, uint64_t size, uint64_t root);
 
 struct bentry {
@@ -34,6 +37,9 @@ struct bentry {
  * whose instructions touch only general registers, flags and memory (no system,
  * counter, FP/SIMD, atomic or string instructions; keusim/arch/<arch>.py spin_eligible). */
 #define BF_SPIN 1u
+/* BF_SVC: the block ends in a system call instruction whose immediate is in bits 16-31
+ * (arm64 svc #imm: the syndrome records it). */
+#define BF_SVC 2u
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
 struct kcoh {
@@ -65,7 +71,7 @@ struct kcoh {
     uint64_t *watch;
 };
 
-enum { STOP_NONE = 0, STOP_SLICE = 1 };
+enum { STOP_NONE = 0, STOP_SLICE = 1, STOP_TRAP = 2 };
 enum { ST_RUN = 0, ST_HALT = 1 };
 enum { SP_IDLE = 0, SP_REC1 = 1, SP_REC2 = 2, SP_PARKED = 3 };
 #define MISS_RETRANSLATE UINT64_MAX   /* keusim/machine/fastpath.py */
@@ -118,6 +124,15 @@ struct fastcore {
     uint64_t nregs;             /* registers a spin-loop snapshot holds (regs[]) */
     int32_t regs[40];           /* their arch register ids */
     struct spin *spin;
+    /* Added at the end: native trap delivery (keusim/arch/<arch>_trap.c). */
+    trap_entry_fn trap_fn;      /* NULL: Python delivers every trap */
+    void *trap_arg;
+    uint64_t trap_pending;      /* a system call stopped the core; not delivered yet */
+    uint64_t syndrome;          /* its syndrome (arm64 ESR), when the arch has one */
+    uint64_t last_flags;        /* bentry.flags of the block running now */
+    uint64_t root_reg, root_mask;   /* the user MMU root: arch register id, address bits */
+    void *py_intr;              /* Python UC_HOOK_INTR callback for what C does not take */
+    uint64_t miss_flags;        /* set by the miss callback: the new block's BF_* flags */
 };
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
@@ -127,32 +142,22 @@ struct fastcore {
 #define SPIN_NREG 40          /* registers in a snapshot (fastcore.regs) */
 #define SPIN_BACKOFF 12       /* a head that failed k times is skipped 2^min(k, 12) - 1 times */
 
-typedef int (*emu_start_fn)(void *uc, uint64_t begin, uint64_t until, uint64_t timeout,
-                            size_t count);
-typedef int (*reg_read_fn)(void *uc, int regid, void *value);
-typedef int (*reg_batch_fn)(void *uc, int *ids, void **vals, int count);
-typedef int (*hook_add_fn)(void *uc, size_t *hh, int type, void *cb, void *ud,
-                           uint64_t begin, uint64_t end, ...);
-typedef int (*hook_del_fn)(void *uc, size_t hh);
+struct ucapi ucapi;
 
-static struct {
-    emu_start_fn emu_start;
-    reg_read_fn reg_read;
-    reg_batch_fn read_batch, write_batch;
-    hook_add_fn hook_add;
-    hook_del_fn hook_del;
-} api;
-
-/* The libunicorn entry points this file calls (the ones the Python binding loaded). */
-void fastpath_api(void *emu_start, void *reg_read, void *read_batch, void *write_batch,
-                  void *hook_add, void *hook_del)
+/* The libunicorn entry points this library calls (the ones the Python binding loaded). */
+void fastpath_api(void *emu_start, void *reg_read, void *reg_write, void *read_batch,
+                  void *write_batch, void *hook_add, void *hook_del, void *context_restore,
+                  void *ctl)
 {
-    api.emu_start = (emu_start_fn)emu_start;
-    api.reg_read = (reg_read_fn)reg_read;
-    api.read_batch = (reg_batch_fn)read_batch;
-    api.write_batch = (reg_batch_fn)write_batch;
-    api.hook_add = (hook_add_fn)hook_add;
-    api.hook_del = (hook_del_fn)hook_del;
+    ucapi.emu_start = emu_start;
+    ucapi.reg_read = reg_read;
+    ucapi.reg_write = reg_write;
+    ucapi.read_batch = read_batch;
+    ucapi.write_batch = write_batch;
+    ucapi.hook_add = hook_add;
+    ucapi.hook_del = hook_del;
+    ucapi.context_restore = context_restore;
+    ucapi.ctl = ctl;
 }
 
 struct spin {
@@ -191,6 +196,9 @@ struct sched {
     uint64_t slices, vslices;   /* statistics: real and fast-forwarded slices */
     uint64_t check_stores;      /* 1; 0 plants a bug for tests: stores need not be silent */
     uint64_t starts;            /* statistics: uc_emu_start calls by sched_run */
+    uint64_t native_traps;      /* deliver system calls natively (trap_fn); 0: in Python */
+    uint64_t ntraps;            /* statistics: system calls delivered natively */
+    uint64_t yield_at;          /* return to Python before a slice that starts here or later */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -323,8 +331,8 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
             c->emu_stop(uc);
             return;
         }
-        e = insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r & 0x7fffffffu,
-                   (uint32_t)r >> 31 ? BF_SPIN : 0);
+        e = insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r, (uint32_t)c->miss_flags);
+        c->miss_flags = 0;
         if (c->spin && c->spin->state)
             spin_track(uc, c, NULL, va);    /* a new block is no repetition: reset */
     } else if (c->spin && (c->spin->state || (e->flags & BF_SPIN))) {
@@ -333,6 +341,7 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     }
     if (!root && c->sched && c->sched->nparked)
         wake_others(c);     /* kernel code may write any process's memory: see below */
+    c->last_flags = e->flags;
     uint64_t whole = charge(c, e->cost);
     c->insns += e->ninsn;
     c->nblocks++;
@@ -341,6 +350,43 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         c->kinsns += e->ninsn;
         c->kcycles += whole;
     }
+}
+
+/* UC_HOOK_INSN(SYSCALL) on x86-64: stop; the trap is delivered after the stop (natively
+ * by sched_run, or by Python). */
+void fast_syscall(void *uc, struct fastcore *c)
+{
+    c->trap_pending = 1;
+    c->syndrome = 0;
+    c->stop_reason = STOP_TRAP;
+    c->emu_stop(uc);
+}
+
+typedef void (*intr_fn)(void *uc, uint32_t intno, void *ud);
+
+/* UC_HOOK_INTR on arm64: an svc from a block priced with its immediate (BF_SVC) is
+ * recorded here with its syndrome (Arm ARM, ESR_ELx: EC 0x15, IL, imm16); anything else
+ * goes to the Python hook, which reads the syndrome from the emulator's state. */
+void fast_intr(void *uc, uint32_t intno, struct fastcore *c)
+{
+    if (intno == 2 /* EXCP_SWI */ && (c->last_flags & BF_SVC) && !c->trap_pending
+            && !c->need_py) {
+        c->trap_pending = 1;
+        c->syndrome = 0x15u << 26 | 1u << 25 | (c->last_flags >> 16);
+        c->stop_reason = STOP_TRAP;
+        c->emu_stop(uc);
+        return;
+    }
+    ((intr_fn)c->py_intr)(uc, intno, NULL);
+}
+
+/* UC_HOOK_CODE at the kernel's root-switch label: the user MMU root (block-cost keys). */
+void fast_root(void *uc, uint64_t addr, uint32_t size, struct fastcore *c)
+{
+    uint64_t v = 0;
+    (void)addr; (void)size;
+    ucapi.reg_read(uc, (int)c->root_reg, &v);
+    c->root = v & c->root_mask;
 }
 
 /* UC_HOOK_INSN(RDTSC) on x86-64: EDX:EAX = model cycles; the instruction is skipped. */
@@ -579,7 +625,7 @@ static void unhook(struct fastcore *c)
 {
     struct spin *sp = c->spin;
     if (sp->hooked) {
-        api.hook_del(c->uc, sp->whook);
+        ucapi.hook_del(c->uc, sp->whook);
         sp->hooked = 0;
     }
 }
@@ -602,7 +648,7 @@ static void spin_fail(struct fastcore *c, int backoff)
 
 static int read_regs(struct fastcore *c, uint64_t *out, void **ptrs)
 {
-    return api.read_batch(c->uc, c->regs, ptrs, (int)c->nregs);
+    return ucapi.read_batch(c->uc, c->regs, ptrs, (int)c->nregs);
 }
 
 static void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
@@ -689,7 +735,7 @@ static int materialize(struct fastcore *c)
     sp->wake = 0;
     sp->wakes++;
     c->pc = sp->va[sp->pos];
-    if (api.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs))
+    if (ucapi.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs))
         return -1;
     return c->reg_write(c->uc, (int)c->pc_reg, &c->pc) ? -1 : 0;
 }
@@ -812,7 +858,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             spin_fail(c, 1);
             return 0;
         }
-        if (api.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
+        if (ucapi.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
                          (void *)fast_spin_write, c, 1, 0) != 0) {
             spin_fail(c, 1);
             return 0;
@@ -855,7 +901,7 @@ static struct fastcore *next_real(struct sched *s)
     for (;;) {
         uint64_t t, horizon;
         struct fastcore *p = pick(s, &t, &horizon);
-        if (!plain_start(s, p, t))
+        if (!plain_start(s, p, t) || t >= s->yield_at)
             return NULL;
         p->slice_end = slice_end(s, p, horizon);
         if (p->spin->state != SP_PARKED)
@@ -902,6 +948,11 @@ static int wake_all(struct sched *s)
  * next slice itself (or the run is over). Every core is real again on return. */
 int64_t sched_run(struct sched *s)
 {
+    /* Python sees the machine at least every `quantum` cycles of the first core to run
+     * (progress, tools that act between slices); this never changes results. */
+    uint64_t t0, h0;
+    pick(s, &t0, &h0);
+    s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
     for (;;) {
         struct fastcore *p = next_real(s);
         if (!p) {
@@ -913,11 +964,22 @@ int64_t sched_run(struct sched *s)
         p->stop_reason = STOP_NONE;
         s->slices++;
         s->starts++;
-        int err = api.emu_start(p->uc, p->pc, 0, 0, 0);
+        int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
         uint64_t pc = 0;
-        api.reg_read(p->uc, (int)p->pc_reg, &pc);
+        ucapi.reg_read(p->uc, (int)p->pc_reg, &pc);
         if (p->spin->state != SP_PARKED)
             p->pc = pc;
+        if (!err && p->trap_pending && p->stop_reason == STOP_TRAP && !p->need_py
+                && p->trap_fn && s->native_traps) {
+            int r = p->trap_fn(p->uc, p->trap_arg, p->syndrome, &p->pc);
+            if (r == 0) {
+                p->trap_pending = 0;
+                s->ntraps++;
+                continue;
+            }
+            if (r != TRAP_TO_PYTHON)
+                err = r;
+        }
         if (err || p->need_py || p->stop_reason != STOP_SLICE) {
             s->err = (uint64_t)err;
             wake_all(s);

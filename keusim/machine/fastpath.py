@@ -57,6 +57,10 @@ class FastCore(C.Structure):
         ("timer", C.c_uint64), ("pc", C.c_uint64), ("need_py", C.c_uint64),
         ("pc_reg", C.c_uint64), ("nregs", C.c_uint64), ("regs", C.c_int32 * 40),
         ("spin", C.c_void_p),
+        ("trap_fn", C.c_void_p), ("trap_arg", C.c_void_p), ("trap_pending", C.c_uint64),
+        ("syndrome", C.c_uint64), ("last_flags", C.c_uint64),
+        ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
+        ("miss_flags", C.c_uint64),
     ]
 
 
@@ -74,6 +78,7 @@ class Sched(C.Structure):
         ("ram", C.c_void_p), ("ram_size", C.c_uint64), ("err", C.c_uint64),
         ("device_next", C.c_uint64), ("slices", C.c_uint64), ("vslices", C.c_uint64),
         ("check_stores", C.c_uint64), ("starts", C.c_uint64),
+        ("native_traps", C.c_uint64), ("ntraps", C.c_uint64), ("yield_at", C.c_uint64),
     ]
 
 
@@ -87,17 +92,26 @@ class BEntry(C.Structure):
                 ("skip", C.c_uint32), ("fails", C.c_uint64)]
 
 
-SPIN_OK = 1 << 31
-"""In a miss callback's answer (low word): the block may belong to a fast-forwarded spin
-loop (fastpath.c BF_SPIN)."""
+# bentry.flags (fastpath.c BF_*), set through fastcore.miss_flags by the miss callback.
+BF_SPIN = 1
+"""The block may belong to a fast-forwarded spin loop."""
+BF_SVC = 2
+"""The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
+INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
+
+
+_ARCH = Path(__file__).parent.parent / "arch"
+SOURCES = (Path(__file__).with_name("fastpath.c"), _ARCH / "x86_64_trap.c", _ARCH / "arm64_trap.c")
+"""The native library: the machine's hooks and scheduler, and each architecture's native
+trap entry (keusim/arch/<arch>_trap.c)."""
 
 
 @lru_cache(maxsize=1)
 def lib() -> C.CDLL:
     """Build (cached) and load the fast-path library."""
     inc = Path(unicorn.__file__).parent / "include"
-    path = toolchain.host_shared_lib([Path(__file__).with_name("fastpath.c")], "fastpath",
-                                     cflags=("-O2", "-Wall"), include_dirs=[inc])
+    path = toolchain.host_shared_lib(SOURCES, "fastpath", cflags=("-O2", "-Wall"),
+                                     include_dirs=[inc, Path(__file__).parent])
     so = C.CDLL(str(path))
     so.fastcore_init.argtypes = [C.POINTER(FastCore), C.c_uint]
     so.fastcore_free.argtypes = [C.POINTER(FastCore)]
@@ -110,9 +124,10 @@ def lib() -> C.CDLL:
     so.sched_run.argtypes = [C.POINTER(Sched)]
     so.sched_run.restype = C.c_int64
     so.sched_wake_all.argtypes = [C.POINTER(Sched)]
-    so.fastpath_api.argtypes = [C.c_void_p] * 6
-    so.fastpath_api(*(_fn_addr(n) for n in ("uc_emu_start", "uc_reg_read", "uc_reg_read_batch",
-                                            "uc_reg_write_batch", "uc_hook_add", "uc_hook_del")))
+    so.fastpath_api.argtypes = [C.c_void_p] * 9
+    so.fastpath_api(*(_fn_addr(n) for n in (
+        "uc_emu_start", "uc_reg_read", "uc_reg_write", "uc_reg_read_batch", "uc_reg_write_batch",
+        "uc_hook_add", "uc_hook_del", "uc_context_restore", "uc_ctl")))
     return so
 
 
@@ -174,6 +189,30 @@ class NativeCore:
         self.k.counter_hz = counter_hz
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "fast_mrs"), self.k,
                                     extra=ins_mrs))
+
+    def hook_syscall(self, ins_syscall: int) -> None:
+        """x86-64 ``syscall``: stop; the trap is delivered after the stop (fastpath.c)."""
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "fast_syscall"),
+                                    self.k, extra=ins_syscall))
+
+    def hook_intr(self, py_intr) -> None:
+        """UC_HOOK_INTR: system calls from blocks marked BF_SVC natively, the rest by
+        ``py_intr(uc, intno, user_data)``."""
+        self._py_intr = INTR_FN(py_intr)   # keep alive
+        self.k.py_intr = C.cast(self._py_intr, C.c_void_p)
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INTR, _addr(lib(), "fast_intr"), self.k))
+
+    def hook_root(self, va: int, root_reg: int, root_mask: int) -> None:
+        """Track the user MMU root (``root_reg & root_mask``) at the code address va."""
+        self.k.root_reg, self.k.root_mask = root_reg, root_mask
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_CODE, _addr(lib(), "fast_root"), self.k,
+                                    begin=va, end=va))
+
+    def set_trap_entry(self, fn_name: str, arg) -> None:
+        """Deliver system calls natively with ``fn_name`` (keusim/arch/<arch>_trap.c) and
+        its argument struct ``arg`` (kept alive by the caller)."""
+        self.k.trap_arg = C.addressof(arg)
+        self.k.trap_fn = _addr(lib(), fn_name)
 
     def hook_shared(self, base: int, size: int) -> None:
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,

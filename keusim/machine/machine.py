@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from unicorn import UC_HOOK_CODE, UC_PROT_ALL, UcError
+from unicorn import UC_PROT_ALL, UcError
 
 from keusim import abi
 from keusim.errors import MachineError
@@ -223,8 +223,6 @@ class Machine:
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
-        self.lookahead = lookahead
-        self.quantum = quantum
         self.ipi_cycles = ipi_cycles
         self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
@@ -255,11 +253,13 @@ class Machine:
         s = self._sched = fastpath.Sched()
         s.ncores = ncores
         s.lookahead, s.quantum, s.max_cycles = lookahead, quantum, fastpath.INF
+        s.yield_at = fastpath.INF
         s.ff = int(bool(fast_forward) and coh is not None)
         s.inline_ok = 1
         s.ram, s.ram_size = self.ram.ptr, ram_size
         s.device_next = fastpath.INF
         s.check_stores = 1
+        s.native_traps = 1
         self._sched_ref = C.byref(s)
         self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
         self.cores = [Core(self, i) for i in range(ncores)]
@@ -268,6 +268,34 @@ class Machine:
             s.core[c.id] = C.pointer(c.native.k)
             c.native.k.sched = C.addressof(s)
             c.native.set_spin_regs(*self.arch.spin_regs)
+
+    @property
+    def lookahead(self) -> int:
+        """Cycles a core may run past the next-lowest core's clock."""
+        return self._sched.lookahead
+
+    @lookahead.setter
+    def lookahead(self, v: int) -> None:
+        self._sched.lookahead = v
+
+    @property
+    def quantum(self) -> int:
+        """Cycles a core runs alone between returns to Python; never changes results."""
+        return self._sched.quantum
+
+    @quantum.setter
+    def quantum(self, v: int) -> None:
+        self._sched.quantum = max(1, v)
+
+    @property
+    def native_traps(self) -> bool:
+        """System calls are delivered by native code (keusim/arch/<arch>_trap.c); False
+        delivers them in Python. Results are identical either way."""
+        return bool(self._sched.native_traps)
+
+    @native_traps.setter
+    def native_traps(self, on: bool) -> None:
+        self._sched.native_traps = int(bool(on))
 
     @property
     def max_cycles(self) -> int:
@@ -304,11 +332,8 @@ class Machine:
 
     def watch_root_switch(self, va: int) -> None:
         """Track user MMU roots at the kernel's root-switch label (cost-table keys)."""
-        def on_switch(uc, addr, size, core):
-            core.native.k.root = self.arch.read_root(uc)
-
         for core in self.cores:
-            core.uc.hook_add(UC_HOOK_CODE, on_switch, core, va, va)
+            core.native.hook_root(va, self.arch.root_reg, self.arch.root_mask)
 
     def _miss(self, core: Core, va: int, size: int) -> int:
         # Called from C: an exception here would be swallowed by ctypes and the block
@@ -329,9 +354,9 @@ class Machine:
             core.uc.ctl_remove_cache(va, va + max(size, 1))
             return fastpath.MISS_RETRANSLATE
         bc = self.cost.block(insns)
-        spin = fastpath.SPIN_OK if (va < self.arch.kernbase and insns
-                                    and self.arch.spin_eligible(insns)) else 0
-        return (min(bc.fixed, 0xFFFFFFFF) << 32) | spin | min(max(bc.insns, 0), 0x7FFFFFFF)
+        if va < self.arch.kernbase and insns:
+            core.native.k.miss_flags = self.arch.block_flags(insns)
+        return (min(bc.fixed, 0xFFFFFFFF) << 32) | min(max(bc.insns, 0), 0xFFFFFFFF)
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:
@@ -496,6 +521,7 @@ class Machine:
         core.events.clear()
         core.trap = None
         k.need_py = 0
+        self._sched.yield_at = min(k.clock + self.quantum, fastpath.INF)
         err = None
         try:
             core.uc.emu_start(core.pc, 0)
@@ -510,6 +536,13 @@ class Machine:
         if exc is not None:
             core.uc._hook_exception = None
             raise exc
+        if core.native.k.trap_pending:
+            # A system call a native hook stopped at, not delivered natively (single-slice
+            # mode, or the kernel not ready for it): Python delivers it. An exception a
+            # hook recorded first wins.
+            core.native.k.trap_pending = 0
+            if core.trap is None:
+                core.trap = self.arch.pending_trap(core)
         if err is not None:
             # Unicorn reports some architectural exceptions as errors (an undefined
             # opcode: UC_ERR_INSN_INVALID); the backend turns those into the trap the
