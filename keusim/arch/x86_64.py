@@ -105,6 +105,8 @@ class X86Entry(ctypes.Structure):
 
     _fields_ = [("template_ctx", ctypes.c_void_p), ("lstar", ctypes.c_uint64),
                 ("fmask", ctypes.c_uint64), ("percpu", ctypes.c_uint64),
+                ("off_cr3", ctypes.c_uint64), ("off_gs", ctypes.c_uint64),
+                ("off_fs", ctypes.c_uint64), ("off_kgs", ctypes.c_uint64),
                 ("save_ids", ctypes.c_int32 * len(_SAVE)),
                 ("fp_ids", ctypes.c_int32 * len(_FP_REGS)),
                 ("gpr_ids", ctypes.c_int32 * len(GPRS))]
@@ -203,6 +205,35 @@ def _find_inflight_offset() -> int:
 
 
 _INFLIGHT: list[int] = []
+
+
+def _find_entry_offsets() -> tuple[int, int, int, int]:
+    """Offsets of CR3, GS.base, FS.base and KERNEL_GS_BASE in context bytes.
+
+    The native system-call entry (x86_64_trap.c) writes the user's values into the CPL0
+    template before restoring it, instead of writing the registers after: a host write of
+    CR3 flushes the whole emulated TLB, and that flush was most of the cost of a trap.
+    Found by writing four distinct values in a scratch instance, never hard-coded.
+    """
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.ctl_set_cpu_model(CPU_MODEL)
+    vals = (0x5A5A5000, 0x1234_5678_9ABC_0000, 0x0FED_CBA9_8765_4000, 0x0102_0304_0506_0000)
+    uc.reg_write(X.UC_X86_REG_CR3, vals[0])
+    uc.reg_write(X.UC_X86_REG_GS_BASE, vals[1])
+    uc.reg_write(X.UC_X86_REG_FS_BASE, vals[2])
+    uc.reg_write(X.UC_X86_REG_MSR, (0xC0000102, vals[3]))
+    b = bytes(uc.context_save())
+    out = []
+    for v in vals:
+        hits = [i for i in range(0, len(b) - 7, 4) if struct.unpack_from("<Q", b, i)[0] == v]
+        if len(hits) != 1:
+            raise RuntimeError(f"cannot locate a context field holding {v:#x} (candidates "
+                               f"{hits}); keusim needs unicorn==2.1.4")
+        out.append(hits[0])
+    return tuple(out)
+
+
+_ENTRY_OFFSETS: list[tuple[int, int, int, int]] = []
 
 
 def _find_isint_offset() -> int:
@@ -421,9 +452,13 @@ class X86_64:
             # sits in KERNEL_GS_BASE (the kernel's swapgs convention).
             core.arch_state["percpu"] = core.uc.reg_read(X.UC_X86_REG_GS_BASE)
             st = core.arch_state
+            if not _ENTRY_OFFSETS:
+                _ENTRY_OFFSETS.append(_find_entry_offsets())
+            cr3, gs, fs, kgs = _ENTRY_OFFSETS[0]
             e = st["native_entry"] = X86Entry(
                 template_ctx=C.cast(ctx._context, C.c_void_p).value, lstar=st["lstar"],
-                fmask=st["fmask"], percpu=st["percpu"])
+                fmask=st["fmask"], percpu=st["percpu"], off_cr3=cr3, off_gs=gs, off_fs=fs,
+                off_kgs=kgs)
             e.save_ids[:] = _SAVE
             e.fp_ids[:] = _FP_REGS
             e.gpr_ids[:] = GPRS

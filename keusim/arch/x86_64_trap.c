@@ -10,7 +10,11 @@
  *
  * CPL can only be lowered by restoring a context saved at CPL0 (docs/unicorn.md): the
  * per-core template captured at PLAT_READY. The user's GPRs, CR3, FS/GS bases and its x87,
- * MXCSR and XMM state are carried across the restore.
+ * MXCSR and XMM state are carried across the restore. CR3, the FS/GS bases and
+ * KERNEL_GS_BASE are written into the template before it is restored (offsets found at
+ * start-up, keusim/arch/x86_64.py _find_entry_offsets), not with register writes after:
+ * a host write of CR3 flushes the emulated TLB, which cost more than the rest of the
+ * entry. No flush is needed: CR3 ends as it was, and every guest CR3 write flushes.
  *
  * struct x86_entry is mirrored by ctypes in keusim/arch/x86_64.py (X86Entry).
  */
@@ -31,6 +35,7 @@
 struct x86_entry {
     void *template_ctx;         /* uc_context of the CPL0 template; NULL: not ready */
     uint64_t lstar, fmask, percpu;
+    uint64_t off_cr3, off_gs, off_fs, off_kgs;  /* in the template's context bytes */
     int32_t save_ids[NSAVE];
     int32_t fp_ids[NFP];
     int32_t gpr_ids[16];
@@ -55,16 +60,14 @@ int x86_syscall_entry(void *uc, struct x86_entry *x, uint64_t syndrome, uint64_t
         return err;
     if ((err = ucapi.read_batch(uc, x->fp_ids, fpp, NFP)) != 0)
         return err;
+    uint8_t *t = x->template_ctx;
+    memcpy(t + x->off_cr3, &save[I_CR3], 8);
+    memcpy(t + x->off_gs, &save[I_GS], 8);
+    memcpy(t + x->off_fs, &save[I_FS], 8);
+    memcpy(t + x->off_kgs, &x->percpu, 8);     /* KERNEL_GS_BASE: the kernel's swapgs */
     if ((err = ucapi.context_restore(uc, x->template_ctx)) != 0)
         return err;
     if ((err = ucapi.write_batch(uc, x->fp_ids, fpp, NFP)) != 0)
-        return err;
-    uc_x86_msr kgs = {0xC0000102, x->percpu};   /* KERNEL_GS_BASE: the kernel's swapgs */
-    if ((err = ucapi.reg_write(uc, UC_X86_REG_CR3, &save[I_CR3])) != 0
-            || (err = ucapi.reg_write(uc, UC_X86_REG_GS_BASE, &save[I_GS])) != 0
-            || (err = ucapi.reg_write(uc, UC_X86_REG_FS_BASE, &save[I_FS])) != 0
-            || (err = ucapi.reg_write(uc, UC_X86_REG_MSR, &kgs)) != 0
-            || (err = ucapi.ctl(uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0))) != 0)
         return err;
     memcpy(gpr, save, sizeof gpr);
     gpr[2] = save[I_RIP];       /* RCX */
