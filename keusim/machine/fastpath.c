@@ -339,7 +339,7 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         if (spin_track(uc, c, e, va))
             return;                         /* parked: stopped before this block */
     }
-    if (!root && c->sched && c->sched->nparked)
+    if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
     c->last_flags = e->flags;
     uint64_t whole = charge(c, e->cost);
@@ -446,7 +446,7 @@ static inline uint64_t handoff(struct fastcore *c, const struct kcoh *h, uint64_
 }
 
 static void wake_watchers(struct fastcore *c, uint64_t who);
-static void spin_line(struct spin *sp, uint64_t line);
+static void spin_line(struct fastcore *c, uint64_t line);
 
 /* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
 void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct fastcore *c)
@@ -490,7 +490,7 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     } else {
         c->shared_reads++;
         if (c->spin && c->spin->state == SP_REC2)
-            spin_line(c->spin, line);
+            spin_line(c, line);
         if (owner && owner != c->id + 1) {
             cost = handoff(c, h, line, h->xfer_cycles, &streamed);
             if (h->posted && h->ready[line] > c->clock) {
@@ -596,15 +596,20 @@ static inline int plain_start(struct sched *s, struct fastcore *c, uint64_t t)
 
 /* -- spin fast-forward ---------------------------------------------------------------- */
 
-static void spin_line(struct spin *sp, uint64_t line)
+/* A shared read in the recorded iteration: remember the line and watch it from now on
+ * (a write by another core before the core parks disqualifies the recording). */
+static void spin_line(struct fastcore *c, uint64_t line)
 {
+    struct spin *sp = c->spin;
     for (uint64_t i = 0; i < sp->nlines; i++)
         if (sp->lines[i] == line)
             return;
-    if (sp->nlines == SPIN_LINES)
+    if (sp->nlines == SPIN_LINES) {
         sp->bad = 1;
-    else
-        sp->lines[sp->nlines++] = line;
+        return;
+    }
+    sp->lines[sp->nlines++] = line;
+    c->coh->watch[line] |= 1ull << c->id;
 }
 
 /* UC_HOOK_MEM_WRITE over all RAM, only while a loop's second iteration is recorded: a
@@ -631,10 +636,14 @@ static void unhook(struct fastcore *c)
 }
 
 /* Give up recording; back off on the head block if it was a real candidate. */
+static void watch(struct fastcore *c, int on);
+
 static void spin_fail(struct fastcore *c, int backoff)
 {
     struct spin *sp = c->spin;
     unhook(c);
+    if (sp->state == SP_REC2)
+        watch(c, 0);
     if (backoff) {
         struct bentry *h = lookup(c, sp->head, c->root);
         if (h) {
@@ -740,21 +749,32 @@ static int materialize(struct fastcore *c)
     return c->reg_write(c->uc, (int)c->pc_reg, &c->pc) ? -1 : 0;
 }
 
-/* Wake every parked core but c (it may have written what they read). */
+/* c may have written what another core's loop reads: wake a parked one, disqualify a
+ * recording one. */
+static inline void touched(struct fastcore *o)
+{
+    if (o->spin->state == SP_PARKED)
+        o->spin->wake = 1;
+    else if (o->spin->state == SP_REC2)
+        o->spin->bad = 1;
+}
+
+/* Every core but c (it runs kernel code, which may write any process's memory). */
 static void wake_others(struct fastcore *c)
 {
     struct sched *s = c->sched;
     for (uint64_t i = 0; i < s->ncores; i++)
-        if (s->core[i] != c && s->core[i]->spin->state == SP_PARKED)
-            s->core[i]->spin->wake = 1;
+        if (s->core[i] != c)
+            touched(s->core[i]);
 }
 
+/* The cores in `who` (c wrote a shared line they watch). */
 static void wake_watchers(struct fastcore *c, uint64_t who)
 {
     struct sched *s = c->sched;
     for (uint64_t i = 0; i < s->ncores; i++)
         if (who & (1ull << i))
-            s->core[i]->spin->wake = 1;
+            touched(s->core[i]);
 }
 
 /* Is every line the loop read still valid in this core's cache (no other core wrote it

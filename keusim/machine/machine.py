@@ -532,6 +532,9 @@ class Machine:
     def _finish_slice(self, core: Core, err: UcError | None) -> bool:
         """After a slice of core: turn an emulator error into its trap, take the kernel's
         PLAT_READY, deliver the trap a hook recorded. Returns False when the run is over."""
+        if self._sched.nparked:
+            # The core parked in a slice Python started: Python sees only real cores.
+            fastpath.lib().sched_wake_all(self._sched_ref)
         exc = core.uc._hook_exception
         if exc is not None:
             core.uc._hook_exception = None
