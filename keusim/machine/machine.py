@@ -288,6 +288,17 @@ class Machine:
         self._sched.quantum = max(1, v)
 
     @property
+    def next_device_event(self) -> int:
+        """Model time of the next timed device event (INF: none). No slice runs past it, and
+        the native loop returns to Python once the next core to run would start at or after
+        it: the place for a timed device model to act (and then move it on)."""
+        return self._sched.device_next
+
+    @next_device_event.setter
+    def next_device_event(self, t: int) -> None:
+        self._sched.device_next = min(t, fastpath.INF)
+
+    @property
     def native_traps(self) -> bool:
         """System calls are delivered by native code (keusim/arch/<arch>_trap.c); False
         delivers them in Python. Results are identical either way."""
@@ -514,7 +525,7 @@ class Machine:
         # at every slice end (a system call in a loop) would never see its timer.
         k.user_stop = 1 if core.irq else 0
         end = min(horizon + self.lookahead if horizon < INF else INF, k.clock + self.quantum,
-                  self.max_cycles)
+                  self.max_cycles, self.next_device_event)
         if core.timer:
             end = min(end, core.timer)
         k.slice_end = max(end, k.clock + 1)
