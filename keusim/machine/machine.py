@@ -617,7 +617,8 @@ class Machine:
                 print(" | ".join(f"c{c.id} {c.state} {self.symbolize(c.pc)} t={c.clock} "
                                  f"{','.join(c.events)}" for c in self.cores), file=sys.stderr)
             n += 1
-            if progress and n % 4096 == 0:
+            # A step is at least one slice and at most `quantum` cycles of native loop.
+            if progress and n % 64 == 0:
                 progress(min(c.clock for c in self.cores))
         if dbg is not None:
             dbg.finished(self, self.result)
