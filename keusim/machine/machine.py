@@ -9,6 +9,11 @@ exactly at block boundaries, before the block runs, so where slices end depends
 only on model clocks, never on host time or on ``quantum`` (which only bounds how
 long one core runs alone between checks). Two runs of the same inputs execute the
 same instructions in the same order and give bit-identical results.
+
+The scheduler loop itself runs natively (fastpath.c ``sched_run``) and comes back to
+Python only when Python has something to do (``step``); a core spinning on shared
+memory is parked and fast-forwarded until another core writes what it polls, with
+results identical to running it (``fast_forward``).
 """
 
 from __future__ import annotations
