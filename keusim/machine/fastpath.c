@@ -178,6 +178,7 @@ struct spin {
     void *ptrs[SPIN_MAX][SPIN_NREG];
     /* statistics (not part of any report) */
     uint64_t parks, wakes, ff_blocks;
+    uint64_t recordings, failed;    /* second iterations recorded, and those that failed */
 };
 
 #define MAX_CORES 64
@@ -642,8 +643,10 @@ static void spin_fail(struct fastcore *c, int backoff)
 {
     struct spin *sp = c->spin;
     unhook(c);
-    if (sp->state == SP_REC2)
+    if (sp->state == SP_REC2) {
         watch(c, 0);
+        sp->failed++;
+    }
     if (backoff) {
         struct bentry *h = lookup(c, sp->head, c->root);
         if (h) {
@@ -884,6 +887,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             return 0;
         }
         sp->hooked = 1;
+        sp->recordings++;
         sp->state = SP_REC2;
         sp->pos = 1;
         sp->bad = 0;
@@ -1032,10 +1036,13 @@ void fastcore_spin_free(struct fastcore *c)
     c->spin = NULL;
 }
 
-/* Statistics: parks, wakes, fast-forwarded blocks of core c. */
-void fastcore_spin_stats(struct fastcore *c, uint64_t out[3])
+/* Statistics of core c: parks, wakes, fast-forwarded blocks, recorded second iterations,
+ * failed ones. */
+void fastcore_spin_stats(struct fastcore *c, uint64_t out[5])
 {
     out[0] = c->spin ? c->spin->parks : 0;
     out[1] = c->spin ? c->spin->wakes : 0;
     out[2] = c->spin ? c->spin->ff_blocks : 0;
+    out[3] = c->spin ? c->spin->recordings : 0;
+    out[4] = c->spin ? c->spin->failed : 0;
 }

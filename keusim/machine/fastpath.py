@@ -232,9 +232,14 @@ class NativeCore:
 
     def spin_stats(self) -> tuple[int, int, int]:
         """(parks, wakes, fast-forwarded blocks) of spin fast-forward on this core."""
-        out = (C.c_uint64 * 3)()
+        return self.spin_detail()[:3]
+
+    def spin_detail(self) -> tuple[int, int, int, int, int]:
+        """(parks, wakes, fast-forwarded blocks, loop iterations recorded, recordings that
+        did not qualify) of spin fast-forward on this core."""
+        out = (C.c_uint64 * 5)()
         lib().fastcore_spin_stats(C.byref(self.k), out)
-        return out[0], out[1], out[2]
+        return tuple(out)
 
     def set_spin_regs(self, pc_reg: int, regs: list[int]) -> None:
         """The PC's register id and the registers a spin-loop snapshot holds."""
