@@ -7,8 +7,12 @@
  * cost table once per block (capstone + the microarchitecture profile) through the
  * `miss` callback; everything else is table lookups and counter updates.
  *
- * Layouts of `struct fastcore` and `struct kcoh` are mirrored by ctypes in
- * keusim/machine/fastpath.py: change both together.
+ * The scheduler loop (sched_run) and spin fast-forward live here too: see the section
+ * at the end of this file and docs/architecture.md, "virtual time".
+ *
+ * Layouts of `struct fastcore`, `struct kcoh`, `struct bentry` and `struct sched` are
+ * mirrored by ctypes in keusim/machine/fastpath.py (tests/test_abi.py compares them with
+ * the compiler's DWARF): change both together.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -658,7 +662,9 @@ static void spin_fail(struct fastcore *c, int backoff)
     sp->state = SP_IDLE;
 }
 
-static int read_regs(struct fastcore *c, uint64_t *out, void **ptrs)
+/* Read the snapshot registers (fastcore.regs) into the slots ptrs point to. Returns a
+ * uc_err. */
+static int read_regs(struct fastcore *c, void **ptrs)
 {
     return ucapi.read_batch(c->uc, c->regs, ptrs, (int)c->nregs);
 }
@@ -807,7 +813,7 @@ static int spin_finish(void *uc, struct fastcore *c)
         ptrs[i] = &now[i];
     sp->reads[sp->n - 1] = c->shared_reads - sp->rblk;
     if (sp->bad || c->shared_writes != sp->w0 || c->coh_cycles != sp->c0
-            || c->shared_reads == sp->r0 || read_regs(c, now, ptrs)
+            || c->shared_reads == sp->r0 || read_regs(c, ptrs)
             || memcmp(now, sp->regs[0], c->nregs * 8) != 0 || !lines_valid(c)) {
         spin_fail(c, 1);
         return 0;
@@ -877,7 +883,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             spin_fail(c, 1);
             return 0;
         }
-        if (read_regs(c, sp->regs[0], sp->ptrs[0])) {
+        if (read_regs(c, sp->ptrs[0])) {
             spin_fail(c, 1);
             return 0;
         }
@@ -905,7 +911,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
         }
         sp->reads[sp->pos - 1] = c->shared_reads - sp->rblk;
         sp->rblk = c->shared_reads;
-        if (read_regs(c, sp->regs[sp->pos], sp->ptrs[sp->pos])) {
+        if (read_regs(c, sp->ptrs[sp->pos])) {
             spin_fail(c, 1);
             return 0;
         }
