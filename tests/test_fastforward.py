@@ -132,3 +132,27 @@ def test_a_device_event_time_bounds_the_native_loop_without_changing_results(arc
         m.next_device_event = (1 << 64) - 1
         b.finish()
         assert b.report().to_json() == ref
+
+
+def test_a_parked_core_takes_its_timer_interrupts_where_it_would_have(arch):
+    """A hog shares the waiter's core under a short timeslice, so the timer preempts the
+    waiter while it spins: a parked core's slices end at its timer deadline, the interrupt
+    is delivered to the real core at the same model time, and it parks again after."""
+    import dataclasses
+
+    from keusim.manifest import ProcessSpec, resolve
+    base = resolve(str(DATA / "ff_spin.toml"))
+    waiter = base.processes[0]
+    hog = dataclasses.replace(waiter, name="hog", cflags=("-DROLE=2",), expect="exit:0")
+    spec = dataclasses.replace(base, timeslice=4000, processes=base.processes + (hog,))
+    assert isinstance(hog, ProcessSpec)
+    p = {"rounds": 1, "delay": 200}     # one long pure poll
+    with BootedSystem(spec, arch, p, "host") as on, \
+            BootedSystem(spec, arch, p, "host", fast_forward=False) as off:
+        on.finish()
+        off.finish()
+        r = on.report()
+        assert r.ok and r.process("hog").console.startswith("hog: done")
+        assert r.to_json() == off.report().to_json()
+        assert on.machine.cores[0].native.spin_stats()[0] > 0
+        assert on.machine._sched.parked_timers > 0     # the timer did find it parked

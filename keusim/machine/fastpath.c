@@ -174,6 +174,7 @@ struct spin {
     uint64_t rblk;              /* shared reads at the start of the current block */
     uint64_t lines[SPIN_LINES], nlines;
     uint64_t bad;               /* a store that was not silent, or too many lines */
+    uint64_t disturbed;         /* another agent may have written what it read */
     size_t whook;
     uint64_t hooked;
     uint64_t wake;              /* parked, and something it reads may have changed */
@@ -204,6 +205,7 @@ struct sched {
     uint64_t native_traps;      /* deliver system calls natively (trap_fn); 0: in Python */
     uint64_t ntraps;            /* statistics: system calls delivered natively */
     uint64_t yield_at;          /* return to Python before a slice that starts here or later */
+    uint64_t parked_timers;     /* statistics: timer deadlines reached by a parked core */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -765,7 +767,7 @@ static inline void touched(struct fastcore *o)
     if (o->spin->state == SP_PARKED)
         o->spin->wake = 1;
     else if (o->spin->state == SP_REC2)
-        o->spin->bad = 1;
+        o->spin->disturbed = 1;
 }
 
 /* Every core but c (it runs kernel code, which may write any process's memory). */
@@ -806,12 +808,16 @@ static int lines_valid(struct fastcore *c)
 static int spin_finish(void *uc, struct fastcore *c)
 {
     struct spin *sp = c->spin;
-    uint64_t now[SPIN_NREG];
+    uint64_t now[SPIN_NREG] = {0};  /* zeroed: a 32-bit register (NZCV) fills half a slot */
     void *ptrs[SPIN_NREG];
     unhook(c);
     for (uint64_t i = 0; i < c->nregs; i++)
         ptrs[i] = &now[i];
     sp->reads[sp->n - 1] = c->shared_reads - sp->rblk;
+    if (sp->disturbed) {            /* not the loop's fault: no back-off */
+        spin_fail(c, 0);
+        return 0;
+    }
     if (sp->bad || c->shared_writes != sp->w0 || c->coh_cycles != sp->c0
             || c->shared_reads == sp->r0 || read_regs(c, ptrs)
             || memcmp(now, sp->regs[0], c->nregs * 8) != 0 || !lines_valid(c)) {
@@ -897,6 +903,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
         sp->state = SP_REC2;
         sp->pos = 1;
         sp->bad = 0;
+        sp->disturbed = 0;
         sp->nlines = 0;
         sp->r0 = sp->rblk = c->shared_reads;
         sp->w0 = c->shared_writes;
@@ -931,8 +938,11 @@ static struct fastcore *next_real(struct sched *s)
     for (;;) {
         uint64_t t, horizon;
         struct fastcore *p = pick(s, &t, &horizon);
-        if (!plain_start(s, p, t) || t >= s->yield_at)
+        if (!plain_start(s, p, t) || t >= s->yield_at) {
+            if (p->spin->state == SP_PARKED && p->timer && p->clock >= p->timer)
+                s->parked_timers++;
             return NULL;
+        }
         p->slice_end = slice_end(s, p, horizon);
         if (p->spin->state != SP_PARKED)
             return p;

@@ -79,6 +79,7 @@ class Sched(C.Structure):
         ("device_next", C.c_uint64), ("slices", C.c_uint64), ("vslices", C.c_uint64),
         ("check_stores", C.c_uint64), ("starts", C.c_uint64),
         ("native_traps", C.c_uint64), ("ntraps", C.c_uint64), ("yield_at", C.c_uint64),
+        ("parked_timers", C.c_uint64),
     ]
 
 

@@ -8,6 +8,8 @@
  *   2: a poll that counts in a register: never parked either.
  * It timestamps each arrival with the model clock and acks on channel 1. ROLE 1, the
  * sender, computes for a varying while before each message and waits for the ack.
+ * ROLE 2, a hog, only computes: put on the waiter's core with a short timeslice, the
+ * timer preempts the waiter while it spins (and is parked).
  * Everything printed depends on exactly how many times each loop went round.
  */
 #include <keusim/keusim.h>
@@ -16,6 +18,9 @@
 
 #ifndef ROUNDS
 #define ROUNDS 30
+#endif
+#ifndef DELAY
+#define DELAY 1     /* multiplies the sender's work between messages */
 #endif
 
 static volatile uint64_t spins;     /* mode 1: a store that changes memory each time */
@@ -75,7 +80,7 @@ static int sender(void)
     const void *p;
     uint32_t len;
     for (uint32_t i = 0; i < ROUNDS; i++) {
-        for (uint32_t j = 0; j < 50 + (i * 37) % 400; j++)
+        for (uint32_t j = 0; j < (50 + (i * 37) % 400) * DELAY; j++)
             work += j * j;
         if (ring_send_wait(&tx, &i, sizeof i) != 0)
             return 4;
@@ -87,7 +92,15 @@ static int sender(void)
     return 0;
 }
 
+static int hog(void)
+{
+    for (uint32_t j = 0; j < 100000 * DELAY; j++)
+        work += j;
+    ks_printf("hog: done at %lu\n", ks_rdcycles());
+    return 0;
+}
+
 int main(void)
 {
-    return ROLE == 0 ? waiter() : sender();
+    return ROLE == 0 ? waiter() : ROLE == 1 ? sender() : hog();
 }
