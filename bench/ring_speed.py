@@ -1,14 +1,17 @@
-"""Ring speed: simulated ping-pong round trips per host second, cycle model on and off.
+"""Ring speed: simulated ping-pong round trips per host second, fast-forward on and off,
+beside the same ring natively on the host.
 
 For each architecture, side by side in one run: the `pingpong` scenario (two cores, two
 SPSC rings, busy polling, 64-byte messages by default) with the `host` profile (block
-pricing, shared-line coherence model, trap costs) and with the flat cost model (one cycle
-per instruction, the same native hooks: the "no model" figure). The rate is the difference
-between a long and a short run (round trips and host seconds), so boot and start-up cancel.
-It also prints model cycles per round trip, and how many host seconds one simulated
-round trip costs split into machine slices (returns to Python) and the rest.
+pricing, shared-line coherence model, trap costs), once with spin fast-forward (the
+default) and once without (``fast_forward=False``); then the guests' ring code built for
+the host and run between two pinned processes (keusim.model.harness.run_ring). The
+simulated rate is the difference between a long and a short run (round trips and host
+seconds), so boot and start-up cancel. It also prints model cycles per round trip (the
+same with fast-forward on and off: reports are byte-identical) and how many times slower
+than the host the simulation is.
 
-    .venv/bin/python bench/ring_speed.py [--size 64] [--repeat 3] [--verified]
+    .venv/bin/python bench/ring_speed.py [--size 64] [--repeat 3] [--verified] [--no-native]
 
 Absolute host times are noisy on a shared machine; compare the ratios.
 """
@@ -26,18 +29,18 @@ from keusim.system import build_images, run
 ARCHES = ("x86_64", "arm64")
 
 
-def _timed(arch: str, messages: int, size: int, profile: str | None, verified: bool):
+def _timed(arch: str, messages: int, size: int, verified: bool, ff: bool):
     t0 = time.perf_counter()
     rep = run("pingpong", arch=arch, params={"messages": messages, "size": size},
-              profile=profile, verified=verified)
+              profile="host", verified=verified, fast_forward=ff)
     dt = time.perf_counter() - t0
     if not rep.ok:
         raise SystemExit(f"pingpong on {arch} did not finish: {rep.status} {rep.message}")
     return rep, dt
 
 
-def rate(arch: str, small: int, big: int, size: int, profile: str | None,
-         verified: bool) -> tuple[float, float, float]:
+def rate(arch: str, small: int, big: int, size: int, verified: bool,
+         ff: bool) -> tuple[float, float, float]:
     """(round trips per host second, model cycles per round trip, guest insns per second)."""
     spec = resolve("pingpong")
     for n in (small, big):
@@ -47,13 +50,20 @@ def rate(arch: str, small: int, big: int, size: int, profile: str | None,
         build_images(spec, arch, p)
     # Warm up: decoded instructions and block prices are cached per process, so the
     # first run of a configuration pays capstone for every block and later ones do not.
-    _timed(arch, small, size, profile, verified)
-    r1, t1 = _timed(arch, small, size, profile, verified)
-    r2, t2 = _timed(arch, big, size, profile, verified)
+    _timed(arch, small, size, verified, ff)
+    r1, t1 = _timed(arch, small, size, verified, ff)
+    r2, t2 = _timed(arch, big, size, verified, ff)
     dt = max(t2 - t1, 1e-9)
     st = r2.channel(0).producer_stats
     cyc = st.get("rt_cycles", 0) / max(1, st.get("round_trips", 1))
     return (big - small) / dt, cyc, (r2.instructions - r1.instructions) / dt
+
+
+def native_rate(size: int) -> float:
+    """Round trips per second of the same ring code between two host processes."""
+    from keusim.model.harness import run_ring
+    res = run_ring("pingpong", sizes=[size], iterations=20_000, runs=1, progress=False)[0]
+    return 1e9 / res.median_ns
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,29 +71,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--small", type=int, default=200)
-    ap.add_argument("--big", type=int, default=3000)
+    ap.add_argument("--big", type=int, default=None,
+                    help="round trips of the long run (default 20000, 2000 verified)")
     ap.add_argument("--verified", action="store_true", help="verified notify mode")
+    ap.add_argument("--no-native", action="store_true", help="skip the host measurement")
     ap.add_argument("--arch", action="append", choices=ARCHES)
     a = ap.parse_args(argv)
-    print(f"simulated pingpong, {a.size}-byte messages{' (verified notify)' if a.verified else ''}: "
-          f"round trips per host second (difference of {a.big} and {a.small} round trips; "
-          f"medians of {a.repeat})")
-    print(f"{'arch':<8}{'RT/s model':>12}{'RT/s flat':>11}{'model/flat':>12}"
-          f"{'insns/s model':>15}{'insns/s flat':>14}{'cycles/RT model':>17}{'cycles/RT flat':>16}")
+    big = a.big or (2000 if a.verified else 20000)
+    native = None if a.no_native else native_rate(a.size)
+    print(f"simulated pingpong, {a.size}-byte messages{' (verified notify)' if a.verified else ''}, "
+          f"profile host: round trips per host second (difference of {big} and {a.small} "
+          f"round trips; medians of {a.repeat})")
+    print(f"{'arch':<8}{'RT/s ff':>10}{'RT/s no ff':>12}{'ff/no ff':>10}{'insns/s ff':>13}"
+          f"{'cycles/RT':>11}{'RT/s host':>12}{'host/sim':>10}")
     for arch in a.arch or ARCHES:
-        m, f, ratio, im, ifl = [], [], [], [], []
-        cm = cf = 0.0
+        on, off, ratio, ins = [], [], [], []
+        c_on = c_off = 0.0
         for _ in range(a.repeat):
-            rm, cm, xm = rate(arch, a.small, a.big, a.size, "host", a.verified)
-            rf, cf, xf = rate(arch, a.small, a.big, a.size, None, a.verified)
-            m.append(rm)
-            f.append(rf)
-            ratio.append(rm / rf)
-            im.append(xm)
-            ifl.append(xf)
-        print(f"{arch:<8}{statistics.median(m):>12,.0f}{statistics.median(f):>11,.0f}"
-              f"{statistics.median(ratio):>12.2f}{statistics.median(im) / 1e6:>13.1f} M"
-              f"{statistics.median(ifl) / 1e6:>12.1f} M{cm:>17.0f}{cf:>16.0f}")
+            r_on, c_on, x_on = rate(arch, a.small, big, a.size, a.verified, True)
+            r_off, c_off, _ = rate(arch, a.small, big, a.size, a.verified, False)
+            on.append(r_on)
+            off.append(r_off)
+            ratio.append(r_on / r_off)
+            ins.append(x_on)
+        if c_on != c_off:
+            raise SystemExit(f"{arch}: cycles per round trip differ with fast-forward on "
+                             f"({c_on}) and off ({c_off}): a fast-forward bug")
+        m_on = statistics.median(on)
+        host = f"{native:>12,.0f}{native / m_on:>10.0f}x" if native else f"{'-':>12}{'-':>11}"
+        print(f"{arch:<8}{m_on:>10,.0f}{statistics.median(off):>12,.0f}"
+              f"{statistics.median(ratio):>10.2f}{statistics.median(ins) / 1e6:>11.1f} M"
+              f"{c_on:>11.0f}{host}")
     return 0
 
 

@@ -51,7 +51,7 @@ def cmd_run(ns) -> int:
               lookahead=ns.lookahead,
               max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
               progress=None if ns.json or gdb else default_progress(f"keusim run {ns.system}"),
-              gdb=gdb)
+              gdb=gdb, fast_forward=not ns.no_fast_forward)
     if ns.json:
         print(rep.to_json())
     else:
@@ -344,6 +344,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD,
                    help=f"cross-core window in cycles (default {DEFAULT_LOOKAHEAD}; "
                         "larger is faster, less exact)")
+    r.add_argument("--no-fast-forward", action="store_true",
+                   help="run spinning cores instruction by instruction instead of parking "
+                        "them (the same report, slower; docs/architecture.md)")
     r.add_argument("--max-cycles", type=int, default=None, help="model-time budget")
     r.add_argument("--dump-mappings", action="store_true", help="list every process's mappings")
     r.add_argument("--gdb", type=int, metavar="PORT", default=None,

@@ -105,7 +105,8 @@ class BootedSystem:
                  params: dict | None = None, profile: str | None = None, *,
                  verified: bool = False, quantum: int = DEFAULT_QUANTUM,
                  lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
-                 kernel_flags: int = 0, gdb: GdbOptions | None = None):
+                 kernel_flags: int = 0, gdb: GdbOptions | None = None,
+                 fast_forward: bool = True):
         spec = system if isinstance(system, SystemSpec) else resolve(system)
         if verified:
             spec = _verified(spec)
@@ -122,7 +123,8 @@ class BootedSystem:
         ram = spec.ram_mb << 20
         self.cost, mkw = _cost_model(profile, self.arch)
         self.machine = Machine(a, spec.cores, ram, cost=self.cost, lookahead=lookahead,
-                               quantum=quantum, shared=loader.pool_region(ram, chans), **mkw)
+                               quantum=quantum, shared=loader.pool_region(ram, chans),
+                               fast_forward=fast_forward, **mkw)
         self.budget = max_cycles or spec.max_cycles
         self.machine.max_cycles = self.budget
         self.result: MachineResult | None = None
@@ -206,7 +208,7 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         dump_mappings: bool = False, kernel_flags: int = 0, verified: bool = False,
         attribution: bool = False,
         progress: Callable[[int, int], None] | None = None,
-        gdb: GdbOptions | None = None) -> RunReport:
+        gdb: GdbOptions | None = None, fast_forward: bool = True) -> RunReport:
     """Run a system and return its report.
 
     Args:
@@ -228,10 +230,14 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         progress: called as progress(model_cycles, max_cycles) now and then.
         gdb: a :class:`keusim.machine.gdb.GdbOptions`: stop at boot and serve
             gdb-multiarch on one core (README.md, "Debugging a guest").
+        fast_forward: park cores that spin on shared memory until another core writes
+            what they poll (docs/architecture.md, "virtual time"). Reports are
+            byte-identical with it off (``--no-fast-forward``), which is only slower.
     """
     with BootedSystem(system, arch, params, profile, verified=verified, quantum=quantum,
                       lookahead=lookahead, max_cycles=max_cycles,
-                      kernel_flags=kernel_flags, gdb=gdb) as booted:
+                      kernel_flags=kernel_flags, gdb=gdb,
+                      fast_forward=fast_forward) as booted:
         booted.finish(progress)
         return booted.report(attribution=attribution, dump_mappings=dump_mappings)
 

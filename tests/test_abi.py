@@ -125,9 +125,9 @@ def test_fastpath_ctypes_mirror_matches_the_c_layout():
     src = Path(fastpath.__file__).with_name("fastpath.c")
     so = host_shared_lib([src], "fastpath-dwarf", cflags=("-O0", "-g"),
                          include_dirs=[Path(unicorn.__file__).parent / "include"])
-    c = _dwarf_structs(so, {"fastcore", "kcoh", "bentry"})
+    c = _dwarf_structs(so, {"fastcore", "kcoh", "bentry", "sched"})
     for cname, cls in (("fastcore", fastpath.FastCore), ("kcoh", fastpath.KCoh),
-                       ("bentry", fastpath.BEntry)):
+                       ("bentry", fastpath.BEntry), ("sched", fastpath.Sched)):
         py = {n: getattr(cls, n).offset for n, _t in cls._fields_}
         assert py == c[cname], f"ctypes {cls.__name__} differs from struct {cname} in fastpath.c"
         assert ctypes.sizeof(cls) >= max(c[cname].values())

@@ -13,6 +13,7 @@ import struct
 from types import SimpleNamespace
 
 import pytest
+from unicorn import UC_HOOK_INTR
 from unicorn import arm64_const as A
 
 from keusim.arch import arm64
@@ -129,7 +130,12 @@ def bare():
     ut.map_page(USER_VA, 0x10000, R | X | U)
     ut.map_page(USER_STACK - PAGE, 0x11000, R | W | U)
     core = SimpleNamespace(id=0, uc=uc, trap=None, pc=0, arch_state={"boot_ttbr0": ut.root},
-                           native=SimpleNamespace(hook_mrs=lambda *a: None))
+                           native=SimpleNamespace(
+                               hook_mrs=lambda *a: None,
+                               # No native library here: every exception, svc included,
+                               # goes to the Python hook and is delivered in Python.
+                               hook_intr=lambda f: uc.hook_add(UC_HOOK_INTR, f),
+                               set_trap_entry=lambda *a: None))
     ARCH.boot_core(core, KB + 0x2000, KSTACK_TOP, 0, kt.root)
     ARCH.install(core)
     vbar = KB + 0x2000

@@ -26,6 +26,7 @@ addresses in a scratch instance; nothing is hard-coded.
 from __future__ import annotations
 
 import ctypes as C
+import re
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -44,8 +45,9 @@ from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim.arch.arm64_facts import TOOLCHAIN
-from keusim.arch.isa import new_disassembler
+from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.errors import ArchError
+from keusim.machine.fastpath import BF_SPIN, BF_SVC
 from keusim.machine.pagetable import DEV, R, U, W
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RegBatch, RegReader, flush_tlb
@@ -110,6 +112,16 @@ _EC_NAMES = {0x00: "unknown/undefined", 0x01: "wfi/wfe", 0x07: "FP/SIMD access",
              0x20: "instruction abort (EL0)", 0x21: "instruction abort (EL1)",
              0x22: "PC alignment", 0x24: "data abort (EL0)", 0x25: "data abort (EL1)",
              0x26: "SP alignment", 0x3C: "brk"}
+
+
+# Spin fast-forward (fastpath.c): instruction classes a fast-forwarded loop may contain,
+# and the registers it may write (its snapshot holds X0-X30, SP and NZCV).
+_SPIN_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_taken", "call",
+                           "ret", "pause", "nop", "load", "store", "load_acquire",
+                           "store_release", "fence", "fence_light"})
+_SPIN_WRITES = re.compile(r"^([xw]\d+|w?sp|[xw]zr|nzcv|fp|lr)$")
+SPIN_REGS = (A.UC_ARM64_REG_PC, [A.UC_ARM64_REG_X0 + i for i in range(29)]
+             + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30, A.UC_ARM64_REG_SP, A.UC_ARM64_REG_NZCV])
 
 
 # -- page tables ----------------------------------------------------------------
@@ -284,6 +296,15 @@ class Trap:
                 f"{', ' + self.cause if self.cause else ''})")
 
 
+class Arm64Entry(C.Structure):
+    """arm64_trap.c ``struct arm64_entry``: what the native svc entry needs."""
+
+    _fields_ = [("read_ids", C.c_int32 * 7), ("write_ids", C.c_int32 * 7),
+                ("spsr_enc", C.c_uint32 * 5), ("esr_enc", C.c_uint32 * 5),
+                ("pstate_el1h", C.c_uint64), ("el_mask", C.c_uint64),
+                ("vec_lower_sync", C.c_uint64)]
+
+
 class _EntryWrite:
     """The register writes of one exception entry, in order, in one C call.
 
@@ -402,7 +423,9 @@ class Arm64:
         far_at = C.c_uint64.from_address(base + lay.far)
         core.arch_state["syndrome_ctx"] = ctx   # keep the buffer alive
 
-        def on_intr(uc, intno, _ud):
+        uc = core.uc
+
+        def on_intr(_uch, intno, _ud):
             if core.trap is not None:   # the first exception is the real one
                 uc.emu_stop()
                 return
@@ -416,8 +439,36 @@ class Arm64:
             core.trap = Trap("syscall" if intno == EXCP_SWI else "exception", intno, esr, far)
             uc.emu_stop()
 
-        uc.hook_add(UC_HOOK_INTR, on_intr)
+        # svc from a block priced with its immediate (block_flags) is taken natively
+        # (arm64_trap.c); every other exception comes here.
+        core.native.hook_intr(on_intr)
+        e = core.arch_state["native_entry"] = Arm64Entry(
+            pstate_el1h=PSTATE_EL1H, el_mask=EL_MASK, vec_lower_sync=VEC_LOWER_SYNC)
+        e.read_ids[:] = _ENTRY_READ
+        e.write_ids[:] = _EntryWrite._IDS
+        e.spsr_enc[:] = SPSR_EL1
+        e.esr_enc[:] = ESR_EL1
+        core.native.set_trap_entry("arm64_svc_entry", e)
         core.native.hook_mrs(A.UC_ARM64_INS_MRS, self.counter_hz)
+
+    spin_regs = SPIN_REGS
+    # The user MMU root the block-cost table is keyed by: TTBR0_EL1's address bits.
+    root_reg, root_mask = A.UC_ARM64_REG_TTBR0_EL1, _ADDR
+
+    def block_flags(self, insns) -> int:
+        """fastpath.c BF_* flags of a user block: BF_SPIN when it may belong to a
+        fast-forwarded spin loop (only general-register, flag and memory instructions);
+        BF_SVC with the immediate in bits 16-31 when it ends in ``svc #imm`` (the native
+        entry builds the syndrome from it)."""
+        flags = BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
+        last = insns[-1]
+        if last.mnemonic == "svc" and last.operands:
+            flags |= BF_SVC | (last.operands[0].imm & 0xFFFF) << 16
+        return flags
+
+    def pending_trap(self, core) -> Trap:
+        """The trap for an svc the native hook stopped at (Python delivers it)."""
+        return Trap("syscall", EXCP_SWI, core.native.k.syndrome, 0)
 
     def hook_block(self, core, insns) -> bool:
         """Nothing to hook: every arm64 exception Unicorn raises is precise."""
@@ -445,7 +496,7 @@ class Arm64:
 
     def read_root(self, uc) -> int:
         """TTBR0_EL1 without the ASID (bits 63..48) and CnP (bit 0)."""
-        return uc.reg_read(A.UC_ARM64_REG_TTBR0_EL1) & _ADDR
+        return uc.reg_read(self.root_reg) & self.root_mask
 
     def root_for(self, core, va: int) -> int:
         """The table root that translates va now: TTBR1_EL1 for the upper half

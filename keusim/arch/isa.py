@@ -146,6 +146,22 @@ def classify(insn: cs.CsInsn, arch: str) -> str:
     return decode(insn, arch).cls
 
 
+def spin_eligible(insns, arch: str, classes: frozenset[str], writes) -> bool:
+    """True when every instruction of a block is of one of ``classes`` and writes only
+    registers whose capstone names match ``writes`` (a compiled pattern): what a
+    fast-forwarded spin loop may contain (keusim/machine/fastpath.c, BF_SPIN)."""
+    for i in insns:
+        if decode(i, arch).cls not in classes:
+            return False
+        try:
+            _read, written = i.regs_access()
+        except cs.CsError:
+            return False
+        if any(not writes.match(i.reg_name(r) or "") for r in written):
+            return False
+    return True
+
+
 def new_disassembler(arch: str) -> cs.Cs:
     """A fresh capstone disassembler for ``arch`` with detail on, as the machine uses."""
     mod = _isa(arch)

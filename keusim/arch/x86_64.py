@@ -25,6 +25,8 @@ before any fault, so QEMU's "exception in flight" state is clear in it.
 
 from __future__ import annotations
 
+import ctypes
+import re
 import struct
 
 import capstone as cs
@@ -40,8 +42,9 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from keusim.arch.isa import new_disassembler
+from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.arch.x86_64_facts import TOOLCHAIN
+from keusim.machine.fastpath import BF_SPIN
 from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RawBatch, RegBatch, RegReader, flush_tlb
@@ -85,6 +88,28 @@ _PORT_IO = {cs.x86.X86_INS_IN, cs.x86.X86_INS_OUT, cs.x86.X86_INS_INSB, cs.x86.X
             cs.x86.X86_INS_OUTSD}
 _STACK_WRITERS = {cs.x86.X86_INS_PUSH, cs.x86.X86_INS_PUSHF, cs.x86.X86_INS_PUSHFQ,
                   cs.x86.X86_INS_CALL, cs.x86.X86_INS_ENTER}
+
+
+# Spin fast-forward (fastpath.c): instruction classes a fast-forwarded loop may contain,
+# and the registers it may write (its snapshot holds GPRs and RFLAGS, nothing else).
+_SPIN_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_taken", "call",
+                           "ret", "pause", "nop", "load", "store", "load_acquire",
+                           "store_release", "fence", "fence_light"})
+_SPIN_WRITES = re.compile(r"^(r[a-d]x|e[a-d]x|[a-d][lhx]|[re]?[sd]i|[sd]il|[re]?[sb]p|[sb]pl"
+                          r"|r\d+[dwb]?|[re]?flags|rip)$")
+SPIN_REGS = (X.UC_X86_REG_RIP, GPRS + [X.UC_X86_REG_RFLAGS])
+
+
+class X86Entry(ctypes.Structure):
+    """x86_64_trap.c ``struct x86_entry``: what the native SYSCALL entry needs."""
+
+    _fields_ = [("template_ctx", ctypes.c_void_p), ("lstar", ctypes.c_uint64),
+                ("fmask", ctypes.c_uint64), ("percpu", ctypes.c_uint64),
+                ("off_cr3", ctypes.c_uint64), ("off_gs", ctypes.c_uint64),
+                ("off_fs", ctypes.c_uint64), ("off_kgs", ctypes.c_uint64),
+                ("save_ids", ctypes.c_int32 * len(_SAVE)),
+                ("fp_ids", ctypes.c_int32 * len(_FP_REGS)),
+                ("gpr_ids", ctypes.c_int32 * len(GPRS))]
 
 
 class PteCodec:
@@ -180,6 +205,35 @@ def _find_inflight_offset() -> int:
 
 
 _INFLIGHT: list[int] = []
+
+
+def _find_entry_offsets() -> tuple[int, int, int, int]:
+    """Offsets of CR3, GS.base, FS.base and KERNEL_GS_BASE in context bytes.
+
+    The native system-call entry (x86_64_trap.c) writes the user's values into the CPL0
+    template before restoring it, instead of writing the registers after: a host write of
+    CR3 flushes the whole emulated TLB, and that flush was most of the cost of a trap.
+    Found by writing four distinct values in a scratch instance, never hard-coded.
+    """
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.ctl_set_cpu_model(CPU_MODEL)
+    vals = (0x5A5A5000, 0x1234_5678_9ABC_0000, 0x0FED_CBA9_8765_4000, 0x0102_0304_0506_0000)
+    uc.reg_write(X.UC_X86_REG_CR3, vals[0])
+    uc.reg_write(X.UC_X86_REG_GS_BASE, vals[1])
+    uc.reg_write(X.UC_X86_REG_FS_BASE, vals[2])
+    uc.reg_write(X.UC_X86_REG_MSR, (0xC0000102, vals[3]))
+    b = bytes(uc.context_save())
+    out = []
+    for v in vals:
+        hits = [i for i in range(0, len(b) - 7, 4) if struct.unpack_from("<Q", b, i)[0] == v]
+        if len(hits) != 1:
+            raise RuntimeError(f"cannot locate a context field holding {v:#x} (candidates "
+                               f"{hits}); keusim needs unicorn==2.1.4")
+        out.append(hits[0])
+    return tuple(out)
+
+
+_ENTRY_OFFSETS: list[tuple[int, int, int, int]] = []
 
 
 def _find_isint_offset() -> int:
@@ -280,10 +334,6 @@ class X86_64:
         is_int = C.c_int32.from_address(C.cast(ctx._context, C.c_void_p).value + _ISINT[0])
         core.arch_state["intr_ctx"] = ctx
 
-        def on_syscall(uc, _ud):
-            core.trap = Trap("syscall")
-            uc.emu_stop()
-
         def on_intr(uc, intno, _ud):
             # The first exception is the real one. The faulting instruction can run once
             # more before the stop takes effect, and QEMU then reports #DF (vector 8).
@@ -327,13 +377,24 @@ class X86_64:
         def on_sysenter(uc, _ud):
             gp_here(uc)
 
-        uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        # syscall: a native hook stops the core; the entry is native too once the kernel
+        # is ready (x86_64_trap.c), else Python's (pending_trap, deliver).
+        core.native.hook_syscall(X.UC_X86_INS_SYSCALL)
         uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, X.UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INSN, on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
         uc.hook_add(UC_HOOK_INTR, on_intr)
         core.native.hook_rdtsc(X.UC_X86_INS_RDTSC, X.UC_X86_INS_RDTSCP,
                                X.UC_X86_REG_RAX, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX)
+
+    spin_regs = SPIN_REGS
+    # The user MMU root the block-cost table is keyed by: CR3's address bits.
+    root_reg, root_mask = X.UC_X86_REG_CR3, _ADDR
+
+    def block_flags(self, insns) -> int:
+        """fastpath.c BF_* flags of a user block: BF_SPIN when it may belong to a
+        fast-forwarded spin loop (only general-register, flag and memory instructions)."""
+        return BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
 
     def hook_block(self, core, insns) -> bool:
         """A user block seen for the first time: hook its port-I/O instructions.
@@ -367,8 +428,14 @@ class X86_64:
                 core.trap = Trap("exception", VEC_GP, err=0, rip=addr)
             uc.emu_stop()
 
+    def pending_trap(self, core) -> Trap:
+        """The trap for a system call the native hook stopped at (Python delivers it)."""
+        return Trap("syscall")
+
     def kernel_ready(self, core) -> None:
-        """PLAT_READY: capture this core's CPL0 context (before any fault)."""
+        """PLAT_READY: capture this core's CPL0 context (before any fault), and hand it to
+        the native system-call entry (x86_64_trap.c)."""
+        import ctypes as C
         if core.arch_state["template"] is None:
             ctx = core.uc.context_save()
             _clear_inflight(ctx)
@@ -384,6 +451,18 @@ class X86_64:
             # The kernel set GS_BASE to its per-cpu block; in user mode that value
             # sits in KERNEL_GS_BASE (the kernel's swapgs convention).
             core.arch_state["percpu"] = core.uc.reg_read(X.UC_X86_REG_GS_BASE)
+            st = core.arch_state
+            if not _ENTRY_OFFSETS:
+                _ENTRY_OFFSETS.append(_find_entry_offsets())
+            cr3, gs, fs, kgs = _ENTRY_OFFSETS[0]
+            e = st["native_entry"] = X86Entry(
+                template_ctx=C.cast(ctx._context, C.c_void_p).value, lstar=st["lstar"],
+                fmask=st["fmask"], percpu=st["percpu"], off_cr3=cr3, off_gs=gs, off_fs=fs,
+                off_kgs=kgs)
+            e.save_ids[:] = _SAVE
+            e.fp_ids[:] = _FP_REGS
+            e.gpr_ids[:] = GPRS
+            core.native.set_trap_entry("x86_syscall_entry", e)
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:
@@ -399,7 +478,7 @@ class X86_64:
         return r() & 3 == 3
 
     def read_root(self, uc) -> int:
-        return uc.reg_read(X.UC_X86_REG_CR3) & _ADDR
+        return uc.reg_read(self.root_reg) & self.root_mask
 
     def root_for(self, core, va: int) -> int:
         """The table root that translates va now (CR3 holds both halves)."""

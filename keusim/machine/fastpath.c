@@ -7,16 +7,23 @@
  * cost table once per block (capstone + the microarchitecture profile) through the
  * `miss` callback; everything else is table lookups and counter updates.
  *
- * Layouts of `struct fastcore` and `struct kcoh` are mirrored by ctypes in
- * keusim/machine/fastpath.py: change both together.
+ * The scheduler loop (sched_run) and spin fast-forward live here too: see the section
+ * at the end of this file and docs/architecture.md, "virtual time".
+ *
+ * Layouts of `struct fastcore`, `struct kcoh`, `struct bentry` and `struct sched` are
+ * mirrored by ctypes in keusim/machine/fastpath.py (tests/test_abi.py compares them with
+ * the compiler's DWARF): change both together.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ucapi.h"
+
 typedef void (*emu_stop_fn)(void *uc);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
-/* Returns (cycles << 32) | instructions for the block at va (root: user MMU root). */
+/* Returns (cycles << 32) | instructions for the block at va (root: user MMU root), and
+ * sets fastcore.miss_flags to its BF_* flags. */
 typedef uint64_t (*miss_fn)(uint64_t core, uint64_t va, uint64_t size, uint64_t root);
 
 struct bentry {
@@ -25,7 +32,18 @@ struct bentry {
     uint32_t cost;      /* 1/256 cycles (keusim.model.costmodel.FRACTION) */
     uint32_t ninsn;
     uint64_t count;     /* executions: for attribution by function after the run */
+    uint32_t flags;     /* BF_*: what the block may do (set by Python when it prices it) */
+    uint32_t skip;      /* spin detection: times to skip this block as a loop head */
+    uint64_t fails;     /* spin detection: failed recordings headed here (back-off) */
 };
+
+/* bentry.flags. BF_SPIN: the block may be part of a fast-forwarded spin loop: user code
+ * whose instructions touch only general registers, flags and memory (no system,
+ * counter, FP/SIMD, atomic or string instructions; keusim/arch/<arch>.py spin_eligible). */
+#define BF_SPIN 1u
+/* BF_SVC: the block ends in a system call instruction whose immediate is in bits 16-31
+ * (arm64 svc #imm: the syndrome records it). */
+#define BF_SVC 2u
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
 struct kcoh {
@@ -52,10 +70,18 @@ struct kcoh {
      * nearby lines still stalls stream_cycles: the store buffer fills at that rate. */
     uint64_t posted;
     uint64_t *ready;            /* model cycle at which the line's last write is visible */
+    /* Added at the end: bit per parked core whose spin loop reads the line (wake it when
+     * another core writes the line). */
+    uint64_t *watch;
 };
 
-enum { STOP_NONE = 0, STOP_SLICE = 1 };
+enum { STOP_NONE = 0, STOP_SLICE = 1, STOP_TRAP = 2 };
+enum { ST_RUN = 0, ST_HALT = 1 };
+enum { SP_IDLE = 0, SP_REC1 = 1, SP_REC2 = 2, SP_PARKED = 3 };
 #define MISS_RETRANSLATE UINT64_MAX   /* keusim/machine/fastpath.py */
+
+struct sched;
+struct spin;
 
 struct fastcore {
     uint64_t clock;             /* model cycles: guest-visible time */
@@ -88,6 +114,98 @@ struct fastcore {
      * masked, so the CPU takes it at the first user instruction: stop before the
      * first user block (va < kbase) so the machine can deliver it there. */
     uint64_t user_stop;
+    /* Added at the end: the scheduler state of the core (keusim/machine/machine.py Core
+     * reads and writes these), for the native scheduler loop below. */
+    struct sched *sched;
+    void *uc;
+    uint64_t state;             /* ST_RUN | ST_HALT */
+    uint64_t irq;               /* pending IRQ_* bits */
+    uint64_t wake_at;           /* earliest model time an IPI can wake it */
+    uint64_t timer;             /* absolute deadline, 0 = off */
+    uint64_t pc;                /* where the core resumes */
+    uint64_t need_py;           /* a Python hook acted in this slice: Python must follow up */
+    uint64_t pc_reg;            /* arch register id of the PC */
+    uint64_t nregs;             /* registers a spin-loop snapshot holds (regs[]) */
+    int32_t regs[40];           /* their arch register ids */
+    struct spin *spin;
+    /* Added at the end: native trap delivery (keusim/arch/<arch>_trap.c). */
+    trap_entry_fn trap_fn;      /* NULL: Python delivers every trap */
+    void *trap_arg;
+    uint64_t trap_pending;      /* a system call stopped the core; not delivered yet */
+    uint64_t syndrome;          /* its syndrome (arm64 ESR), when the arch has one */
+    uint64_t last_flags;        /* bentry.flags of the block running now */
+    uint64_t root_reg, root_mask;   /* the user MMU root: arch register id, address bits */
+    void *py_intr;              /* Python UC_HOOK_INTR callback for what C does not take */
+    uint64_t miss_flags;        /* set by the miss callback: the new block's BF_* flags */
+};
+
+/* The native scheduler and spin fast-forward: see the section at the end of this file. */
+#define INF UINT64_MAX
+#define SPIN_MAX 16           /* blocks in a fast-forwarded loop */
+#define SPIN_LINES 8          /* shared lines it may read */
+#define SPIN_NREG 40          /* registers in a snapshot (fastcore.regs) */
+#define SPIN_BACKOFF 12       /* a head that failed k times is skipped 2^min(k, 12) - 1 times */
+
+struct ucapi ucapi;
+
+/* The libunicorn entry points this library calls (the ones the Python binding loaded). */
+void fastpath_api(void *emu_start, void *reg_read, void *reg_write, void *read_batch,
+                  void *write_batch, void *hook_add, void *hook_del, void *context_restore,
+                  void *ctl)
+{
+    ucapi.emu_start = emu_start;
+    ucapi.reg_read = reg_read;
+    ucapi.reg_write = reg_write;
+    ucapi.read_batch = read_batch;
+    ucapi.write_batch = write_batch;
+    ucapi.hook_add = hook_add;
+    ucapi.hook_del = hook_del;
+    ucapi.context_restore = context_restore;
+    ucapi.ctl = ctl;
+}
+
+struct spin {
+    uint64_t state;             /* SP_* */
+    uint64_t head, n, pos;      /* first block, blocks per iteration, position in it */
+    uint64_t va[SPIN_MAX];
+    uint32_t cost[SPIN_MAX], ninsn[SPIN_MAX];
+    uint64_t reads[SPIN_MAX];   /* shared-region reads by each block */
+    uint64_t r0, w0, c0;        /* shared reads, writes, coherence cycles at the start */
+    uint64_t rblk;              /* shared reads at the start of the current block */
+    uint64_t lines[SPIN_LINES], nlines;
+    uint64_t bad;               /* a store that was not silent, or too many lines */
+    uint64_t disturbed;         /* another agent may have written what it read */
+    size_t whook;
+    uint64_t hooked;
+    uint64_t wake;              /* parked, and something it reads may have changed */
+    uint64_t fixed, insns, sreads;  /* per iteration: cost (1/256 cycles), insns, reads */
+    uint64_t regs[SPIN_MAX][SPIN_NREG];
+    void *ptrs[SPIN_MAX][SPIN_NREG];
+    /* statistics (not part of any report) */
+    uint64_t parks, wakes, ff_blocks;
+    uint64_t recordings, failed;    /* second iterations recorded, and those that failed */
+};
+
+#define MAX_CORES 64
+
+struct sched {
+    uint64_t ncores;
+    struct fastcore *core[MAX_CORES];
+    uint64_t lookahead, quantum, max_cycles;
+    uint64_t ff;                /* spin fast-forward on */
+    uint64_t inline_ok;         /* sched_continue may start slices in the block hook */
+    uint64_t nparked;
+    uint8_t *ram;
+    uint64_t ram_size;
+    uint64_t err;               /* uc_err of the emu_start sched_run returned after */
+    uint64_t device_next;       /* model time of the next device event (INF: none) */
+    uint64_t slices, vslices;   /* statistics: real and fast-forwarded slices */
+    uint64_t check_stores;      /* 1; 0 plants a bug for tests: stores need not be silent */
+    uint64_t starts;            /* statistics: uc_emu_start calls by sched_run */
+    uint64_t native_traps;      /* deliver system calls natively (trap_fn); 0: in Python */
+    uint64_t ntraps;            /* statistics: system calls delivered natively */
+    uint64_t yield_at;          /* return to Python before a slice that starts here or later */
+    uint64_t parked_timers;     /* statistics: timer deadlines reached by a parked core */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -123,7 +241,8 @@ static inline uint64_t hash(uint64_t va, uint64_t root)
     return x ^ (x >> 32);
 }
 
-static void insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n);
+static struct bentry *insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost,
+                             uint32_t n, uint32_t flags);
 
 static void grow(struct fastcore *c)
 {
@@ -134,16 +253,18 @@ static void grow(struct fastcore *c)
     c->table = calloc(c->tmask + 1, sizeof(struct bentry));
     for (uint64_t i = 0; i < oldn; i++)
         if (old[i].va) {
-            insert(c, old[i].va, old[i].root, old[i].cost, old[i].ninsn);
-            uint64_t j = hash(old[i].va, old[i].root) & c->tmask;
-            while (!(c->table[j].va == old[i].va && c->table[j].root == old[i].root))
-                j = (j + 1) & c->tmask;
-            c->table[j].count = old[i].count;
+            struct bentry *e = insert(c, old[i].va, old[i].root, old[i].cost, old[i].ninsn,
+                                      old[i].flags);
+            e->count = old[i].count;
+            e->skip = old[i].skip;
+            e->fails = old[i].fails;
         }
     free(old);
 }
 
-static void insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost, uint32_t n)
+/* Add (or replace) the entry for (va, root); returns it. */
+static struct bentry *insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost,
+                             uint32_t n, uint32_t flags)
 {
     if ((c->tcount + 1) * 4 > (c->tmask + 1) * 3)
         grow(c);
@@ -152,7 +273,22 @@ static void insert(struct fastcore *c, uint64_t va, uint64_t root, uint32_t cost
         i = (i + 1) & c->tmask;
     if (!c->table[i].va)
         c->tcount++;
-    c->table[i] = (struct bentry){va, root, cost, n, 0};
+    c->table[i] = (struct bentry){va, root, cost, n, 0, flags, 0, 0};
+    return &c->table[i];
+}
+
+/* The entry for (va, root), or NULL. */
+static inline struct bentry *lookup(struct fastcore *c, uint64_t va, uint64_t root)
+{
+    uint64_t i = hash(va, root) & c->tmask;
+    for (;;) {
+        struct bentry *e = &c->table[i];
+        if (e->va == va && e->root == root)
+            return e;
+        if (!e->va)
+            return NULL;
+        i = (i + 1) & c->tmask;
+    }
 }
 
 /* Copy up to max table entries with a nonzero count to out; returns how many. */
@@ -172,47 +308,47 @@ void fastcore_clear(struct fastcore *c)
     c->tcount = 0;
 }
 
-/* UC_HOOK_BLOCK: end the slice, or charge the block's precomputed cost. */
+static int sched_continue(struct fastcore *c);
+static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t va);
+static void wake_others(struct fastcore *c);
+
+/* UC_HOOK_BLOCK: end the slice (or start the next one of the same core, see
+ * sched_continue), or charge the block's precomputed cost. */
 void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
 {
-    if (c->clock >= c->slice_end || (c->user_stop && va < c->kbase)) {
+    if (c->user_stop && va < c->kbase) {
+        c->stop_reason = STOP_SLICE;
+        c->emu_stop(uc);
+        return;
+    }
+    if (c->clock >= c->slice_end && !(c->sched && sched_continue(c))) {
         c->stop_reason = STOP_SLICE;
         c->emu_stop(uc);
         return;
     }
     uint64_t root = va >= c->kbase ? 0 : c->root;
-    uint64_t i = hash(va, root) & c->tmask;
-    struct bentry *e;
-    for (;;) {
-        e = &c->table[i];
-        if (e->va == va && e->root == root)
-            break;
-        if (!e->va) {
-            uint64_t r = c->miss(c->id, va, size, root);
-            if (r == MISS_RETRANSLATE) {
-                /* Python added an instruction hook inside this block and dropped its
-                 * translation: stop before it runs; it is translated again, with the
-                 * hook, when the core resumes here. Nothing is charged or cached. */
-                c->stop_reason = STOP_SLICE;
-                c->emu_stop(uc);
-                return;
-            }
-            insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r);
-            uint64_t j = hash(va, root) & c->tmask;
-            while (!(c->table[j].va == va && c->table[j].root == root))
-                j = (j + 1) & c->tmask;
-            c->table[j].count = 1;
-            uint64_t whole = charge(c, r >> 32);
-            c->insns += (uint32_t)r;
-            if (!root) {
-                c->kinsns += (uint32_t)r;
-                c->kcycles += whole;
-            }
-            c->nblocks++;
+    struct bentry *e = lookup(c, va, root);
+    if (!e) {
+        uint64_t r = c->miss(c->id, va, size, root);
+        if (r == MISS_RETRANSLATE) {
+            /* Python added an instruction hook inside this block and dropped its
+             * translation: stop before it runs; it is translated again, with the
+             * hook, when the core resumes here. Nothing is charged or cached. */
+            c->stop_reason = STOP_SLICE;
+            c->emu_stop(uc);
             return;
         }
-        i = (i + 1) & c->tmask;
+        e = insert(c, va, root, (uint32_t)(r >> 32), (uint32_t)r, (uint32_t)c->miss_flags);
+        c->miss_flags = 0;
+        if (c->spin && c->spin->state)
+            spin_track(uc, c, NULL, va);    /* a new block is no repetition: reset */
+    } else if (c->spin && (c->spin->state || (e->flags & BF_SPIN))) {
+        if (spin_track(uc, c, e, va))
+            return;                         /* parked: stopped before this block */
     }
+    if (!root && c->sched)
+        wake_others(c);     /* kernel code may write any process's memory: see below */
+    c->last_flags = e->flags;
     uint64_t whole = charge(c, e->cost);
     c->insns += e->ninsn;
     c->nblocks++;
@@ -221,6 +357,43 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         c->kinsns += e->ninsn;
         c->kcycles += whole;
     }
+}
+
+/* UC_HOOK_INSN(SYSCALL) on x86-64: stop; the trap is delivered after the stop (natively
+ * by sched_run, or by Python). */
+void fast_syscall(void *uc, struct fastcore *c)
+{
+    c->trap_pending = 1;
+    c->syndrome = 0;
+    c->stop_reason = STOP_TRAP;
+    c->emu_stop(uc);
+}
+
+typedef void (*intr_fn)(void *uc, uint32_t intno, void *ud);
+
+/* UC_HOOK_INTR on arm64: an svc from a block priced with its immediate (BF_SVC) is
+ * recorded here with its syndrome (Arm ARM, ESR_ELx: EC 0x15, IL, imm16); anything else
+ * goes to the Python hook, which reads the syndrome from the emulator's state. */
+void fast_intr(void *uc, uint32_t intno, struct fastcore *c)
+{
+    if (intno == 2 /* EXCP_SWI */ && (c->last_flags & BF_SVC) && !c->trap_pending
+            && !c->need_py) {
+        c->trap_pending = 1;
+        c->syndrome = 0x15u << 26 | 1u << 25 | (c->last_flags >> 16);
+        c->stop_reason = STOP_TRAP;
+        c->emu_stop(uc);
+        return;
+    }
+    ((intr_fn)c->py_intr)(uc, intno, NULL);
+}
+
+/* UC_HOOK_CODE at the kernel's root-switch label: the user MMU root (block-cost keys). */
+void fast_root(void *uc, uint64_t addr, uint32_t size, struct fastcore *c)
+{
+    uint64_t v = 0;
+    (void)addr; (void)size;
+    ucapi.reg_read(uc, (int)c->root_reg, &v);
+    c->root = v & c->root_mask;
 }
 
 /* UC_HOOK_INSN(RDTSC) on x86-64: EDX:EAX = model cycles; the instruction is skipped. */
@@ -279,6 +452,9 @@ static inline uint64_t handoff(struct fastcore *c, const struct kcoh *h, uint64_
     return full;
 }
 
+static void wake_watchers(struct fastcore *c, uint64_t who);
+static void spin_line(struct fastcore *c, uint64_t line);
+
 /* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
 void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct fastcore *c)
 {
@@ -293,6 +469,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     int streamed;
     if (type == 17 /* UC_MEM_WRITE */) {
         c->shared_writes++;
+        if (h->watch[line] & ~me)
+            wake_watchers(c, h->watch[line] & ~me);
         if (owner != c->id + 1) {
             if (owner || (h->sharers[line] & ~me)) {
                 cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles,
@@ -318,6 +496,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
         }
     } else {
         c->shared_reads++;
+        if (c->spin && c->spin->state == SP_REC2)
+            spin_line(c, line);
         if (owner && owner != c->id + 1) {
             cost = handoff(c, h, line, h->xfer_cycles, &streamed);
             if (h->posted && h->ready[line] > c->clock) {
@@ -333,4 +513,552 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     }
     c->clock += cost;
     c->coh_cycles += cost;
+}
+
+/* ======================================================================================
+ * The native scheduler loop and spin fast-forward (docs/architecture.md, "virtual time").
+ *
+ * The scheduler is the one machine.py describes: the core with the lowest next time runs
+ * (ties: lowest id) until its clock reaches the next-lowest core's time plus `lookahead`,
+ * `quantum` cycles, `max_cycles` or its timer deadline, checked before each block. Here
+ * it runs without returning to Python: sched_run starts slices with uc_emu_start, and
+ * sched_continue, called by the block hook at a slice end, starts the same core's next
+ * slice in place when the scheduler would pick it again. Python is entered only for what
+ * it must do: a trap to deliver, a device access, a core waking from halt, an interrupt,
+ * the end of the run.
+ *
+ * Spin fast-forward. A core polling a ring re-executes a loop whose outcome cannot change
+ * until another core writes a line it reads. spin_track recognises one: the same cycle of
+ * at most SPIN_MAX blocks twice in a row, all user code of BF_SPIN blocks, the second
+ * time with the registers back at their values at its start, at least one read of the
+ * shared region, no write to it, every other store silent (it writes the value already
+ * there, checked by a temporary write hook), and no coherence cost. The loop's effect on
+ * everything but the clock and the counters is then nil, so every later iteration is the
+ * same as that second one. The core is parked: its slices are computed here, block by
+ * block with the costs recorded (or whole iterations at a time), exactly where
+ * uc_emu_start would have ended them, so the clock, the instruction and block counts and
+ * the shared-read count are those of a core that spun. It is woken (made real again at
+ * exactly its position: registers from the snapshot taken at that block of the second
+ * iteration, PC at that block) when another core writes a line the loop reads (the
+ * coherence hook sees the write), when any other core runs kernel code (the kernel may
+ * write any process's memory), and whenever the loop returns to Python (devices, trap
+ * delivery). Until then nothing it could read has changed, so it would have spun.
+ * ==================================================================================== */
+
+static inline uint64_t next_time(const struct fastcore *c)
+{
+    if (c->state == ST_RUN)
+        return c->clock;
+    if (c->irq)
+        return c->clock > c->wake_at ? c->clock : c->wake_at;
+    if (c->timer)
+        return c->clock > c->timer ? c->clock : c->timer;
+    return INF;
+}
+
+/* The core that runs next (lowest next time, ties lowest id); *t its time, *horizon the
+ * lowest time among the others. */
+static struct fastcore *pick(struct sched *s, uint64_t *t, uint64_t *horizon)
+{
+    struct fastcore *best = NULL;
+    uint64_t bt = INF, second = INF;
+    for (uint64_t i = 0; i < s->ncores; i++) {
+        uint64_t x = next_time(s->core[i]);
+        if (!best || x < bt) {
+            if (best)
+                second = bt < second ? bt : second;
+            best = s->core[i];
+            bt = x;
+        } else if (x < second) {
+            second = x;
+        }
+    }
+    *t = bt;
+    *horizon = second;
+    return best;
+}
+
+/* The slice end machine.py's step() computes for core c picked with the given horizon. */
+static inline uint64_t slice_end(struct sched *s, struct fastcore *c, uint64_t horizon)
+{
+    uint64_t end = horizon < INF ? horizon + s->lookahead : INF;
+    if (c->clock + s->quantum < end)
+        end = c->clock + s->quantum;
+    if (s->max_cycles < end)
+        end = s->max_cycles;
+    if (s->device_next < end)
+        end = s->device_next;
+    if (c->timer && c->timer < end)
+        end = c->timer;
+    return end > c->clock + 1 ? end : c->clock + 1;
+}
+
+/* Can core c, picked at time t, start a slice without Python? (Python's step() would do
+ * nothing but compute its slice end.) */
+static inline int plain_start(struct sched *s, struct fastcore *c, uint64_t t)
+{
+    return t < INF && t < s->max_cycles && t < s->device_next && c->state == ST_RUN
+        && !c->irq && !(c->timer && c->clock >= c->timer);
+}
+
+/* -- spin fast-forward ---------------------------------------------------------------- */
+
+/* A shared read in the recorded iteration: remember the line and watch it from now on
+ * (a write by another core before the core parks disqualifies the recording). */
+static void spin_line(struct fastcore *c, uint64_t line)
+{
+    struct spin *sp = c->spin;
+    for (uint64_t i = 0; i < sp->nlines; i++)
+        if (sp->lines[i] == line)
+            return;
+    if (sp->nlines == SPIN_LINES) {
+        sp->bad = 1;
+        return;
+    }
+    sp->lines[sp->nlines++] = line;
+    c->coh->watch[line] |= 1ull << c->id;
+}
+
+/* UC_HOOK_MEM_WRITE over all RAM, only while a loop's second iteration is recorded: a
+ * store that changes memory disqualifies it. Called before the store happens. */
+void fast_spin_write(void *uc, int type, uint64_t addr, int size, int64_t value,
+                     struct fastcore *c)
+{
+    struct sched *s = c->sched;
+    (void)uc; (void)type;
+    if (c->spin->state != SP_REC2 || !s->check_stores)
+        return;
+    if (size <= 0 || size > 8 || addr + (uint64_t)size > s->ram_size
+            || memcmp(s->ram + addr, &value, (size_t)size) != 0)
+        c->spin->bad = 1;
+}
+
+static void unhook(struct fastcore *c)
+{
+    struct spin *sp = c->spin;
+    if (sp->hooked) {
+        ucapi.hook_del(c->uc, sp->whook);
+        sp->hooked = 0;
+    }
+}
+
+/* Give up recording; back off on the head block if it was a real candidate. */
+static void watch(struct fastcore *c, int on);
+
+static void spin_fail(struct fastcore *c, int backoff)
+{
+    struct spin *sp = c->spin;
+    unhook(c);
+    if (sp->state == SP_REC2) {
+        watch(c, 0);
+        sp->failed++;
+    }
+    if (backoff) {
+        struct bentry *h = lookup(c, sp->head, c->root);
+        if (h) {
+            uint64_t k = h->fails < SPIN_BACKOFF ? h->fails : SPIN_BACKOFF;
+            h->fails++;
+            h->skip = (uint32_t)((1u << k) - 1);
+        }
+    }
+    sp->state = SP_IDLE;
+}
+
+/* Read the snapshot registers (fastcore.regs) into the slots ptrs point to. Returns a
+ * uc_err. */
+static int read_regs(struct fastcore *c, void **ptrs)
+{
+    return ucapi.read_batch(c->uc, c->regs, ptrs, (int)c->nregs);
+}
+
+static void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
+{
+    struct spin *sp = c->spin;
+    if (e->skip) {
+        e->skip--;
+        sp->state = SP_IDLE;
+        return;
+    }
+    sp->state = SP_REC1;
+    sp->head = va;
+    sp->n = 1;
+    sp->va[0] = va;
+    sp->cost[0] = e->cost;
+    sp->ninsn[0] = e->ninsn;
+    sp->r0 = c->shared_reads;
+    sp->w0 = c->shared_writes;
+}
+
+/* Advance parked core c, as its slices would have run, until a block starts at clock >=
+ * end. Counts every block as executed. */
+static void spin_advance(struct fastcore *c, uint64_t end)
+{
+    struct spin *sp = c->spin;
+    if (c->clock >= end)
+        return;
+    /* Whole iterations first: the clock only grows, so if it is still below end after k
+     * whole iterations, every block boundary in them was too. */
+    uint64_t have = (c->clock << 8) | c->frac, want = end << 8;
+    if (want - have > sp->fixed) {
+        uint64_t k = (want - have - 1) / sp->fixed;
+        if (k) {
+            uint64_t acc = have + k * sp->fixed;
+            c->clock = acc >> 8;
+            c->frac = acc & 255;
+            c->insns += k * sp->insns;
+            c->nblocks += k * sp->n;
+            c->shared_reads += k * sp->sreads;
+            sp->ff_blocks += k * sp->n;
+            for (uint64_t j = 0; j < sp->n; j++) {
+                struct bentry *e = lookup(c, sp->va[j], c->root);
+                if (e)
+                    e->count += k;
+            }
+        }
+    }
+    while (c->clock < end) {
+        uint64_t j = sp->pos;
+        charge(c, sp->cost[j]);
+        c->insns += sp->ninsn[j];
+        c->nblocks++;
+        c->shared_reads += sp->reads[j];
+        sp->ff_blocks++;
+        struct bentry *e = lookup(c, sp->va[j], c->root);
+        if (e)
+            e->count++;
+        sp->pos = j + 1 == sp->n ? 0 : j + 1;
+    }
+}
+
+static void watch(struct fastcore *c, int on)
+{
+    struct spin *sp = c->spin;
+    uint64_t me = 1ull << c->id;
+    for (uint64_t i = 0; i < sp->nlines; i++) {
+        if (on)
+            c->coh->watch[sp->lines[i]] |= me;
+        else
+            c->coh->watch[sp->lines[i]] &= ~me;
+    }
+}
+
+/* Make parked core c real again at its position: registers of that block of the loop,
+ * PC at it. Returns 0, or -1 if the registers could not be written. */
+static int materialize(struct fastcore *c)
+{
+    struct spin *sp = c->spin;
+    if (sp->state != SP_PARKED)
+        return 0;
+    watch(c, 0);
+    c->sched->nparked--;
+    sp->state = SP_IDLE;
+    sp->wake = 0;
+    sp->wakes++;
+    c->pc = sp->va[sp->pos];
+    if (ucapi.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs))
+        return -1;
+    return c->reg_write(c->uc, (int)c->pc_reg, &c->pc) ? -1 : 0;
+}
+
+/* c may have written what another core's loop reads: wake a parked one, disqualify a
+ * recording one. */
+static inline void touched(struct fastcore *o)
+{
+    if (o->spin->state == SP_PARKED)
+        o->spin->wake = 1;
+    else if (o->spin->state == SP_REC2)
+        o->spin->disturbed = 1;
+}
+
+/* Every core but c (it runs kernel code, which may write any process's memory). */
+static void wake_others(struct fastcore *c)
+{
+    struct sched *s = c->sched;
+    for (uint64_t i = 0; i < s->ncores; i++)
+        if (s->core[i] != c)
+            touched(s->core[i]);
+}
+
+/* The cores in `who` (c wrote a shared line they watch). */
+static void wake_watchers(struct fastcore *c, uint64_t who)
+{
+    struct sched *s = c->sched;
+    for (uint64_t i = 0; i < s->ncores; i++)
+        if (who & (1ull << i))
+            touched(s->core[i]);
+}
+
+/* Is every line the loop read still valid in this core's cache (no other core wrote it
+ * since the loop read it)? */
+static int lines_valid(struct fastcore *c)
+{
+    struct spin *sp = c->spin;
+    struct kcoh *h = c->coh;
+    uint64_t me = 1ull << c->id;
+    for (uint64_t i = 0; i < sp->nlines; i++) {
+        uint64_t l = sp->lines[i];
+        uint8_t o = h->owner[l];
+        if ((o && o != c->id + 1) || !(h->sharers[l] & me))
+            return 0;
+    }
+    return 1;
+}
+
+/* The second iteration ended (the head comes round again): park if it qualifies. */
+static int spin_finish(void *uc, struct fastcore *c)
+{
+    struct spin *sp = c->spin;
+    uint64_t now[SPIN_NREG] = {0};  /* zeroed: a 32-bit register (NZCV) fills half a slot */
+    void *ptrs[SPIN_NREG];
+    unhook(c);
+    for (uint64_t i = 0; i < c->nregs; i++)
+        ptrs[i] = &now[i];
+    sp->reads[sp->n - 1] = c->shared_reads - sp->rblk;
+    if (sp->disturbed) {            /* not the loop's fault: no back-off */
+        spin_fail(c, 0);
+        return 0;
+    }
+    if (sp->bad || c->shared_writes != sp->w0 || c->coh_cycles != sp->c0
+            || c->shared_reads == sp->r0 || read_regs(c, ptrs)
+            || memcmp(now, sp->regs[0], c->nregs * 8) != 0 || !lines_valid(c)) {
+        spin_fail(c, 1);
+        return 0;
+    }
+    uint64_t fixed = 0, insns = 0, reads = 0;
+    for (uint64_t j = 0; j < sp->n; j++) {
+        fixed += sp->cost[j];
+        insns += sp->ninsn[j];
+        reads += sp->reads[j];
+    }
+    if (!fixed) {
+        spin_fail(c, 1);
+        return 0;
+    }
+    struct bentry *h = lookup(c, sp->head, c->root);
+    if (h)
+        h->fails = 0;
+    sp->fixed = fixed;
+    sp->insns = insns;
+    sp->sreads = reads;
+    sp->state = SP_PARKED;
+    sp->pos = 0;
+    sp->wake = 0;
+    sp->parks++;
+    c->sched->nparked++;
+    watch(c, 1);
+    /* The rest of this slice, fast-forwarded; the scheduler takes it from there. */
+    spin_advance(c, c->slice_end);
+    c->pc = sp->head;
+    c->stop_reason = STOP_SLICE;
+    c->emu_stop(uc);
+    return 1;
+}
+
+/* Called at the start of a block (before it is charged) when recording or when the block
+ * may belong to a loop; e is its entry (NULL: just priced, never a repetition). Returns
+ * 1 when the core parked (emulation stopped before this block). */
+static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t va)
+{
+    struct spin *sp = c->spin;
+    struct sched *s = c->sched;
+    if (!s || !s->ff || !e || !(e->flags & BF_SPIN) || va >= c->kbase || c->user_stop) {
+        if (sp->state == SP_REC2)
+            spin_fail(c, 1);
+        sp->state = SP_IDLE;
+        return 0;
+    }
+    switch (sp->state) {
+    case SP_IDLE:
+        start_rec1(c, e, va);
+        return 0;
+    case SP_REC1:
+        if (va != sp->head) {
+            if (sp->n == SPIN_MAX) {
+                spin_fail(c, 1);
+                start_rec1(c, e, va);
+            } else {
+                sp->va[sp->n] = va;
+                sp->cost[sp->n] = e->cost;
+                sp->ninsn[sp->n] = e->ninsn;
+                sp->n++;
+            }
+            return 0;
+        }
+        /* One iteration seen. It must read the shared region and not write it. */
+        if (c->shared_reads == sp->r0 || c->shared_writes != sp->w0) {
+            spin_fail(c, 1);
+            return 0;
+        }
+        if (read_regs(c, sp->ptrs[0])) {
+            spin_fail(c, 1);
+            return 0;
+        }
+        if (ucapi.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
+                         (void *)fast_spin_write, c, 1, 0) != 0) {
+            spin_fail(c, 1);
+            return 0;
+        }
+        sp->hooked = 1;
+        sp->recordings++;
+        sp->state = SP_REC2;
+        sp->pos = 1;
+        sp->bad = 0;
+        sp->disturbed = 0;
+        sp->nlines = 0;
+        sp->r0 = sp->rblk = c->shared_reads;
+        sp->w0 = c->shared_writes;
+        sp->c0 = c->coh_cycles;
+        return 0;
+    case SP_REC2:
+        if (sp->pos == sp->n && va == sp->head)
+            return spin_finish(uc, c);
+        if (sp->pos == sp->n || va != sp->va[sp->pos] || e->cost != sp->cost[sp->pos]) {
+            spin_fail(c, 1);
+            return 0;
+        }
+        sp->reads[sp->pos - 1] = c->shared_reads - sp->rblk;
+        sp->rblk = c->shared_reads;
+        if (read_regs(c, sp->ptrs[sp->pos])) {
+            spin_fail(c, 1);
+            return 0;
+        }
+        sp->pos++;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* -- the loop ------------------------------------------------------------------------ */
+
+/* Fast-forward every parked core the scheduler picks before a real one; stop at the first
+ * real pick. Returns that core (its slice end set) or NULL when Python must act next. */
+static struct fastcore *next_real(struct sched *s)
+{
+    for (;;) {
+        uint64_t t, horizon;
+        struct fastcore *p = pick(s, &t, &horizon);
+        if (!plain_start(s, p, t) || t >= s->yield_at) {
+            if (p->spin->state == SP_PARKED && p->timer && p->clock >= p->timer)
+                s->parked_timers++;
+            return NULL;
+        }
+        p->slice_end = slice_end(s, p, horizon);
+        if (p->spin->state != SP_PARKED)
+            return p;
+        if (p->spin->wake) {
+            if (materialize(p))
+                return NULL;
+            return p;
+        }
+        spin_advance(p, p->slice_end);
+        s->vslices++;
+    }
+}
+
+/* Block hook at a slice end of c: when the scheduler would run c again next (possibly
+ * after fast-forwarding parked cores), set its new slice end and return 1. */
+static int sched_continue(struct fastcore *c)
+{
+    struct sched *s = c->sched;
+    if (!s->inline_ok || c->need_py)
+        return 0;
+    struct fastcore *p = next_real(s);
+    if (p != c)
+        return 0;
+    c->user_stop = 0;
+    s->slices++;
+    return 1;
+}
+
+/* Wake every parked core (before Python looks at or changes the machine). */
+static int wake_all(struct sched *s)
+{
+    int bad = 0;
+    for (uint64_t i = 0; i < s->ncores; i++)
+        if (s->core[i]->spin->state == SP_PARKED)
+            bad |= materialize(s->core[i]);
+        else if (s->core[i]->spin->state != SP_IDLE)
+            spin_fail(s->core[i], 0);
+    return bad;
+}
+
+/* Run slices until Python must act. Returns the id of a core whose slice Python must
+ * finish (a hook acted, or emu_start failed: s->err), or -1 when Python must start the
+ * next slice itself (or the run is over). Every core is real again on return. */
+int64_t sched_run(struct sched *s)
+{
+    /* Python sees the machine at least every `quantum` cycles of the first core to run
+     * (progress, tools that act between slices); this never changes results. */
+    uint64_t t0, h0;
+    pick(s, &t0, &h0);
+    s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
+    for (;;) {
+        struct fastcore *p = next_real(s);
+        if (!p) {
+            wake_all(s);
+            return -1;
+        }
+        p->user_stop = 0;
+        p->need_py = 0;
+        p->stop_reason = STOP_NONE;
+        s->slices++;
+        s->starts++;
+        int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
+        uint64_t pc = 0;
+        ucapi.reg_read(p->uc, (int)p->pc_reg, &pc);
+        if (p->spin->state != SP_PARKED)
+            p->pc = pc;
+        if (!err && p->trap_pending && p->stop_reason == STOP_TRAP && !p->need_py
+                && p->trap_fn && s->native_traps) {
+            int r = p->trap_fn(p->uc, p->trap_arg, p->syndrome, &p->pc);
+            if (r == 0) {
+                p->trap_pending = 0;
+                s->ntraps++;
+                continue;
+            }
+            if (r != TRAP_TO_PYTHON)
+                err = r;
+        }
+        if (err || p->need_py || p->stop_reason != STOP_SLICE) {
+            s->err = (uint64_t)err;
+            wake_all(s);
+            return (int64_t)p->id;
+        }
+    }
+}
+
+/* Before Python starts a slice or reads the machine: every core real again. */
+int sched_wake_all(struct sched *s)
+{
+    return wake_all(s);
+}
+
+/* Allocate a core's spin state. Returns 0, or -1 on OOM. */
+int fastcore_spin_init(struct fastcore *c)
+{
+    c->spin = calloc(1, sizeof(struct spin));
+    if (!c->spin)
+        return -1;
+    for (int j = 0; j < SPIN_MAX; j++)
+        for (int i = 0; i < SPIN_NREG; i++)
+            c->spin->ptrs[j][i] = &c->spin->regs[j][i];
+    return 0;
+}
+
+void fastcore_spin_free(struct fastcore *c)
+{
+    free(c->spin);
+    c->spin = NULL;
+}
+
+/* Statistics of core c: parks, wakes, fast-forwarded blocks, recorded second iterations,
+ * failed ones. */
+void fastcore_spin_stats(struct fastcore *c, uint64_t out[5])
+{
+    out[0] = c->spin ? c->spin->parks : 0;
+    out[1] = c->spin ? c->spin->wakes : 0;
+    out[2] = c->spin ? c->spin->ff_blocks : 0;
+    out[3] = c->spin ? c->spin->recordings : 0;
+    out[4] = c->spin ? c->spin->failed : 0;
 }

@@ -31,6 +31,7 @@ class KCoh(C.Structure):
         ("owner", C.POINTER(C.c_uint8)), ("sharers", C.POINTER(C.c_uint64)),
         ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
         ("posted", C.c_uint64), ("ready", C.POINTER(C.c_uint64)),
+        ("watch", C.POINTER(C.c_uint64)),
     ]
 
 
@@ -51,29 +52,83 @@ class FastCore(C.Structure):
         ("wready", C.c_uint64), ("coh_posted", C.c_uint64), ("coh_waited", C.c_uint64),
         ("frac", C.c_uint64),
         ("user_stop", C.c_uint64),
+        ("sched", C.c_void_p), ("uc", C.c_void_p),
+        ("state", C.c_uint64), ("irq", C.c_uint64), ("wake_at", C.c_uint64),
+        ("timer", C.c_uint64), ("pc", C.c_uint64), ("need_py", C.c_uint64),
+        ("pc_reg", C.c_uint64), ("nregs", C.c_uint64), ("regs", C.c_int32 * 40),
+        ("spin", C.c_void_p),
+        ("trap_fn", C.c_void_p), ("trap_arg", C.c_void_p), ("trap_pending", C.c_uint64),
+        ("syndrome", C.c_uint64), ("last_flags", C.c_uint64),
+        ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
+        ("miss_flags", C.c_uint64),
+    ]
+
+
+MAX_CORES = 64
+INF = (1 << 64) - 1
+
+
+class Sched(C.Structure):
+    """fastpath.c ``struct sched``: the native scheduler's view of the machine."""
+
+    _fields_ = [
+        ("ncores", C.c_uint64), ("core", C.POINTER(FastCore) * MAX_CORES),
+        ("lookahead", C.c_uint64), ("quantum", C.c_uint64), ("max_cycles", C.c_uint64),
+        ("ff", C.c_uint64), ("inline_ok", C.c_uint64), ("nparked", C.c_uint64),
+        ("ram", C.c_void_p), ("ram_size", C.c_uint64), ("err", C.c_uint64),
+        ("device_next", C.c_uint64), ("slices", C.c_uint64), ("vslices", C.c_uint64),
+        ("check_stores", C.c_uint64), ("starts", C.c_uint64),
+        ("native_traps", C.c_uint64), ("ntraps", C.c_uint64), ("yield_at", C.c_uint64),
+        ("parked_timers", C.c_uint64),
     ]
 
 
 STOP_SLICE = 1
+ST_RUN, ST_HALT = 0, 1   # fastcore.state
 
 
 class BEntry(C.Structure):
     _fields_ = [("va", C.c_uint64), ("root", C.c_uint64), ("cost", C.c_uint32),
-                ("ninsn", C.c_uint32), ("count", C.c_uint64)]
+                ("ninsn", C.c_uint32), ("count", C.c_uint64), ("flags", C.c_uint32),
+                ("skip", C.c_uint32), ("fails", C.c_uint64)]
+
+
+# bentry.flags (fastpath.c BF_*), set through fastcore.miss_flags by the miss callback.
+BF_SPIN = 1
+"""The block may belong to a fast-forwarded spin loop."""
+BF_SVC = 2
+"""The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
+INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
+
+
+_ARCH = Path(__file__).parent.parent / "arch"
+SOURCES = (Path(__file__).with_name("fastpath.c"), _ARCH / "x86_64_trap.c", _ARCH / "arm64_trap.c")
+"""The native library: the machine's hooks and scheduler, and each architecture's native
+trap entry (keusim/arch/<arch>_trap.c)."""
 
 
 @lru_cache(maxsize=1)
 def lib() -> C.CDLL:
     """Build (cached) and load the fast-path library."""
     inc = Path(unicorn.__file__).parent / "include"
-    path = toolchain.host_shared_lib([Path(__file__).with_name("fastpath.c")], "fastpath",
-                                     cflags=("-O2", "-Wall"), include_dirs=[inc])
+    path = toolchain.host_shared_lib(SOURCES, "fastpath", cflags=("-O2", "-Wall"),
+                                     include_dirs=[inc, Path(__file__).parent])
     so = C.CDLL(str(path))
     so.fastcore_init.argtypes = [C.POINTER(FastCore), C.c_uint]
     so.fastcore_free.argtypes = [C.POINTER(FastCore)]
     so.fastcore_clear.argtypes = [C.POINTER(FastCore)]
     so.fastcore_dump.argtypes = [C.POINTER(FastCore), C.POINTER(BEntry), C.c_uint64]
     so.fastcore_dump.restype = C.c_uint64
+    so.fastcore_spin_init.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_spin_free.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_spin_stats.argtypes = [C.POINTER(FastCore), C.POINTER(C.c_uint64)]
+    so.sched_run.argtypes = [C.POINTER(Sched)]
+    so.sched_run.restype = C.c_int64
+    so.sched_wake_all.argtypes = [C.POINTER(Sched)]
+    so.fastpath_api.argtypes = [C.c_void_p] * 9
+    so.fastpath_api(*(_fn_addr(n) for n in (
+        "uc_emu_start", "uc_reg_read", "uc_reg_write", "uc_reg_read_batch", "uc_reg_write_batch",
+        "uc_hook_add", "uc_hook_del", "uc_context_restore", "uc_ctl")))
     return so
 
 
@@ -118,8 +173,9 @@ class NativeCore:
         self._coh = coh
         if coh is not None:
             self.k.coh = C.pointer(coh)
-        if so.fastcore_init(C.byref(self.k), 14) != 0:
+        if so.fastcore_init(C.byref(self.k), 14) != 0 or so.fastcore_spin_init(C.byref(self.k)):
             raise MemoryError("fastcore_init")
+        self.k.uc = uc._uch.value if hasattr(uc._uch, "value") else uc._uch
         self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "fast_block"), self.k)]
 
     def hook_rdtsc(self, ins_rdtsc: int, ins_rdtscp: int, rax: int, rdx: int, rcx: int) -> None:
@@ -134,6 +190,30 @@ class NativeCore:
         self.k.counter_hz = counter_hz
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "fast_mrs"), self.k,
                                     extra=ins_mrs))
+
+    def hook_syscall(self, ins_syscall: int) -> None:
+        """x86-64 ``syscall``: stop; the trap is delivered after the stop (fastpath.c)."""
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INSN, _addr(lib(), "fast_syscall"),
+                                    self.k, extra=ins_syscall))
+
+    def hook_intr(self, py_intr) -> None:
+        """UC_HOOK_INTR: system calls from blocks marked BF_SVC natively, the rest by
+        ``py_intr(uc, intno, user_data)``."""
+        self._py_intr = INTR_FN(py_intr)   # keep alive
+        self.k.py_intr = C.cast(self._py_intr, C.c_void_p)
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_INTR, _addr(lib(), "fast_intr"), self.k))
+
+    def hook_root(self, va: int, root_reg: int, root_mask: int) -> None:
+        """Track the user MMU root (``root_reg & root_mask``) at the code address va."""
+        self.k.root_reg, self.k.root_mask = root_reg, root_mask
+        self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_CODE, _addr(lib(), "fast_root"), self.k,
+                                    begin=va, end=va))
+
+    def set_trap_entry(self, fn_name: str, arg) -> None:
+        """Deliver system calls natively with ``fn_name`` (keusim/arch/<arch>_trap.c) and
+        its argument struct ``arg`` (kept alive by the caller)."""
+        self.k.trap_arg = C.addressof(arg)
+        self.k.trap_fn = _addr(lib(), fn_name)
 
     def hook_shared(self, base: int, size: int) -> None:
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,
@@ -151,9 +231,31 @@ class NativeCore:
     def clear_costs(self) -> None:
         lib().fastcore_clear(C.byref(self.k))
 
+    def spin_stats(self) -> tuple[int, int, int]:
+        """(parks, wakes, fast-forwarded blocks) of spin fast-forward on this core."""
+        return self.spin_detail()[:3]
+
+    def spin_detail(self) -> tuple[int, int, int, int, int]:
+        """(parks, wakes, fast-forwarded blocks, loop iterations recorded, recordings that
+        did not qualify) of spin fast-forward on this core."""
+        out = (C.c_uint64 * 5)()
+        lib().fastcore_spin_stats(C.byref(self.k), out)
+        return tuple(out)
+
+    def set_spin_regs(self, pc_reg: int, regs: list[int]) -> None:
+        """The PC's register id and the registers a spin-loop snapshot holds."""
+        if len(regs) > len(self.k.regs):
+            raise ValueError(f"at most {len(self.k.regs)} snapshot registers")
+        self.k.pc_reg = pc_reg
+        self.k.nregs = len(regs)
+        for i, r in enumerate(regs):
+            self.k.regs[i] = r
+
     def close(self) -> None:
         if self.k.table:
             lib().fastcore_free(C.byref(self.k))
+        if self.k.spin:
+            lib().fastcore_spin_free(C.byref(self.k))
 
 
 def _addr(so: C.CDLL, name: str) -> int:
@@ -182,10 +284,12 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
     owner = (C.c_uint8 * lines)()
     sharers = (C.c_uint64 * lines)()
     ready = (C.c_uint64 * lines)()
+    watch = (C.c_uint64 * lines)()
     coh = KCoh(base=base, size=size, xfer_cycles=xfer, inval_cycles=inval, fill_cycles=fill,
                owner=C.cast(owner, C.POINTER(C.c_uint8)),
                sharers=C.cast(sharers, C.POINTER(C.c_uint64)),
                stream_cycles=max(xfer, inval) if stream is None else stream,
                stream_stride=0 if stream is None else stride,
-               posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)))
-    return coh, (owner, sharers, ready)
+               posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)),
+               watch=C.cast(watch, C.POINTER(C.c_uint64)))
+    return coh, (owner, sharers, ready, watch)

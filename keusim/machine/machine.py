@@ -9,6 +9,11 @@ exactly at block boundaries, before the block runs, so where slices end depends
 only on model clocks, never on host time or on ``quantum`` (which only bounds how
 long one core runs alone between checks). Two runs of the same inputs execute the
 same instructions in the same order and give bit-identical results.
+
+The scheduler loop itself runs natively (fastpath.c ``sched_run``) and comes back to
+Python only when Python has something to do (``step``); a core spinning on shared
+memory is parked and fast-forwarded until another core writes what it polls, with
+results identical to running it (``fast_forward``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from unicorn import UC_HOOK_CODE, UC_PROT_ALL, UcError
+from unicorn import UC_PROT_ALL, UcError
 
 from keusim import abi
 from keusim.errors import MachineError
@@ -69,19 +74,19 @@ class RAM:
 
 
 class Core:
-    """One core: a Unicorn instance, its native clock, and its device view."""
+    """One core: a Unicorn instance, its native clock, and its device view.
+
+    The scheduler state (run/halt, pending IRQs, wake time, timer, resume pc) lives in the
+    native struct (fastpath.c ``struct fastcore``) so that the native scheduler loop sees
+    it; the properties below read and write it there.
+    """
 
     def __init__(self, machine: Machine, cid: int):
         self.machine = machine
         self.id = cid
         self.uc = machine.arch.new_uc()
-        self.pc = 0
-        self.state = "run"            # run | halt
-        self.irq = 0                  # pending IRQ_* bits
-        self.wake_at = 0              # earliest model time an IPI can wake it
-        self.timer = 0                # absolute deadline, 0 = off
         self.idle = 0                 # model cycles spent halted (waiting for an IPI or timer)
-        self.trap = None
+        self._trap = None
         self.kernel_traps = 0          # kernel-mode exceptions since the last user-mode one
         self.events: list[str] = []
         self.ready = False
@@ -98,10 +103,66 @@ class Core:
         """
         self.events.append(why)
         self.native.k.slice_end = 0
+        self.native.k.need_py = 1
 
     def halt(self) -> None:
         self.state = "halt"
         self.stop("halt")
+
+    @property
+    def trap(self):
+        """The architectural event a hook recorded in this slice (delivered after it)."""
+        return self._trap
+
+    @trap.setter
+    def trap(self, t) -> None:
+        self._trap = t
+        if t is not None:
+            self.native.k.need_py = 1
+
+    @property
+    def state(self) -> str:
+        return "halt" if self.native.k.state == fastpath.ST_HALT else "run"
+
+    @state.setter
+    def state(self, v: str) -> None:
+        self.native.k.state = fastpath.ST_HALT if v == "halt" else fastpath.ST_RUN
+
+    @property
+    def irq(self) -> int:
+        """Pending IRQ_* bits."""
+        return self.native.k.irq
+
+    @irq.setter
+    def irq(self, v: int) -> None:
+        self.native.k.irq = v
+
+    @property
+    def wake_at(self) -> int:
+        """The earliest model time an IPI can wake it."""
+        return self.native.k.wake_at
+
+    @wake_at.setter
+    def wake_at(self, v: int) -> None:
+        self.native.k.wake_at = v
+
+    @property
+    def timer(self) -> int:
+        """Absolute timer deadline in model cycles, 0 = off."""
+        return self.native.k.timer
+
+    @timer.setter
+    def timer(self, v: int) -> None:
+        self.native.k.timer = v
+
+    @property
+    def pc(self) -> int:
+        """Where the core resumes."""
+        return self.native.k.pc
+
+    @pc.setter
+    def pc(self, v: int) -> None:
+        self.native.k.pc = v
 
     @property
     def clock(self) -> int:
@@ -153,18 +214,20 @@ class Machine:
             (``Profile.coherence_posted``). False: every hand-off stalls its core.
         exception_cycles: hardware cost of exception/interrupt entry, charged when the
             machine delivers one (syscall/svc are costed as instructions by the model).
+        fast_forward: park a core that spins on shared memory until another core writes
+            what it polls (docs/architecture.md, "virtual time"); results are identical
+            with it off, only slower.
     """
 
     def __init__(self, arch, ncores: int, ram_size: int, cost=None,
                  lookahead: int = DEFAULT_LOOKAHEAD, quantum: int = DEFAULT_QUANTUM, ipi_cycles: int = 0,
                  shared: tuple[int, int] | None = None,
                  coherence: tuple[int, int, int] = (0, 0, 0), exception_cycles: int = 0,
-                 coherence_stream: int | None = None, coherence_posted: bool = False):
+                 coherence_stream: int | None = None, coherence_posted: bool = False,
+                 fast_forward: bool = True):
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
-        self.lookahead = lookahead
-        self.quantum = quantum
         self.ipi_cycles = ipi_cycles
         self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
@@ -187,9 +250,79 @@ class Machine:
                                                        stream=coherence_stream,
                                                        posted=coherence_posted)
         self._coh = coh
+        if ncores > fastpath.MAX_CORES:
+            raise MachineError(f"{ncores} cores requested; the machine supports at most "
+                               f"{fastpath.MAX_CORES}")
+        self.fast_forward = fast_forward
+        # The native scheduler (fastpath.c sched_run): one per machine.
+        s = self._sched = fastpath.Sched()
+        s.ncores = ncores
+        s.lookahead, s.quantum, s.max_cycles = lookahead, quantum, fastpath.INF
+        s.yield_at = fastpath.INF
+        s.ff = int(bool(fast_forward) and coh is not None)
+        s.inline_ok = 1
+        s.ram, s.ram_size = self.ram.ptr, ram_size
+        s.device_next = fastpath.INF
+        s.check_stores = 1
+        s.native_traps = 1
+        self._sched_ref = C.byref(s)
+        self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
         self.cores = [Core(self, i) for i in range(ncores)]
         for c in self.cores:
             self._attach(c)
+            s.core[c.id] = C.pointer(c.native.k)
+            c.native.k.sched = C.addressof(s)
+            c.native.set_spin_regs(*self.arch.spin_regs)
+
+    @property
+    def lookahead(self) -> int:
+        """Cycles a core may run past the next-lowest core's clock."""
+        return self._sched.lookahead
+
+    @lookahead.setter
+    def lookahead(self, v: int) -> None:
+        self._sched.lookahead = v
+
+    @property
+    def quantum(self) -> int:
+        """Cycles a core runs alone between returns to Python; never changes results."""
+        return self._sched.quantum
+
+    @quantum.setter
+    def quantum(self, v: int) -> None:
+        self._sched.quantum = max(1, v)
+
+    @property
+    def next_device_event(self) -> int:
+        """Model time of the next timed device event (INF: none). No slice runs past it, and
+        the native loop returns to Python once the next core to run would start at or after
+        it: the place for a timed device model to act (and then move it on)."""
+        return self._sched.device_next
+
+    @next_device_event.setter
+    def next_device_event(self, t: int) -> None:
+        self._sched.device_next = min(t, fastpath.INF)
+
+    @property
+    def native_traps(self) -> bool:
+        """System calls are delivered by native code (keusim/arch/<arch>_trap.c); False
+        delivers them in Python. Results are identical either way."""
+        return bool(self._sched.native_traps)
+
+    @native_traps.setter
+    def native_traps(self, on: bool) -> None:
+        self._sched.native_traps = int(bool(on))
+
+    @property
+    def max_cycles(self) -> int:
+        """Model-time budget of the run: it ends with status timeout when every core
+        has reached it."""
+        return self._max_cycles
+
+    @max_cycles.setter
+    def max_cycles(self, v: int) -> None:
+        self._max_cycles = v
+        self._sched.max_cycles = min(v, fastpath.INF)
 
     # -- set-up ---------------------------------------------------------------
     def _attach(self, core: Core) -> None:
@@ -215,11 +348,8 @@ class Machine:
 
     def watch_root_switch(self, va: int) -> None:
         """Track user MMU roots at the kernel's root-switch label (cost-table keys)."""
-        def on_switch(uc, addr, size, core):
-            core.native.k.root = self.arch.read_root(uc)
-
         for core in self.cores:
-            core.uc.hook_add(UC_HOOK_CODE, on_switch, core, va, va)
+            core.native.hook_root(va, self.arch.root_reg, self.arch.root_mask)
 
     def _miss(self, core: Core, va: int, size: int) -> int:
         # Called from C: an exception here would be swallowed by ctypes and the block
@@ -240,7 +370,9 @@ class Machine:
             core.uc.ctl_remove_cache(va, va + max(size, 1))
             return fastpath.MISS_RETRANSLATE
         bc = self.cost.block(insns)
-        return (min(bc.fixed, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
+        if va < self.arch.kernbase and insns:
+            core.native.k.miss_flags = self.arch.block_flags(insns)
+        return (min(bc.fixed, 0xFFFFFFFF) << 32) | min(max(bc.insns, 0), 0xFFFFFFFF)
 
     # -- services for the device and the arch backends --------------------------
     def console_out(self, pid: int, data: bytes) -> None:
@@ -336,9 +468,33 @@ class Machine:
         self.arch.deliver(core, self.arch.interrupt_trap(cause))
 
     def step(self) -> bool:
-        """Run one slice of the lowest-clock core. Returns False when the run is over."""
+        """Run the machine until Python has something to do: at least one slice, of the
+        lowest-clock core, and as many more as the native scheduler can run on its own
+        (fastpath.c ``sched_run``). Returns False when the run is over.
+
+        With a debugger attached or ``KEUSIM_TRACE_STEPS`` set, exactly one slice (and no
+        fast-forward), so that each can be inspected.
+        """
         if self.result is not None:
             return False
+        s = self._sched
+        single = self.debugger is not None or self._trace
+        s.inline_ok = 0 if single else 1
+        if single:
+            s.ff = 0
+        else:
+            for c in self.cores:
+                c.events.clear()
+            rc = fastpath.lib().sched_run(self._sched_ref)
+            if rc >= 0:
+                core = self.cores[rc]
+                err, s.err = s.err, 0
+                return self._finish_slice(core, UcError(err) if err else None)
+        return self._python_slice()
+
+    def _python_slice(self) -> bool:
+        """One slice started from Python: a core waking from halt, an interrupt to
+        deliver, the run's end (deadlock, timeout), or single-slice mode."""
         times = [c.next_time() for c in self.cores]
         t = min(times)
         if t >= INF:
@@ -374,23 +530,47 @@ class Machine:
         # at every slice end (a system call in a loop) would never see its timer.
         k.user_stop = 1 if core.irq else 0
         end = min(horizon + self.lookahead if horizon < INF else INF, k.clock + self.quantum,
-                  self.max_cycles)
+                  self.max_cycles, self.next_device_event)
         if core.timer:
             end = min(end, core.timer)
         k.slice_end = max(end, k.clock + 1)
         core.events.clear()
         core.trap = None
+        k.need_py = 0
+        self._sched.yield_at = min(k.clock + self.quantum, fastpath.INF)
+        err = None
         try:
             core.uc.emu_start(core.pc, 0)
         except UcError as e:
+            err = e
+        return self._finish_slice(core, err)
+
+    def _finish_slice(self, core: Core, err: UcError | None) -> bool:
+        """After a slice of core: turn an emulator error into its trap, take the kernel's
+        PLAT_READY, deliver the trap a hook recorded. Returns False when the run is over."""
+        if self._sched.nparked:
+            # The core parked in a slice Python started: Python sees only real cores.
+            fastpath.lib().sched_wake_all(self._sched_ref)
+        exc = core.uc._hook_exception
+        if exc is not None:
+            core.uc._hook_exception = None
+            raise exc
+        if core.native.k.trap_pending:
+            # A system call a native hook stopped at, not delivered natively (single-slice
+            # mode, or the kernel not ready for it): Python delivers it. An exception a
+            # hook recorded first wins.
+            core.native.k.trap_pending = 0
+            if core.trap is None:
+                core.trap = self.arch.pending_trap(core)
+        if err is not None:
             # Unicorn reports some architectural exceptions as errors (an undefined
             # opcode: UC_ERR_INSN_INVALID); the backend turns those into the trap the
             # CPU would take. Anything else is a machine bug and ends the run.
             # A trap a hook recorded earlier in the same block came first and wins.
             if core.trap is None:
-                trap = self.arch.trap_from_error(core, e)
+                trap = self.arch.trap_from_error(core, err)
                 if trap is None:
-                    self._stop(core, "error", f"emulator stopped with {e}")
+                    self._stop(core, "error", f"emulator stopped with {err}")
                     return False
                 core.trap = trap
         core.pc = self.arch.pc(core)
@@ -442,7 +622,8 @@ class Machine:
                 print(" | ".join(f"c{c.id} {c.state} {self.symbolize(c.pc)} t={c.clock} "
                                  f"{','.join(c.events)}" for c in self.cores), file=sys.stderr)
             n += 1
-            if progress and n % 4096 == 0:
+            # A step is at least one slice and at most `quantum` cycles of native loop.
+            if progress and n % 64 == 0:
                 progress(min(c.clock for c in self.cores))
         if dbg is not None:
             dbg.finished(self, self.result)

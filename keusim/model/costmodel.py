@@ -122,6 +122,10 @@ class ProfileCost:
         self._l1 = p.param("memory.l1").value
         self._width = p.issue_width
         self._memops = p.memory_ops
+        # Everything a price depends on besides the instructions: the key of the memo.
+        self._key = (self.arch, self._l1, self._width, self._memops,
+                     tuple(sorted((c, self._lat[c], self._rt[c], self._pipe[c])
+                                  for c in self._lat)))
 
     # -- the interface the machine uses --------------------------------------
     def block(self, insns: Sequence[cs.CsInsn]) -> BlockCost:
@@ -147,7 +151,21 @@ class ProfileCost:
 
     # -- the model --------------------------------------------------------------
     def breakdown(self, insns: Sequence[cs.CsInsn]) -> Breakdown:
-        """Price the block and show the parts (see the module docstring)."""
+        """Price the block and show the parts (see the module docstring).
+
+        Memoized per process on the instructions (address and bytes) and the prices: a
+        price is a pure function of both, and each run of a system otherwise prices
+        every block again in Python."""
+        key = (self._key, tuple((i.address, bytes(i.bytes)) for i in insns))
+        b = _BREAKDOWNS.get(key)
+        if b is None:
+            b = self._breakdown(insns)
+            if len(_BREAKDOWNS) >= _BREAKDOWNS_MAX:
+                _BREAKDOWNS.clear()
+            _BREAKDOWNS[key] = b
+        return b
+
+    def _breakdown(self, insns: Sequence[cs.CsInsn]) -> Breakdown:
         decoded = [decode(i, self.arch) for i in insns]
         segs: list[tuple[float, float, float, bool]] = []
         cat = dict.fromkeys(CATEGORIES, 0.0)
@@ -259,6 +277,9 @@ class ProfileCost:
             cat[CATEGORY[fixed_cls]] += fixed
         return (t_bound, c_bound, fixed + pause, drained)
 
+
+_BREAKDOWNS: dict[tuple, Breakdown] = {}
+_BREAKDOWNS_MAX = 1 << 16
 
 _Path = tuple[float, float, float, float]
 _ZERO: _Path = (0.0, 0.0, 0.0, 0.0)

@@ -1,0 +1,33 @@
+/*
+ * The libunicorn entry points keusim's native code calls. They are called through
+ * pointers to the library the Python binding loaded (keusim/machine/fastpath.py passes
+ * them once to fastpath_api), so the native code never links a second copy.
+ */
+#ifndef KEUSIM_UCAPI_H
+#define KEUSIM_UCAPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ucapi {
+    int (*emu_start)(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count);
+    int (*reg_read)(void *uc, int regid, void *value);
+    int (*reg_write)(void *uc, int regid, const void *value);
+    int (*read_batch)(void *uc, int *ids, void **vals, int count);
+    int (*write_batch)(void *uc, int *ids, void *const *vals, int count);
+    int (*hook_add)(void *uc, size_t *hh, int type, void *cb, void *ud, uint64_t begin,
+                    uint64_t end, ...);
+    int (*hook_del)(void *uc, size_t hh);
+    int (*context_restore)(void *uc, void *ctx);
+    int (*ctl)(void *uc, int control, ...);
+};
+
+extern struct ucapi ucapi;
+
+/* A native trap entry (keusim/arch/<arch>_trap.c): performs architectural entry for the
+ * system call the core just stopped at and sets *pc to the kernel's handler. Returns 0,
+ * TRAP_TO_PYTHON when Python must deliver it instead, or a uc_err. */
+typedef int (*trap_entry_fn)(void *uc, void *arg, uint64_t syndrome, uint64_t *pc);
+#define TRAP_TO_PYTHON 1000
+
+#endif
