@@ -108,6 +108,7 @@ int64_t sys_notify(uint64_t desc_va)
     c->accepted++;
     c->pending++;
     wakeup(c);
+    nic_notified(c->consumer);  /* a NIC owner waits in SYS_NIC_WAIT, not on c */
     return 0;
 }
 

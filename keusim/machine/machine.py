@@ -14,6 +14,7 @@ same instructions in the same order and give bit-identical results.
 from __future__ import annotations
 
 import ctypes as C
+import heapq
 import mmap
 import os
 import struct
@@ -187,6 +188,12 @@ class Machine:
                                                        stream=coherence_stream,
                                                        posted=coherence_posted)
         self._coh = coh
+        # Devices beyond the platform device (keusim/machine/nic.py): their timed events
+        # (model cycle, order added, callback) and the models the report lists.
+        self._timed: list[tuple[int, int, Callable[[int], None]]] = []
+        self._timed_n = 0
+        self._running: Core | None = None
+        self.extra_devices: dict[str, object] = {}
         self.cores = [Core(self, i) for i in range(ncores)]
         for c in self.cores:
             self._attach(c)
@@ -243,6 +250,58 @@ class Machine:
         return (min(bc.fixed, 0xFFFFFFFF) << 32) | max(bc.insns, 0)
 
     # -- services for the device and the arch backends --------------------------
+    def add_mmio(self, pa: int, size: int, read: Callable[[Core, int], int],
+                 write: Callable[[Core, int, int], None]) -> None:
+        """Map a device's 64-bit registers at physical [pa, pa+size) on every core:
+        ``read(core, offset) -> value`` and ``write(core, offset, value)``.
+
+        Unicorn splits an 8-byte access to MMIO into two 4-byte ones, low half first
+        (observed on both architectures). The device sees whole registers: a read of
+        the low half reads the register (side effects once) and keeps the high half for
+        the read that follows; a write is passed on when its high half arrives.
+        """
+        half: dict[tuple[int, int], int] = {}
+
+        def rd(c: Core, off: int, sz: int) -> int:
+            if sz == 8:
+                return read(c, off)
+            if off & 4:
+                return half.pop((c.id, off), 0)
+            v = read(c, off)
+            half[(c.id, off + 4)] = (v >> 32) & 0xFFFFFFFF
+            return v & 0xFFFFFFFF
+
+        def wr(c: Core, off: int, sz: int, v: int) -> None:
+            if sz == 8:
+                write(c, off, v)
+            elif off & 4:
+                write(c, off - 4, (v & 0xFFFFFFFF) << 32 | half.pop((c.id, off - 4), 0))
+            else:
+                half[(c.id, off)] = v & 0xFFFFFFFF
+
+        for core in self.cores:
+            core.uc.mmio_map(pa, size, lambda uc, off, sz, ud, c=core: rd(c, off, sz), None,
+                             lambda uc, off, sz, v, ud, c=core: wr(c, off, sz, v), None)
+
+    def add_timed(self, at: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(at)`` when model time reaches ``at`` (a device event), before
+        any core runs past it; events at the same time fire in the order added."""
+        heapq.heappush(self._timed, (at, self._timed_n, callback))
+        self._timed_n += 1
+        run = self._running
+        if run is not None and at < run.native.k.slice_end:
+            run.native.k.slice_end = max(at, run.clock + 1)
+
+    def raise_irq(self, target: int, bit: int, at: int) -> None:
+        """A device raises interrupt cause ``bit`` (IRQ_*) on core ``target`` at model time ``at``."""
+        if not 0 <= target < len(self.cores):
+            return
+        t = self.cores[target]
+        t.irq |= bit
+        t.wake_at = max(t.wake_at, at)
+        if t is self._running:
+            t.stop("irq")
+
     def console_out(self, pid: int, data: bytes) -> None:
         buf = self.consoles.setdefault(pid, bytearray())
         room = CONSOLE_LIMIT - len(buf)
@@ -341,6 +400,12 @@ class Machine:
             return False
         times = [c.next_time() for c in self.cores]
         t = min(times)
+        te = self._timed[0][0] if self._timed else INF
+        if te <= t and te < self.max_cycles:    # a device event comes first
+            _, _, cb = heapq.heappop(self._timed)
+            cb(te)
+            return self.result is None
+        t = min(t, te)
         if t >= INF:
             left = self.unfinished()
             who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
@@ -377,9 +442,11 @@ class Machine:
                   self.max_cycles)
         if core.timer:
             end = min(end, core.timer)
+        end = min(end, te)
         k.slice_end = max(end, k.clock + 1)
         core.events.clear()
         core.trap = None
+        self._running = core
         try:
             core.uc.emu_start(core.pc, 0)
         except UcError as e:
@@ -393,6 +460,7 @@ class Machine:
                     self._stop(core, "error", f"emulator stopped with {e}")
                     return False
                 core.trap = trap
+        self._running = None
         core.pc = self.arch.pc(core)
         if "ready" in core.events:
             self.arch.kernel_ready(core)
