@@ -54,6 +54,7 @@ struct nicq {
 static struct nicq nicq[NIC_QUEUES];
 static struct iommu_ste *strtab;
 static int nic_on;
+int nic_owners;
 
 static uint64_t iommu_reg(uint64_t off) { return *(volatile uint64_t *)P2V(IOMMU_PA + off); }
 static void iommu_set(uint64_t off, uint64_t v) { *(volatile uint64_t *)P2V(IOMMU_PA + off) = v; }
@@ -144,6 +145,7 @@ void nic_init(void)
             panic("nic_init: more NIC users than queues, or a bad capability (the loader checks)");
         nicq[q].owner = i;
         nicq[q].mode = (int)cap;
+        nic_owners++;
         if (cap == NIC_CAP_SYSCALLS)
             kq_setup(q, i);
         q++;

@@ -136,7 +136,11 @@ class BootedSystem:
         try:
             procs = [loader.BootProc(p.name, img, p.core, NIC_CAPS[p.nic])
                      for p, img in zip(spec.processes, self.images, strict=True)]
-            if any(p.nic for p in spec.processes) or wire is not None:
+            if wire is not None and not any(p.nic for p in spec.processes):
+                raise KeusimError(f"system {spec.name!r} has no process with a NIC, so a wire "
+                                  "(--pcap-in, --tap) has nothing to connect to; give one "
+                                  "process nic = \"queue\" in the manifest")
+            if any(p.nic for p in spec.processes):
                 from keusim.machine.iommu import Iommu
                 from keusim.machine.nic import Nic
                 self.nic = Nic(self.machine, Iommu(self.machine, bypass=iommu_bypass))

@@ -72,6 +72,7 @@ void notify_exit(struct proc *p);
 void nic_init(void);
 void nic_intr(void);
 void nic_notified(int proc_index);
+extern int nic_owners;   /* processes holding a NIC queue (0: the notify path skips the NIC) */
 int64_t sys_nic_attach(uint64_t va, uint64_t len, uint64_t rings_off, uint64_t size);
 int64_t sys_nic_wait(void);
 int64_t sys_net_send(uint64_t va, uint64_t len);

@@ -125,13 +125,16 @@ class ScriptWire:
 class PcapWire:
     """Replay the peer's side of a capture on model time.
 
-    Frames whose source MAC is ``peer_mac`` are sent at their captured time (relative to
-    the first frame of the capture, plus ``start_ms``); the others are NetD's side and
-    are compared with nothing here (the run's own capture is the answer).
+    Frames whose source MAC is ``peer_mac`` are sent at their captured time relative to
+    the capture's first frame, which is placed at ``start_ms`` of model time (NetD takes
+    about 2 ms of model time to clear its state and fill the NIC's ring; the scripted
+    peer's first step, :func:`demo_script`, is also at 5 ms, so its captures replay at
+    their own times). The others are NetD's side and are not sent: the run's own
+    capture is the answer to compare with them.
     """
 
     def __init__(self, path: str | Path, peer_mac: bytes = bytes.fromhex("020000000001"),
-                 start_ms: int = 1, drain_ms: int = 50):
+                 start_ms: int = 5, drain_ms: int = 50):
         self.path = Path(path)
         pkts = list(pcapmod.read(self.path))
         if not pkts:
