@@ -214,3 +214,154 @@ def test_iommu_event_queue_records_faults_in_memory(tmp_path):
         assert {(e[4], e[1], e[2]) for e in evs} == {
             (0x1000, iommu.F_UNMAPPED, iommu.ACC_WRITE), (0x100000, iommu.F_UNMAPPED, iommu.ACC_READ),
             (canary, iommu.F_UNMAPPED, iommu.ACC_WRITE)}
+
+
+# ----------------------------------------------------------------------------- TCP, attacks
+
+NETD_MAC, PEER_MAC = bytes.fromhex("020000000002"), bytes.fromhex("020000000001")
+PEER_IP, NETD_IP = P.ip("10.77.0.1"), P.ip("10.77.0.2")
+
+
+def _ip_frame(proto: int, payload: bytes, **kw) -> bytes:
+    return P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, P.ipv4(PEER_IP, NETD_IP, proto, payload, **kw))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tcp_retransmits_what_the_wire_lost(arch):
+    data = bytes(range(256)) * 40
+    script = [{"at": 5, "do": "arp"},
+              {"at": 6, "do": "connect", "lport": 50001, "rport": 7, "iss": 0xFFFFF000},
+              {"at": 8, "do": "drop", "count": 14},   # its 11 ACKs and the first echoed segments
+              {"at": 8, "do": "send", "lport": 50001, "rport": 7, "data": data, "mss": 1000},
+              {"at": 900, "do": "close", "lport": 50001, "rport": 7}]
+    wire = ScriptWire(script)
+    rep = run("netd", arch=arch, wire=wire)
+    assert rep.ok, rep.summary()
+    conn = wire.peer.conns[(50001, 7)]
+    assert bytes(conn.received) == data and conn.fin_received
+    con = rep.process("netd").console
+    assert "tcp_retransmit" in con
+    assert sum(1 for _t, w, _f in wire.peer.transcript if w == "dropped") == 14
+
+
+def _malformed_frames() -> list[bytes]:
+    import random
+    rnd = random.Random(15)
+    good_udp = P.udp(PEER_IP, NETD_IP, 40000, 7, b"x" * 32)
+    bad_ck_ip = bytearray(P.ipv4(PEER_IP, NETD_IP, P.PROTO_UDP, good_udp))
+    bad_ck_ip[10] ^= 0xFF
+    bad_udp = bytearray(good_udp)
+    bad_udp[6] ^= 0x55
+    long_udp = bytearray(good_udp)
+    long_udp[4:6] = (500).to_bytes(2, "big")
+    bad_tcp = bytearray(P.tcp(PEER_IP, NETD_IP, 1234, 7, 1, 0, P.SYN))
+    bad_tcp[16] ^= 0x11
+    big_off = bytearray(P.tcp(PEER_IP, NETD_IP, 1234, 7, 1, 0, P.SYN))
+    big_off[12] = 0xF0
+    ip_len = bytearray(P.ipv4(PEER_IP, NETD_IP, P.PROTO_UDP, good_udp))
+    ip_len[2:4] = (1400).to_bytes(2, "big")
+    frames = [
+        NETD_MAC + PEER_MAC,                                           # runt: no EtherType
+        P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, b"\x45\x00", pad=False),  # IPv4 cut short
+        P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, bytes(bad_ck_ip)),         # bad header checksum
+        P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, bytes(ip_len)),            # total length > frame
+        _ip_frame(P.PROTO_UDP, good_udp, df=False, mf=True),           # a first fragment
+        _ip_frame(P.PROTO_UDP, good_udp, df=False, frag_offset=8),     # a later fragment
+        _ip_frame(P.PROTO_UDP, bytes(bad_udp)),                         # bad UDP checksum
+        _ip_frame(P.PROTO_UDP, bytes(long_udp)),                        # UDP length past the end
+        _ip_frame(P.PROTO_TCP, bytes(bad_tcp)),                         # bad TCP checksum
+        _ip_frame(P.PROTO_TCP, bytes(big_off)),                         # data offset past the end
+        _ip_frame(P.PROTO_ICMP, b"\x08"),                               # ICMP cut short
+        P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, b"\x45" + bytes(2000)),   # oversize: the NIC drops
+    ]
+    frames += [P.eth(NETD_MAC, PEER_MAC, P.ETH_IPV4, rnd.randbytes(rnd.randrange(0, 200)))
+               for _ in range(150)]
+    for _ in range(150):   # valid frames with one bit flipped
+        f = bytearray(_ip_frame(P.PROTO_UDP, P.udp(PEER_IP, NETD_IP, 40000, 7, rnd.randbytes(40))))
+        i = rnd.randrange(14, len(f))
+        f[i] ^= 1 << rnd.randrange(8)
+        frames.append(bytes(f))
+    return frames
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_malformed_stream_and_flood_are_contained(arch):
+    bad = _malformed_frames()
+    script = [{"at": 5, "do": "arp"}]
+    script += [{"at": 6 + i // 40, "do": "raw", "frame": f} for i, f in enumerate(bad)]
+    # A ping flood: 600 echo requests in one millisecond.
+    script += [{"at": 20, "do": "ping", "ident": 7, "seq": i, "data": b"flood"} for i in range(600)]
+    script += [{"at": 40, "do": "ping", "ident": 9, "seq": 1, "data": b"after the storm"},
+               {"at": 41, "do": "connect", "lport": 50002, "rport": 7, "iss": 5},
+               {"at": 43, "do": "send", "lport": 50002, "rport": 7, "data": b"still echoing " * 50},
+               {"at": 60, "do": "close", "lport": 50002, "rport": 7}]
+    wire = ScriptWire(script)
+    rep = run("netd", arch=arch, wire=wire)
+    assert rep.ok, rep.summary()
+    con = rep.process("netd").console
+    counts = {ln.split()[1]: int(ln.split()[2]) for ln in con.splitlines()
+              if ln.startswith("netd: ") and len(ln.split()) == 3}
+    for k in ("eth_runt", "ip_trunc", "ip_cksum", "ip_len", "ip_frag", "udp_cksum", "udp_len",
+              "tcp_cksum", "tcp_hlen", "icmp_trunc"):
+        assert counts.get(k, 0) > 0, (k, counts)
+    assert counts["ip_frag"] >= 2
+    nc = rep.devices["nic"]["counters"]
+    assert nc["rx_oversize"] == 1
+    # The flood outran NetD: the NIC dropped what found no fill frame, as hardware does,
+    # and NetD answered what it received.
+    assert nc["rx_no_fill"] > 0 and counts["icmp_echo"] + nc["rx_no_fill"] >= 600
+    assert rep.devices["nic"]["iommu"]["faults_total"] == 0
+    got = wire.peer.received
+    assert any(f.icmp and f.icmp.type == 0 and f.icmp.data == b"after the storm" for f in got)
+    conn = wire.peer.conns[(50002, 7)]
+    assert bytes(conn.received) == b"still echoing " * 50 and conn.fin_received
+
+
+def test_forged_socket_requests_hurt_no_one(tmp_path):
+    m = tmp_path / "forge.toml"
+    m.write_text(f"""
+[system]
+name = "netd-forge"
+cores = 3
+max_cycles = 100_000_000_000
+[[process]]
+name = "netd"
+image = [{NETD_SRCS}]
+core = 0
+nic = "queue"
+[[process]]
+name = "echo"
+image = "@/guests/netd/machine/echo_app.c"
+core = 1
+[[process]]
+name = "forger"
+image = "@/guests/netd/machine/forger.c"
+core = 2
+expect = "fault:bad-tag"
+""" + "".join(f"""
+[[channel]]
+producer = "{a}"
+consumer = "{b}"
+capacity = 65536
+mode = "notify"
+verified = true
+""" for a, b in (("echo", "netd"), ("netd", "echo"), ("forger", "netd"), ("netd", "forger"))))
+    data = bytes((i * 31) & 0xFF for i in range(6000))
+    script = [{"at": 5, "do": "arp"},
+              {"at": 15, "do": "connect", "lport": 50003, "rport": 7, "iss": 77},
+              {"at": 16, "do": "send", "lport": 50003, "rport": 7, "data": data},
+              {"at": 40, "do": "udp", "sport": 41000, "dport": 9, "data": b"to the echo app"},
+              {"at": 50, "do": "close", "lport": 50003, "rport": 7}]
+    wire = ScriptWire(script)
+    rep = run(str(m), wire=wire)
+    assert rep.ok, rep.summary()
+    forger = rep.process("forger")
+    assert forger.fault.kind == "bad-tag"
+    assert "still alive" not in forger.console
+    n_ans, n_ref = (int(x) for x in forger.console.split("forger: ")[1].split()[0:3:2])
+    assert n_ans == n_ref >= 6      # every request on a foreign socket was refused
+    con = rep.process("netd").console
+    assert "sock_forged" in con and "sock_bad_req" in con
+    conn = wire.peer.conns[(50003, 7)]
+    assert bytes(conn.received) == data and conn.fin_received
+    assert any(f.udp and f.udp.payload == b"to the echo app" for f in wire.peer.received)
