@@ -166,6 +166,9 @@ class BootedSystem:
 
     def close(self) -> None:
         self.machine.close()
+        wire = self.nic.wire if self.nic is not None else None
+        if wire is not None and hasattr(wire, "close"):   # a TAP wire: device and namespace
+            wire.close()
 
     def image(self, name: str) -> loader.ElfImage:
         """The ELF image of ``kernel`` or of a process by name."""
