@@ -207,27 +207,47 @@ static int take_notifications(int pi)
     return any;
 }
 
+/* 1 if the kernel queue q has received frames the owner has not taken yet. */
+static int kq_rx_waiting(int q)
+{
+    struct nic_ring_idx *x = kq_idx(&nicq[q], NIC_RING_RX);
+    return __atomic_load_n(&x->prod, __ATOMIC_ACQUIRE) != x->cons;
+}
+
+static uint64_t nicq_reg(int q, uint64_t off)
+{
+    return *(volatile uint64_t *)P2V(NIC_QUEUE_PA(q) + off);
+}
+
 /*
  * SYS_NIC_WAIT: sleep until the caller's queue has interrupted (bit 0 of the result)
  * or an application has notified the caller on any channel it consumes (bit 1); both
- * are consumed. EPERM unless the caller holds an attached queue.
+ * are consumed. Bit 2: the link is down. For a queue owner the owner arms the
+ * interrupt itself (its queue page); for the traditional path the kernel arms it and
+ * returns at once when frames are waiting. EPERM unless the caller holds an attached
+ * queue.
  */
 int64_t sys_nic_wait(void)
 {
     struct proc *p = myproc();
     int q = queue_of(p, NIC_CAP_QUEUE);
-    if (q < 0)
+    int kq = q < 0;
+    if (kq)
         q = queue_of(p, NIC_CAP_SYSCALLS);
     if (q < 0 || !nicq[q].attached)
         return EPERM;
     for (;;) {
         int64_t r = 0;
-        if (nicq[q].pending) {
+        if (kq)
+            nicq_set(q, NICQ_IRQ_ARM, 1);
+        if (nicq[q].pending || (kq && kq_rx_waiting(q))) {
             nicq[q].pending = 0;
             r |= 1;
         }
         if (take_notifications(p->pid - 1))
             r |= 2;
+        if (!(nicq_reg(q, NICQ_STATUS) & NICQ_STATUS_LINK))
+            r |= 4;
         if (r)
             return r;
         sleep_on(&nicq[q]);

@@ -82,6 +82,7 @@ class Core:
         self.wake_at = 0              # earliest model time an IPI can wake it
         self.timer = 0                # absolute deadline, 0 = off
         self.idle = 0                 # model cycles spent halted (waiting for an IPI or timer)
+        self.syscalls = 0             # system calls this core entered the kernel for
         self.trap = None
         self.kernel_traps = 0          # kernel-mode exceptions since the last user-mode one
         self.events: list[str] = []
@@ -466,7 +467,9 @@ class Machine:
             self.arch.kernel_ready(core)
         if core.trap is not None:
             trap, core.trap = core.trap, None
-            if trap.kind != "syscall":
+            if trap.kind == "syscall":
+                core.syscalls += 1
+            else:
                 core.native.k.clock += self.exception_cycles
                 if self.arch.user_mode(core):
                     core.kernel_traps = 0

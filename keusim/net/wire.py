@@ -38,7 +38,9 @@ def check_script(script: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(step, dict) or "at" not in step or "do" not in step:
             raise NetError(f"script step {i}: needs 'at' (ms) and 'do'; got {step!r}")
         try:
-            at = int(step["at"])
+            at = step["at"]
+            if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+                raise TypeError
         except (TypeError, ValueError) as e:
             raise NetError(f"script step {i}: 'at' must be milliseconds, got {step['at']!r}") from e
         if at < last:
@@ -54,7 +56,8 @@ def check_script(script: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class ScriptWire:
     """A scripted peer on model time (see :meth:`keusim.net.peer.Peer.play` for the steps,
-    plus ``raw``: send the bytes in ``frame`` as they are, for malformed input).
+    plus ``raw``: send the bytes in ``frame`` as they are, for malformed input). ``at``
+    may be fractional milliseconds (a burst every few microseconds).
 
     Args:
         script: the steps.
@@ -88,9 +91,9 @@ class ScriptWire:
         self.nic, self.m = nic, machine
         cpm = nic.link.cycles_per_ms
         for i, step in enumerate(self.script):
-            machine.add_timed(step["at"] * cpm, lambda t, i=i: self._step(t, i))
+            machine.add_timed(round(step["at"] * cpm), lambda t, i=i: self._step(t, i))
         end = (self.script[-1]["at"] if self.script else 0) + self.drain_ms
-        machine.add_timed(end * cpm, lambda t: nic.set_link(False, t))
+        machine.add_timed(round(end * cpm), lambda t: nic.set_link(False, t))
 
     def _step(self, t: int, i: int) -> None:
         self.now = t
