@@ -16,7 +16,7 @@ machine/nic.py) down three paths:
             and copies every frame, one SYS_NET_RECV and one SYS_NET_SEND per packet,
             with NetD's protocol code linked into the application.
 
-The scripted peer (keusim.net.wire.ScriptWire) sends bursts of 16 datagrams every 50 us
+The scripted peer (keusim.net.wire.ScriptWire; keusim.net.pathcost) sends bursts of 16 datagrams every 50 us
 of model time and checks every echo byte for byte. Per-packet figures are the
 difference of a 5N- and an N-packet run divided by 4N, so boot and exit cancel: busy
 cycles (every core's clock minus its halted cycles, kernel included) and system calls
@@ -46,50 +46,19 @@ from experiments._common import (  # noqa: E402
     save,
     script_main,
 )
+from keusim.net.pathcost import BURST, GAP_US, PATHS  # noqa: E402
 
 NAME = "netd_table"
 TITLE = "NetD: cycles per packet and system calls per 1,000 packets (UDP echo on the emulated NIC)"
-PATHS = {"netd+app": ("netd", 9), "netd": ("netd", 7), "kernel": ("netd-trad", 7)}
 COMBOS = (("x86_64", "raptorlake"), ("arm64", "neoverse-n1"))
 SIZES = (64, 512, 1472)
-BURST, GAP_US = 16, 50
 PAPER = {"netd+app": (450, 1000), "kernel": (3500, 2000)}
 
 
-def burst_script(n: int, size: int, port: int) -> list[dict]:
-    """ARP, then n datagrams of ``size`` bytes to ``port`` in bursts of BURST."""
-    s: list[dict] = [{"at": 5, "do": "arp"}]
-    for i in range(n):
-        s.append({"at": 6 + (i // BURST) * GAP_US / 1000, "do": "udp", "sport": 40000 + i % BURST,
-                  "dport": port, "data": bytes((i * 7 + j) & 0xFF for j in range(size))})
-    return s
-
-
-def _one(arch: str, profile: str, path: str, size: int, n: int) -> tuple[int, int]:
-    from keusim.net.wire import ScriptWire
-    from keusim.system import BootedSystem
-
-    system, port = PATHS[path]
-    wire = ScriptWire(burst_script(n, size, port), drain_ms=2)
-    params = {"netd_tick_ms": 100} if system == "netd" else None
-    with BootedSystem(system, arch=arch, profile=profile, wire=wire, params=params) as b:
-        b.finish()
-        rep = b.report()
-        busy = sum(c.clock - c.idle for c in b.machine.cores)
-        calls = sum(c.syscalls for c in b.machine.cores)
-    sent = {(40000 + i % BURST, bytes((i * 7 + j) & 0xFF for j in range(size))) for i in range(n)}
-    got = [(f.udp.dport, f.udp.payload) for f in wire.peer.received if f.udp]
-    if not rep.ok or len(got) != n or set(got) != sent:
-        raise RuntimeError(f"{system} {arch} {profile} size {size}: {len(got)} of {n} echoes "
-                           f"intact:\n{rep.summary()}")
-    return busy, calls
-
-
 def point(arch: str, profile: str, path: str, size: int, n: int) -> dict:
-    b1, c1 = _one(arch, profile, path, size, n)
-    b2, c2 = _one(arch, profile, path, size, 5 * n)
-    return {"arch": arch, "profile": profile, "path": path, "size": size, "packets": n,
-            "cycles": (b2 - b1) / (4 * n), "calls_per_1000": 1000 * (c2 - c1) / (4 * n)}
+    from keusim.net.pathcost import measure
+
+    return measure(arch, profile, path, size, n).as_dict()
 
 
 def native_loopback(sizes) -> dict[int, dict]:
