@@ -55,6 +55,7 @@ static struct nicq nicq[NIC_QUEUES];
 static struct iommu_ste *strtab;
 static int nic_on;
 int nic_owners;
+char nic_chan[MAXPROC];
 
 static uint64_t iommu_reg(uint64_t off) { return *(volatile uint64_t *)P2V(IOMMU_PA + off); }
 static void iommu_set(uint64_t off, uint64_t v) { *(volatile uint64_t *)P2V(IOMMU_PA + off) = v; }
@@ -250,16 +251,8 @@ int64_t sys_nic_wait(void)
             r |= 4;
         if (r)
             return r;
-        sleep_on(&nicq[q]);
+        sleep_on(&nic_chan[p->pid - 1]);
     }
-}
-
-/* A notification for process index pi was accepted: wake it if it sleeps in SYS_NIC_WAIT. */
-void nic_notified(int pi)
-{
-    for (int q = 0; q < NIC_QUEUES; q++)
-        if (nic_on && nicq[q].owner == pi)
-            wakeup(&nicq[q]);
 }
 
 /* The NIC interrupted this core (PLAT_IRQ_CAUSE bit IRQ_DEV): note which queues. */
@@ -269,9 +262,9 @@ void nic_intr(void)
         return;
     uint64_t st = nic_reg(NIC_IRQ_STATUS);
     for (int q = 0; q < NIC_QUEUES; q++)
-        if (st & (1ull << q)) {
+        if ((st & (1ull << q)) && nicq[q].owner >= 0) {
             nicq[q].pending = 1;
-            wakeup(&nicq[q]);
+            wakeup(&nic_chan[nicq[q].owner]);
         }
 }
 

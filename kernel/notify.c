@@ -109,7 +109,7 @@ int64_t sys_notify(uint64_t desc_va)
     c->pending++;
     wakeup(c);
     if (nic_owners)
-        nic_notified(c->consumer);  /* a NIC owner waits in SYS_NIC_WAIT, not on c */
+        wakeup(&nic_chan[c->consumer]);  /* a NIC owner sleeps in SYS_NIC_WAIT, not on c */
     return 0;
 }
 

@@ -71,8 +71,8 @@ void notify_exit(struct proc *p);
 /* nic.c: the NIC and its IOMMU */
 void nic_init(void);
 void nic_intr(void);
-void nic_notified(int proc_index);
 extern int nic_owners;   /* processes holding a NIC queue (0: the notify path skips the NIC) */
+extern char nic_chan[]; /* a NIC owner (process index i) sleeps in SYS_NIC_WAIT on &nic_chan[i] */
 int64_t sys_nic_attach(uint64_t va, uint64_t len, uint64_t rings_off, uint64_t size);
 int64_t sys_nic_wait(void);
 int64_t sys_net_send(uint64_t va, uint64_t len);

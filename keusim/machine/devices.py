@@ -1,9 +1,11 @@
 """The keusim platform device (kernel/include/platform.h): one page per core view.
 
-It is the only device: console output, a per-core deadline timer, inter-processor
-interrupts, an idle/wait register, power-off and panic reporting, and the report
-register (PLAT_LOG) through which the kernel hands over each event record. Register
-semantics are documented in docs/architecture.md.
+Console output, a per-core deadline timer, inter-processor interrupts (and the cause
+register that also says when a device interrupted: IRQ_DEV), an idle/wait register,
+power-off and panic reporting, and the report register (PLAT_LOG) through which the
+kernel hands over each event record. Register semantics are documented in
+docs/architecture.md. The NIC and its IOMMU, present only in systems with a `nic`
+process, are keusim/machine/nic.py and iommu.py.
 """
 
 from __future__ import annotations
