@@ -29,6 +29,7 @@ void kmain(uint64_t bootinfo_va, uint64_t core)
               bootinfo->pool_pa + bootinfo->pool_size);
         procinit();
         channels_init();
+        nic_init();
         if (bootinfo->flags & BOOT_FLAG_KERNEL_FAULT)
             (void)*(volatile uint64_t *)0x10; /* unmapped in the boot address space */
         __atomic_store_n(&booted, 1, __ATOMIC_RELEASE);

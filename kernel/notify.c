@@ -108,6 +108,8 @@ int64_t sys_notify(uint64_t desc_va)
     c->accepted++;
     c->pending++;
     wakeup(c);
+    if (nic_owners)
+        wakeup(&nic_chan[c->consumer]);  /* a NIC owner sleeps in SYS_NIC_WAIT, not on c */
     return 0;
 }
 

@@ -68,6 +68,18 @@ void syscall(struct trapframe *tf)
     case SYS_REPORT:
         r = chan_report(p, a0, a1, arch_tf_arg(tf, 2));
         break;
+    case SYS_NIC_ATTACH:
+        r = sys_nic_attach(a0, a1, arch_tf_arg(tf, 2), arch_tf_arg(tf, 3));
+        break;
+    case SYS_NIC_WAIT:
+        r = sys_nic_wait();
+        break;
+    case SYS_NET_SEND:
+        r = sys_net_send(a0, a1);
+        break;
+    case SYS_NET_RECV:
+        r = sys_net_recv(a0, a1);
+        break;
     default:
         proc_kill(FK_BAD_SYSCALL, n, arch_tf_pc(tf));
     }
@@ -115,6 +127,8 @@ void interrupt(void)
     uint64_t cause = plat_read(PLAT_IRQ_CAUSE);
     acquire(&bkl);
     struct proc *p = myproc();
+    if (cause & IRQ_DEV)
+        nic_intr();
     if ((cause & IRQ_TIMER) && p && p->state == RUNNING && slice_over())
         yield();
     if (myproc())

@@ -93,3 +93,21 @@ int copyin(pagetable_t root, void *dst, uint64_t srcva, uint64_t len)
     }
     return 0;
 }
+
+/* Copy len bytes from kernel src to user dstva in root. Returns 0, or -1 if not writable. */
+int copyout(pagetable_t root, uint64_t dstva, const void *src, uint64_t len)
+{
+    if (!user_range_ok(root, dstva, len, PTE_W))
+        return -1;
+    const uint8_t *s = src;
+    while (len) {
+        uint64_t page = PGROUNDDOWN(dstva), off = dstva - page;
+        uint64_t n = PGSIZE - off < len ? PGSIZE - off : len;
+        pte_t *e = walk(root, page, 0);
+        memcpy((uint8_t *)P2V(arch_pte_pa(*e)) + off, s, n);
+        s += n;
+        dstva += n;
+        len -= n;
+    }
+    return 0;
+}

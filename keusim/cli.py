@@ -47,11 +47,27 @@ def cmd_run(ns) -> int:
     if ns.gdb is not None:   # --gdb PORT [--gdb-core N]: keusim/machine/gdb.py
         from keusim.machine.gdb import GdbOptions
         gdb = GdbOptions(ns.gdb, ns.gdb_core)
-    rep = run(ns.system, arch=ns.arch, params=params, profile=ns.profile, quantum=ns.quantum,
-              lookahead=ns.lookahead,
-              max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
-              progress=None if ns.json or gdb else default_progress(f"keusim run {ns.system}"),
-              gdb=gdb, fast_forward=not ns.no_fast_forward)
+    wire = None
+    if ns.pcap_in and ns.tap:
+        raise KeusimError("--pcap-in and --tap both say what is at the other end of the link; give one")
+    if ns.tap_client and not ns.tap:
+        raise KeusimError("--tap-client runs in the TAP namespace; add --tap")
+    if ns.pcap_in:
+        from keusim.net.wire import PcapWire
+        wire = PcapWire(ns.pcap_in)
+    elif ns.tap:
+        from keusim.net.tap import TapWire
+        wire = TapWire(client=ns.tap_client)
+    try:
+        rep = run(ns.system, arch=ns.arch, params=params, profile=ns.profile, quantum=ns.quantum,
+                  lookahead=ns.lookahead,
+                  max_cycles=ns.max_cycles, dump_mappings=ns.dump_mappings, verified=ns.verified,
+                  progress=None if ns.json or gdb or ns.tap else default_progress(f"keusim run {ns.system}"),
+                  gdb=gdb, wire=wire, pcap_out=ns.pcap_out,
+                  fast_forward=not ns.no_fast_forward)
+    finally:
+        if wire is not None and hasattr(wire, "close"):
+            wire.close()
     if ns.json:
         print(rep.to_json())
     else:
@@ -353,6 +369,16 @@ def parser() -> argparse.ArgumentParser:
                    help="stop at boot and wait for gdb-multiarch on PORT (0: any free port)")
     r.add_argument("--gdb-core", type=int, metavar="N", default=0,
                    help="the core gdb attaches to (default 0)")
+    r.add_argument("--pcap-in", metavar="FILE", default=None,
+                   help="NIC systems: replay the peer's side of this capture on model time")
+    r.add_argument("--pcap-out", metavar="FILE", default=None,
+                   help="NIC systems: write every frame that crossed the link to this pcap")
+    r.add_argument("--tap", action="store_true",
+                   help="NIC systems: connect the link to a TAP device in a private network "
+                        "namespace, Linux's own stack as the peer (root; host time, not deterministic)")
+    r.add_argument("--tap-client", action="store_true",
+                   help="with --tap: run the Linux-side checks (ping, UDP echo, TCP exchange) "
+                        "in the namespace and print their result")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("scenarios", help="list built-in scenarios")
     s.set_defaults(func=cmd_scenarios)

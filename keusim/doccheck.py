@@ -137,10 +137,32 @@ def pingpong_modes_table(quick: bool = False) -> list[str]:
     return lines
 
 
+NETD_ROWS = (("x86_64", "raptorlake"), ("arm64", "neoverse-n1"))
+
+
+def netd_table(quick: bool = False) -> list[str]:
+    """docs/experiments.md: cycles per packet and system calls per 1,000 packets on the
+    emulated NIC, 64-byte UDP echo, for NetD with an application, NetD alone and the
+    kernel-mediated path (``keusim.net.pathcost.measure(arch, profile, path, 64, 64)``;
+    ``python experiments/netd_table.py`` prints the same and more); quick: x86-64 only."""
+    from keusim.net.pathcost import PATHS, measure
+
+    lines = ["| 64 B UDP echo | " + " | ".join(f"{p}: cycles / calls per 1,000" for p in PATHS) + " |",
+             "|---|" + "---|" * len(PATHS)]
+    for arch, prof in NETD_ROWS[:1] if quick else NETD_ROWS:
+        cells = []
+        for path in PATHS:
+            c = measure(arch, prof, path, 64, 64)
+            cells.append(f"{_fmt_int(c.cycles)} / {_fmt_int(c.calls_per_1000)}")
+        lines.append(f"| {arch}, `{prof}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 TABLES: dict[str, Callable[[bool], list[str]]] = {
     "profiles": profiles_table,
     "notify-split": notify_split_table,
     "pingpong-modes": pingpong_modes_table,
+    "netd-table": netd_table,
 }
 """Marker name -> generator(quick) of the table's lines (header and separator first)."""
 

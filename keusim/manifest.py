@@ -46,6 +46,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MAXPROC, MAXCHAN, MAXCPU = 32, 32, 8   # kernel/include/param.h
+NIC_QUEUES = 2                          # guests/include/keusim/nic.h
 DEFAULT_SEED = 0x00006B657573696D  # kernel/include/drbg.h DRBG_DEFAULT_SEED ("keusim")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,30}$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,6 +61,7 @@ class ProcessSpec:
     core: int
     expect: str = "exit:0"
     cflags: tuple[str, ...] = ()
+    nic: str = ""
 
     @property
     def is_elf(self) -> bool:
@@ -193,6 +195,13 @@ SCHEMA: tuple[Field, ...] = (
     Field("process", "cflags", "strs", (), "extra compiler flags for this process's sources "
           "(after the -D flags made from [params])", default_doc="[]",
           example='cflags = ["-DROLE=1"]'),
+    Field("process", "nic", "str", None,
+          "what the process may do with the NIC (docs/netd.md): `queue` owns a NIC queue "
+          "(SYS_NIC_ATTACH registers its frame region with the IOMMU and maps the queue's "
+          "registers; DMA reaches nothing else), `syscalls` is the traditional path (the "
+          f"kernel owns the queue and copies every frame in SYS_NET_SEND/RECV). At most "
+          f"{NIC_QUEUES} processes per system", choices=("queue", "syscalls"),
+          default_doc="none", example='nic = "queue"'),
     Field("channel", "name", "str", None, "the channel's name in reports",
           default_doc='"ch<index>"', example='name = "requests"'),
     Field("channel", "producer", "str", None, "name of the process that writes the ring",
@@ -392,7 +401,11 @@ def parse(text: str, path: Path | None = None) -> SystemSpec:
         core = _value(w, "process", pr, "core")
         expect = _value(w, "process", pr, "expect")
         cflags = _value(w, "process", pr, "cflags")
-        procs.append(ProcessSpec(name, sources, core, expect, tuple(cflags)))
+        nic = _value(w, "process", pr, "nic") or ""
+        if nic and sum(1 for p in procs if p.nic) >= NIC_QUEUES:
+            raise _err(w, f"'nic' = {nic!r}: the NIC has {NIC_QUEUES} queues and other "
+                          "processes hold them all; remove 'nic' from one of them")
+        procs.append(ProcessSpec(name, sources, core, expect, tuple(cflags), nic))
         expects.append((w, name, expect))
 
     chans: list[ChannelSpec] = []

@@ -162,6 +162,9 @@ class RunReport:
     profile: str = "flat"
     mappings: dict | None = None
     functions: tuple = ()
+    devices: dict | None = None
+    """Device models beyond the platform device (the NIC, its link and IOMMU): their
+    counters and the IOMMU's fault records. None when the system has none."""
 
     def process(self, name: str) -> ProcessReport:
         for p in self.processes:
@@ -192,6 +195,8 @@ class RunReport:
             d["mappings"] = self.mappings
         if self.functions:
             d["functions"] = list(self.functions)
+        if self.devices is not None:
+            d["devices"] = self.devices
         return d
 
     def function_totals(self, image: str = "kernel") -> dict[str, dict]:
@@ -235,6 +240,18 @@ class RunReport:
                 lines.append(f"      notifications: {c.notifications}")
             for f in c.faults:
                 lines.append(f"      fault: {f}")
+        nic = (self.devices or {}).get("nic")
+        if nic:
+            c = nic["counters"]
+            drops = ", ".join(f"{k} {v}" for k, v in c.items() if v and k not in (
+                "rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "interrupts"))
+            lines.append(f"  nic: {c['rx_frames']} frames in, {c['tx_frames']} out, "
+                         f"{c['interrupts']} interrupts; dropped or refused: {drops or 'none'}")
+            io = nic["iommu"]
+            lines.append(f"  iommu: {io['faults_total']} blocked DMA"
+                         + "".join(f"\n      fault: stream {f['stream']} {f['access']} "
+                                   f"{f['iova']} ({f['length']} B): {f['reason']}"
+                                   for f in io["faults"][:10]))
         for c in self.cores:
             lines.append(f"  core {c.id}: {c.instructions} instructions, {c.cycles} cycles "
                          f"(kernel {c.kernel_instructions} insns), "

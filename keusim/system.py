@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 # The user address layout, from the kernel's own header (kernel/include/memlayout.h).
 USER_BASE, INFO_VA, CHAN_VA_BASE, CHAN_STRIDE = (
     abi.define("memlayout.h", n) for n in ("USER_BASE", "INFO_VA", "CHAN_VA_BASE", "CHAN_STRIDE"))
+# The manifest's `nic` values -> NIC_CAP_* (kernel/include/bootinfo.h).
+NIC_CAPS = {"": abi.define("bootinfo.h", "NIC_CAP_NONE"),
+            "queue": abi.define("bootinfo.h", "NIC_CAP_QUEUE"),
+            "syscalls": abi.define("bootinfo.h", "NIC_CAP_SYSCALLS")}
 
 
 def _cost_model(profile: str | None, arch: str):
@@ -106,7 +110,7 @@ class BootedSystem:
                  verified: bool = False, quantum: int = DEFAULT_QUANTUM,
                  lookahead: int = DEFAULT_LOOKAHEAD, max_cycles: int | None = None,
                  kernel_flags: int = 0, gdb: GdbOptions | None = None,
-                 fast_forward: bool = True):
+                 fast_forward: bool = True, wire=None, iommu_bypass: bool = False):
         spec = system if isinstance(system, SystemSpec) else resolve(system)
         if verified:
             spec = _verified(spec)
@@ -129,11 +133,24 @@ class BootedSystem:
         self.machine.max_cycles = self.budget
         self.result: MachineResult | None = None
         self._roots: dict[int, int] = {}
+        self.nic = None
         try:
-            procs = [loader.BootProc(p.name, img, p.core)
+            procs = [loader.BootProc(p.name, img, p.core, NIC_CAPS[p.nic])
                      for p, img in zip(spec.processes, self.images, strict=True)]
+            if wire is not None and not any(p.nic for p in spec.processes):
+                raise KeusimError(f"system {spec.name!r} has no process with a NIC, so a wire "
+                                  "(--pcap-in, --tap) has nothing to connect to; give one "
+                                  "process nic = \"queue\" in the manifest")
+            if any(p.nic for p in spec.processes):
+                from keusim.machine.iommu import Iommu
+                from keusim.machine.nic import Nic
+                self.nic = Nic(self.machine, Iommu(self.machine, bypass=iommu_bypass))
+                if wire is None:
+                    from keusim.net.wire import default_wire
+                    wire = default_wire()
+                self.nic.attach(wire)
             loader.boot(self.machine, self.kernel, procs, chans, seed=seed_key(spec.seed),
-                        flags=kernel_flags, timeslice=spec.timeslice)
+                        flags=kernel_flags, timeslice=spec.timeslice, nic=self.nic is not None)
             if gdb is not None:
                 from keusim.machine.gdb import GdbStub
                 self.machine.debugger = GdbStub(gdb, self.machine, [("kernel", self.kernel.path)] + [
@@ -150,6 +167,9 @@ class BootedSystem:
 
     def close(self) -> None:
         self.machine.close()
+        wire = self.nic.wire if self.nic is not None else None
+        if wire is not None and hasattr(wire, "close"):   # a TAP wire: device and namespace
+            wire.close()
 
     def image(self, name: str) -> loader.ElfImage:
         """The ELF image of ``kernel`` or of a process by name."""
@@ -196,6 +216,8 @@ class BootedSystem:
             mappings = dump(self.machine, self.spec, res)
         rep = _report(self.spec, self.arch, self.params, self.machine, res, self.profile,
                       mappings)
+        if self.nic is not None:
+            rep = dataclasses.replace(rep, devices={"nic": self.nic.report()})
         if attribution:
             from keusim.analysis.attribution import function_rows
             rep = dataclasses.replace(rep, functions=function_rows(self, res))
@@ -208,7 +230,8 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         dump_mappings: bool = False, kernel_flags: int = 0, verified: bool = False,
         attribution: bool = False,
         progress: Callable[[int, int], None] | None = None,
-        gdb: GdbOptions | None = None, fast_forward: bool = True) -> RunReport:
+        gdb: GdbOptions | None = None, fast_forward: bool = True, wire=None,
+        pcap_out: str | Path | None = None, iommu_bypass: bool = False) -> RunReport:
     """Run a system and return its report.
 
     Args:
@@ -233,12 +256,22 @@ def run(system: str | Path | SystemSpec, arch: str | None = None, params: dict |
         fast_forward: park cores that spin on shared memory until another core writes
             what they poll (docs/architecture.md, "virtual time"). Reports are
             byte-identical with it off (``--no-fast-forward``), which is only slower.
+        wire: what the NIC's link connects to (:mod:`keusim.net.wire`: a scripted peer,
+            a pcap replay, or ``keusim.net.tap.TapWire``); a system with a ``nic``
+            process and no wire gets :func:`keusim.net.wire.default_wire`.
+        pcap_out: write every frame that crossed the NIC's link to this pcap file.
+        iommu_bypass: test-only planted bug: the IOMMU passes failed translations through.
     """
     with BootedSystem(system, arch, params, profile, verified=verified, quantum=quantum,
                       lookahead=lookahead, max_cycles=max_cycles,
-                      kernel_flags=kernel_flags, gdb=gdb,
-                      fast_forward=fast_forward) as booted:
+                      kernel_flags=kernel_flags, gdb=gdb, fast_forward=fast_forward,
+                      wire=wire, iommu_bypass=iommu_bypass) as booted:
         booted.finish(progress)
+        if pcap_out is not None:
+            if booted.nic is None:
+                raise KeusimError(f"system {booted.spec.name!r} has no NIC, so there is no "
+                                  "capture to write; drop pcap_out or give a process nic = \"queue\"")
+            booted.nic.write_pcap(pcap_out)
         return booted.report(attribution=attribution, dump_mappings=dump_mappings)
 
 

@@ -45,6 +45,7 @@ image = "{HELLO}"
 core = 1
 expect = "chanfault:corrupt-index"
 cflags = ["-DX=1"]
+nic = "queue"
 [[process]]
 name = "b"
 image = ["{HELLO}"]
@@ -59,6 +60,7 @@ verified = true
     spec = manifest.parse(full)
     assert spec.arch == "arm64" and spec.timeslice == 5000 and spec.max_cycles == 10**9
     assert spec.processes[0].cflags == ("-DX=1",) and spec.channels[0].verified
+    assert spec.processes[0].nic == "queue" and spec.processes[1].nic == ""
     assert {f.kind for f in manifest.SCHEMA} <= {"str", "int", "bool", "strs", "str|strs"}
     assert set(re.findall(r"(?m)^(\w+) =", full)) == {f.name for f in manifest.SCHEMA}
 

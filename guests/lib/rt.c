@@ -28,6 +28,14 @@ int64_t ks_nop(void) { return ks_syscall0(SYS_NOP); }
 int64_t ks_notify(const struct notify_desc *d) { return ks_syscall1(SYS_NOTIFY, (uint64_t)d); }
 int64_t ks_wait(uint32_t ch) { return ks_syscall1(SYS_WAIT, ch); }
 
+int64_t ks_nic_attach(void *region, uint64_t len, uint64_t rings_off, uint32_t ring_size)
+{
+    return ks_syscall4(SYS_NIC_ATTACH, (uint64_t)region, len, rings_off, ring_size);
+}
+int64_t ks_nic_wait(void) { return ks_syscall0(SYS_NIC_WAIT); }
+int64_t ks_net_send(const void *buf, uint64_t len) { return ks_syscall2(SYS_NET_SEND, (uint64_t)buf, len); }
+int64_t ks_net_recv(void *buf, uint64_t max) { return ks_syscall2(SYS_NET_RECV, (uint64_t)buf, max); }
+
 int64_t ks_report(uint32_t ch, uint32_t key, uint64_t v) { return ks_syscall3(SYS_REPORT, ch, key, v); }
 
 int64_t ks_chanfault(uint32_t ch, int64_t code) { return ks_syscall2(SYS_CHANFAULT, ch, (uint64_t)code); }

@@ -8,15 +8,20 @@
 #include "param.h"
 
 #define BOOTINFO_MAGIC   0x4b4555534f4f5442ull  /* "BTOOSUEK" */
-#define BOOTINFO_VERSION 1
+#define BOOTINFO_VERSION 2
 
 struct boot_proc {
     char name[MAXNAME];
     uint64_t image_pa;      /* ELF file bytes, loaded by the loader as a boot module */
     uint64_t image_len;
     uint32_t core;
-    uint32_t _pad;
+    uint32_t nic;           /* NIC_CAP_*: what this process may do with the NIC */
 };
+
+/* A process's NIC capability (manifest `nic`, docs/manifest.md). */
+#define NIC_CAP_NONE     0
+#define NIC_CAP_QUEUE    1  /* owns a queue: SYS_NIC_ATTACH maps it, DMA into its own frame region */
+#define NIC_CAP_SYSCALLS 2  /* the traditional path: SYS_NET_SEND/RECV, the kernel owns the queue and copies */
 
 #define CHAN_POLL   0
 #define CHAN_NOTIFY 1
@@ -52,4 +57,5 @@ struct bootinfo {
     uint32_t nchan;
     struct boot_proc procs[MAXPROC];
     struct boot_chan chans[MAXCHAN];
+    uint64_t nic;           /* 1: the machine has the NIC and IOMMU (keusim/machine/nic.py) */
 };

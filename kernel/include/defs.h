@@ -32,6 +32,7 @@ pte_t *walk(pagetable_t root, uint64_t va, int alloc);
 int mappages(pagetable_t root, uint64_t va, uint64_t size, uint64_t pa, int perm);
 pagetable_t uvm_create(void);
 int copyin(pagetable_t root, void *dst, uint64_t srcva, uint64_t len);
+int copyout(pagetable_t root, uint64_t dstva, const void *src, uint64_t len);
 int user_range_ok(pagetable_t root, uint64_t va, uint64_t len, int perm);
 
 /* elf.c */
@@ -66,6 +67,16 @@ void chan_flush_stats(struct proc *p);
 int64_t sys_notify(uint64_t desc_va);
 int64_t sys_wait(uint64_t ch);
 void notify_exit(struct proc *p);
+
+/* nic.c: the NIC and its IOMMU */
+void nic_init(void);
+void nic_intr(void);
+extern int nic_owners;   /* processes holding a NIC queue (0: the notify path skips the NIC) */
+extern char nic_chan[]; /* a NIC owner (process index i) sleeps in SYS_NIC_WAIT on &nic_chan[i] */
+int64_t sys_nic_attach(uint64_t va, uint64_t len, uint64_t rings_off, uint64_t size);
+int64_t sys_nic_wait(void);
+int64_t sys_net_send(uint64_t va, uint64_t len);
+int64_t sys_net_recv(uint64_t va, uint64_t max);
 
 /* string.c (guests/lib/string.c, shared) */
 void *memcpy(void *dst, const void *src, size_t n);

@@ -10,7 +10,7 @@
 #define PLAT_CONSOLE_LEN   0x20  /* w: length; writing it emits the bytes */
 #define PLAT_TIMER         0x28  /* w: absolute model-cycle deadline, 0 = off */
 #define PLAT_IPI           0x30  /* w: raise an IPI on core N */
-#define PLAT_IRQ_CAUSE     0x38  /* r: pending causes, read clears (bit0 timer, bit1 ipi) */
+#define PLAT_IRQ_CAUSE     0x38  /* r: pending causes, read clears (bit0 timer, bit1 ipi, bit2 device) */
 #define PLAT_WAIT          0x40  /* w: halt this core until an interrupt is pending */
 #define PLAT_POWEROFF      0x48  /* w: end the run; value = kernel status (0 ok) */
 #define PLAT_PANIC_ADDR    0x50  /* w: physical address of a panic message */
@@ -21,3 +21,4 @@
 
 #define IRQ_TIMER 1
 #define IRQ_IPI   2
+#define IRQ_DEV   4   /* a device (the NIC) raised its interrupt line to this core */

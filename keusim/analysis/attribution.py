@@ -60,6 +60,8 @@ KERNEL_PATHS: Mapping[str, tuple[str, ...]] = {
                         "kprintf", "cpuid", "arch_fp_init"),
     "exit and shutdown": ("proc_exit", "proc_kill", "channels_report", "finish", "poweroff",
                           "panic", "chan_flush_stats"),
+    "NIC (attach, wait, copy path)": ("nic_*", "sys_nic_*", "sys_net_*", "kq_*", "queue_*",
+                                      "take_notifications", "copyout", "iommu_*", "nicq_*"),
     "kernel library": ("memcpy", "memset", "memmove", "memcmp"),
 }
 """Kernel path -> kernel function names (``*``: prefix). Unlisted functions are

@@ -34,7 +34,7 @@ from keusim.fuzz.program import (
 # kernel/include/syscall.h
 SYS = {"exit": 0, "write": 1, "yield": 2, "getpid": 3, "cycles": 4, "notify": 5, "wait": 6,
        "chanfault": 7, "nop": 8, "report": 9}
-NSYSCALL = 10
+NSYSCALL = 14
 # guests/include/keusim/ring.h RING_E*, keusim.h STAT_*
 RING_CODES = (-1, -2, -3, -4, -5, -6, 0, 1, -(1 << 63))
 STAT_KEYS = tuple(range(0, 12))

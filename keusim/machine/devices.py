@@ -1,9 +1,11 @@
 """The keusim platform device (kernel/include/platform.h): one page per core view.
 
-It is the only device: console output, a per-core deadline timer, inter-processor
-interrupts, an idle/wait register, power-off and panic reporting, and the report
-register (PLAT_LOG) through which the kernel hands over each event record. Register
-semantics are documented in docs/architecture.md.
+Console output, a per-core deadline timer, inter-processor interrupts (and the cause
+register that also says when a device interrupted: IRQ_DEV), an idle/wait register,
+power-off and panic reporting, and the report register (PLAT_LOG) through which the
+kernel hands over each event record. Register semantics are documented in
+docs/architecture.md. The NIC and its IOMMU, present only in systems with a `nic`
+process, are keusim/machine/nic.py and iommu.py.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ PLAT_TIMER, PLAT_IPI, PLAT_IRQ_CAUSE, PLAT_WAIT = 0x28, 0x30, 0x38, 0x40
 PLAT_POWEROFF, PLAT_PANIC_ADDR, PLAT_PANIC_LEN = 0x48, 0x50, 0x58
 PLAT_LOG, PLAT_READY, PLAT_CYCLES = 0x60, 0x68, 0x70
 
-IRQ_TIMER, IRQ_IPI = 1, 2
+IRQ_TIMER, IRQ_IPI, IRQ_DEV = 1, 2, 4
 DEV_PA = 0x40000000
 DEV_SIZE = 0x1000
+# The IOMMU page and the NIC's control and queue pages (guests/include/keusim/nic.h);
+# the loader maps them into the kernel's half, the machine adds their handlers only
+# when the system has a NIC (keusim/machine/nic.py).
+IOMMU_PA, NIC_PA, NIC_QUEUES = 0x40002000, 0x40010000, 2
+NIC_DEVICE_PAGES = (IOMMU_PA, *(NIC_PA + 0x1000 * i for i in range(NIC_QUEUES + 1)))
 
 
 class PlatformDevice:

@@ -137,6 +137,7 @@ struct fastcore {
     uint64_t root_reg, root_mask;   /* the user MMU root: arch register id, address bits */
     void *py_intr;              /* Python UC_HOOK_INTR callback for what C does not take */
     uint64_t miss_flags;        /* set by the miss callback: the new block's BF_* flags */
+    uint64_t syscalls;          /* system calls delivered to the kernel (native or Python) */
 };
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
@@ -1014,6 +1015,7 @@ int64_t sched_run(struct sched *s)
             int r = p->trap_fn(p->uc, p->trap_arg, p->syndrome, &p->pc);
             if (r == 0) {
                 p->trap_pending = 0;
+                p->syscalls++;
                 s->ntraps++;
                 continue;
             }

@@ -60,7 +60,7 @@ class FastCore(C.Structure):
         ("trap_fn", C.c_void_p), ("trap_arg", C.c_void_p), ("trap_pending", C.c_uint64),
         ("syndrome", C.c_uint64), ("last_flags", C.c_uint64),
         ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
-        ("miss_flags", C.c_uint64),
+        ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64),
     ]
 
 

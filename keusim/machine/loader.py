@@ -17,12 +17,12 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from keusim.errors import ImageError
-from keusim.machine.devices import DEV_PA
+from keusim.machine.devices import DEV_PA, NIC_DEVICE_PAGES
 from keusim.machine.pagetable import DEV, PAGE, R, TableBuilder, W, X
 
 BOOTINFO_PA = 0x1000
 BOOTINFO_MAGIC = 0x4B4555534F4F5442
-BOOTINFO_VERSION = 1
+BOOTINFO_VERSION = 2
 KERNEL_PA = 0x100000
 MAXPROC, MAXCHAN, MAXNAME, MAXCPU = 32, 32, 32, 8
 BOOT_STACK = 16 * 1024
@@ -184,6 +184,7 @@ class BootProc:
     name: str
     image: ElfImage
     core: int
+    nic: int = 0        # NIC_CAP_* (kernel/include/bootinfo.h)
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,11 @@ def pool_region(ram_size: int, chans: list[BootChan]) -> tuple[int, int]:
 
 
 def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan],
-         seed: bytes, flags: int = 0, timeslice: int = 0) -> None:
-    """Load everything into machine.ram and set every core at the kernel entry."""
+         seed: bytes, flags: int = 0, timeslice: int = 0, nic: bool = False) -> None:
+    """Load everything into machine.ram and set every core at the kernel entry.
+
+    ``nic``: the machine has the NIC and IOMMU (keusim/machine/nic.py); the kernel then
+    programs them and hands out queues to the processes whose ``BootProc.nic`` says so."""
     arch, ram = machine.arch, machine.ram
     kb = arch.kernbase
     # Kernel image at its physical load address (vaddr - KERNBASE).
@@ -253,6 +257,8 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
     for pa in range(0, ram.size, PAGE):
         tb.map_page(kb + pa, pa, text.get(pa, R | W))
     tb.map_page(kb + DEV_PA, DEV_PA, R | W | DEV)
+    for pa in NIC_DEVICE_PAGES:   # the IOMMU and NIC pages (used only when bootinfo.nic)
+        tb.map_page(kb + pa, pa, R | W | DEV)
     free_pa = _up(nxt[0])
     if free_pa >= pool_pa:
         raise ImageError("the images do not fit in RAM; raise ram_mb in the manifest")
@@ -267,7 +273,7 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
         if i < len(procs):
             p = procs[i]
             body += struct.pack("<32sQQII", p.name.encode()[:MAXNAME - 1], mods[i][0],
-                                mods[i][1], p.core, 0)
+                                mods[i][1], p.core, p.nic)
         else:
             body += bytes(56)
     for i in range(MAXCHAN):
@@ -277,6 +283,7 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
                                 int(c.verified), 0)
         else:
             body += bytes(24)
+    body += struct.pack("<Q", 1 if nic else 0)
     ram.write(BOOTINFO_PA, hdr + body)
     machine.symbolize = kernel.symbolize
     machine.proc_names = [p.name for p in procs]

@@ -19,6 +19,7 @@ results identical to running it (``fast_forward``).
 from __future__ import annotations
 
 import ctypes as C
+import heapq
 import mmap
 import os
 import struct
@@ -168,6 +169,11 @@ class Core:
     def clock(self) -> int:
         return self.native.k.clock
 
+    @property
+    def syscalls(self) -> int:
+        """System calls this core delivered to the kernel (natively or from Python)."""
+        return self.native.k.syscalls
+
     def next_time(self) -> int:
         """When this core next does something, in model cycles (INF: never by itself)."""
         if self.state == "run":
@@ -267,6 +273,12 @@ class Machine:
         s.native_traps = 1
         self._sched_ref = C.byref(s)
         self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
+        # Devices beyond the platform device (keusim/machine/nic.py): their timed events
+        # (model cycle, order added, callback) and the models the report lists.
+        self._timed: list[tuple[int, int, Callable[[int], None]]] = []
+        self._timed_n = 0
+        self._running: Core | None = None
+        self.extra_devices: dict[str, object] = {}
         self.cores = [Core(self, i) for i in range(ncores)]
         for c in self.cores:
             self._attach(c)
@@ -375,6 +387,75 @@ class Machine:
         return (min(bc.fixed, 0xFFFFFFFF) << 32) | min(max(bc.insns, 0), 0xFFFFFFFF)
 
     # -- services for the device and the arch backends --------------------------
+    def add_mmio(self, pa: int, size: int, read: Callable[[Core, int], int],
+                 write: Callable[[Core, int, int], None]) -> None:
+        """Map a device's 64-bit registers at physical [pa, pa+size) on every core:
+        ``read(core, offset) -> value`` and ``write(core, offset, value)``.
+
+        Unicorn splits an 8-byte access to MMIO into two 4-byte ones, low half first
+        (observed on both architectures). The device sees whole registers: a read of
+        the low half reads the register (side effects once) and keeps the high half for
+        the read that follows; a write is passed on when its high half arrives.
+        """
+        half: dict[tuple[int, int], int] = {}
+
+        def rd_whole(c: Core, off: int, sz: int) -> int:
+            if sz == 8:
+                return read(c, off)
+            if off & 4:
+                return half.pop((c.id, off), 0)
+            v = read(c, off)
+            half[(c.id, off + 4)] = (v >> 32) & 0xFFFFFFFF
+            return v & 0xFFFFFFFF
+
+        def wr_whole(c: Core, off: int, sz: int, v: int) -> None:
+            if sz == 8:
+                write(c, off, v)
+            elif off & 4:
+                write(c, off - 4, (v & 0xFFFFFFFF) << 32 | half.pop((c.id, off - 4), 0))
+            else:
+                half[(c.id, off)] = v & 0xFFFFFFFF
+
+        # While a device acts, the core that touched it is the running one: add_timed
+        # bounds its slice and raise_irq stops it.
+        def rd(c: Core, off: int, sz: int) -> int:
+            self._running = c
+            try:
+                return rd_whole(c, off, sz)
+            finally:
+                self._running = None
+
+        def wr(c: Core, off: int, sz: int, v: int) -> None:
+            self._running = c
+            try:
+                wr_whole(c, off, sz, v)
+            finally:
+                self._running = None
+
+        for core in self.cores:
+            core.uc.mmio_map(pa, size, lambda uc, off, sz, ud, c=core: rd(c, off, sz), None,
+                             lambda uc, off, sz, v, ud, c=core: wr(c, off, sz, v), None)
+
+    def add_timed(self, at: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(at)`` when model time reaches ``at`` (a device event), before
+        any core runs past it; events at the same time fire in the order added."""
+        heapq.heappush(self._timed, (at, self._timed_n, callback))
+        self._timed_n += 1
+        self.next_device_event = self._timed[0][0]
+        run = self._running
+        if run is not None and at < run.native.k.slice_end:
+            run.native.k.slice_end = max(at, run.clock + 1)
+
+    def raise_irq(self, target: int, bit: int, at: int) -> None:
+        """A device raises interrupt cause ``bit`` (IRQ_*) on core ``target`` at model time ``at``."""
+        if not 0 <= target < len(self.cores):
+            return
+        t = self.cores[target]
+        t.irq |= bit
+        t.wake_at = max(t.wake_at, at)
+        if t is self._running:
+            t.stop("irq")
+
     def console_out(self, pid: int, data: bytes) -> None:
         buf = self.consoles.setdefault(pid, bytearray())
         room = CONSOLE_LIMIT - len(buf)
@@ -497,6 +578,13 @@ class Machine:
         deliver, the run's end (deadlock, timeout), or single-slice mode."""
         times = [c.next_time() for c in self.cores]
         t = min(times)
+        te = self._timed[0][0] if self._timed else INF
+        if te <= t and te < self.max_cycles:    # a device event comes first
+            _, _, cb = heapq.heappop(self._timed)
+            self.next_device_event = self._timed[0][0] if self._timed else fastpath.INF
+            cb(te)
+            return self.result is None
+        t = min(t, te)
         if t >= INF:
             left = self.unfinished()
             who = ", ".join(f"{self.proc_names[p - 1]} (pid {p})" for p in left) or "none"
@@ -533,12 +621,14 @@ class Machine:
                   self.max_cycles, self.next_device_event)
         if core.timer:
             end = min(end, core.timer)
+        end = min(end, te)
         k.slice_end = max(end, k.clock + 1)
         core.events.clear()
         core.trap = None
         k.need_py = 0
         self._sched.yield_at = min(k.clock + self.quantum, fastpath.INF)
         err = None
+        self._running = core
         try:
             core.uc.emu_start(core.pc, 0)
         except UcError as e:
@@ -573,12 +663,15 @@ class Machine:
                     self._stop(core, "error", f"emulator stopped with {err}")
                     return False
                 core.trap = trap
+        self._running = None
         core.pc = self.arch.pc(core)
         if "ready" in core.events:
             self.arch.kernel_ready(core)
         if core.trap is not None:
             trap, core.trap = core.trap, None
-            if trap.kind != "syscall":
+            if trap.kind == "syscall":
+                core.native.k.syscalls += 1
+            else:
                 core.native.k.clock += self.exception_cycles
                 if self.arch.user_mode(core):
                     core.kernel_traps = 0

@@ -249,3 +249,143 @@ def run_client(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(run_client())
+
+
+# ---------------------------------------------------------------- the machine's NIC on a TAP
+
+TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+
+
+class TapWire:
+    """The emulated NIC's link (keusim/machine/nic.py) on a TAP device in a private
+    network namespace: Linux's own stack is the peer (``keusim run netd --tap``).
+
+    keusim opens the TAP device itself and moves it into a namespace it creates (the
+    open descriptor stays attached), where Linux has 10.77.0.1/24 and nothing else.
+    Frames Linux sends are read at regular steps of model time (``poll_us``) and put
+    on the link at that model time; frames the NIC sends are written to the TAP at
+    once. **Guest time follows host time:** when model time runs ahead of the host's
+    monotonic clock since the start, the wire waits (in ``select`` on the device, so a
+    frame ends the wait early). Runs in this mode are not deterministic, and the
+    report says so.
+
+    Args:
+        client: run :func:`run_client` (ping, UDP echo to ports 7 and 9, a TCP exchange
+            with port 7 of ``tcp_bytes``) in the namespace; the link goes down when it
+            finishes. Without it the link stays up for ``seconds`` of host time.
+        tcp_bytes, pings, udp: the client's workload.
+        seconds: how long the link stays up without a client (host seconds).
+        poll_us: model microseconds between reads of the TAP device.
+    """
+
+    def __init__(self, client: bool = True, tcp_bytes: int = 1 << 20, pings: int = 5,
+                 udp: int = 20, seconds: float = 30.0, poll_us: int = 50) -> None:
+        why = unavailable()
+        if why:
+            raise NetError(f"--tap: {why}")
+        tag = f"{os.getpid() % 100000}"
+        self.ns = f"keusim-nic-{tag}"
+        self.dev = f"knic{tag}"
+        self.client = client
+        self.client_args = ["--pings", str(pings), "--udp", str(udp), "--tcp-bytes", str(tcp_bytes)]
+        self.seconds = seconds
+        self.poll_us = poll_us
+        self.fd = -1
+        self.proc: subprocess.Popen[str] | None = None
+        self.result: dict | None = None
+        self.client_error = ""
+        self.frames_in = self.frames_out = self.write_drops = 0
+        self.waited_s = 0.0
+        self._t0 = 0.0
+        self._done = False
+
+    # -- set-up and tear-down -----------------------------------------------------------
+    def _open(self) -> None:
+        import fcntl
+        _ip("netns", "add", self.ns)
+        try:
+            self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+            ifr = struct.pack("16sH22x", self.dev.encode(), IFF_TAP | IFF_NO_PI)
+            fcntl.ioctl(self.fd, TUNSETIFF, ifr)
+            _ip("link", "set", "dev", self.dev, "netns", self.ns)
+            subprocess.run(["ip", "netns", "exec", self.ns, "sysctl", "-qw",
+                            "net.ipv6.conf.all.disable_ipv6=1"], capture_output=True)
+            _ip("-n", self.ns, "link", "set", "lo", "up")
+            _ip("-n", self.ns, "addr", "add", f"{LINUX_IP}/{PREFIX}", "dev", self.dev)
+            _ip("-n", self.ns, "link", "set", self.dev, "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the client, close the device and remove the namespace (idempotent)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+    # -- the wire ------------------------------------------------------------------------
+    def start(self, nic, machine) -> None:
+        self.nic, self.m = nic, machine
+        self.hz = nic.link.core_hz
+        self._open()
+        self._t0 = time.monotonic()
+        if self.client:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, sys.executable, "-m", "keusim.net.tap",
+                 *self.client_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        machine.add_timed(0, self._poll)
+
+    def _poll(self, t: int) -> None:
+        import select
+        ahead = t / self.hz - (time.monotonic() - self._t0)
+        if ahead > 0:      # model time is ahead of the host: let the host catch up
+            select.select([self.fd], [], [], ahead)
+            self.waited_s += ahead
+        while True:
+            try:
+                f = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            self.frames_in += 1
+            self.nic.from_wire(t, f)
+        if self._finished():
+            self.nic.set_link(False, t)
+            return
+        self.machine_next = t + self.poll_us * self.hz // 1_000_000
+        self.m.add_timed(self.machine_next, self._poll)
+
+    def _finished(self) -> bool:
+        if self.client:
+            if self.proc is None or self.proc.poll() is None:
+                return False
+            out, err = self.proc.communicate()
+            try:
+                self.result = json.loads(out.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                self.client_error = (err.strip() or out.strip() or "no output")[-500:]
+            return True
+        return time.monotonic() - self._t0 >= self.seconds
+
+    def from_nic(self, at: int, frame: bytes) -> None:
+        try:
+            os.write(self.fd, frame)
+            self.frames_out += 1
+        except OSError:
+            self.write_drops += 1      # a full TAP queue drops, as a wire would
+
+    def report(self) -> dict:
+        d = {"kind": "tap", "determinism": "not promised: guest time follows host time "
+             "(the wire waits for the host clock when model time runs ahead)",
+             "namespace": self.ns, "device": self.dev, "frames_from_linux": self.frames_in,
+             "frames_to_linux": self.frames_out, "write_drops": self.write_drops,
+             "host_seconds": round(time.monotonic() - self._t0, 3),
+             "waited_for_host_seconds": round(self.waited_s, 3)}
+        if self.client:
+            d["client"] = self.result
+            if self.client_error:
+                d["client_error"] = self.client_error
+        return d

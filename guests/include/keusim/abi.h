@@ -16,10 +16,16 @@
 #define SYS_CHANFAULT 7   /* (channel, code) -> 0: record that the caller found the channel corrupt */
 #define SYS_NOP       8   /* () -> 0: an empty round trip, for measuring trap cost */
 #define SYS_REPORT    9   /* (channel, key, value) -> 0: a guest-side counter for the run report */
-#define NSYSCALL      10
+#define SYS_NIC_ATTACH 10  /* (region, len, rings_off, ring_size) -> NIC_VA: register a frame region with the IOMMU, map the queue page (docs/abi.md) */
+#define SYS_NIC_WAIT  11   /* () -> bits: 1 the NIC queue interrupted, 2 a notification is pending; sleeps until one */
+#define SYS_NET_SEND  12   /* (buf, len) -> len: the kernel copies one frame to its NIC queue (traditional path) */
+#define SYS_NET_RECV  13   /* (buf, max) -> len: the kernel copies one received frame out; EAGAIN when none */
+#define NSYSCALL      14
 
 #define EPERM    (-1)   /* not allowed (e.g. notify on a poll-mode channel) */
+#define EAGAIN   (-11)  /* nothing to receive, or no transmit buffer free: try again */
 #define EFAULT   (-14)  /* a bad user pointer */
+#define EBUSY    (-16)  /* already done (a NIC queue attached twice) */
 #define EINVAL   (-22)  /* a bad argument */
 #define EPIPE    (-32)  /* wait: the producer is gone and no notification is pending */
 #define ENOSYS   (-38)  /* no such system call */

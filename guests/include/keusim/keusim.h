@@ -43,6 +43,13 @@ void ks_yield(void);
 int64_t ks_nop(void);
 int64_t ks_notify(const struct notify_desc *d);
 int64_t ks_wait(uint32_t channel);
+/* The NIC (docs/abi.md, <keusim/nic.h>): attach a frame region to this process's
+ * queue (returns the queue page's address, or an E* code), sleep until the queue
+ * interrupts or a notification arrives, and the traditional copy path. */
+int64_t ks_nic_attach(void *region, uint64_t len, uint64_t rings_off, uint32_t ring_size);
+int64_t ks_nic_wait(void);
+int64_t ks_net_send(const void *buf, uint64_t len);
+int64_t ks_net_recv(void *buf, uint64_t max);
 /* Record that this process found the channel corrupt (code: RING_E*). */
 int64_t ks_chanfault(uint32_t channel, int64_t code);
 
