@@ -213,6 +213,15 @@ class Profile:
             return None
         return self.cycles("coherence.stream_line")
 
+    def coherence_stream_access(self) -> float:
+        """Cycles (with fractions) per access to a line of a pipelined run while it is in
+        flight (``Machine(coherence_stream_access=...)``): ``coherence.stream_access``; 0
+        when the profile lacks it (a run's line costs ``stream_line`` however it is
+        touched)."""
+        if "coherence.stream_access" not in self.params:
+            return 0.0
+        return float(self.param("coherence.stream_access").value)
+
     def coherence_posted(self) -> bool:
         """Whether stores that take a line from another core retire without stalling
         (``Machine(coherence_posted=...)``): ``coherence.posted_writes`` = 1. The line is
