@@ -19,10 +19,10 @@ XFER, INVAL, FILL, STREAM = 70, 60, 40, 15
 
 
 def _setup(stream=STREAM, stride=fastpath.STREAM_STRIDE, posted=False, poll_max=0,
-           stream_access=0.0):
+           stream_access=0.0, overlap=False):
     coh, keep = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
                                         stride=stride, posted=posted, poll_max=poll_max,
-                                        stream_access=stream_access)
+                                        stream_access=stream_access, overlap=overlap)
     cores = []
     for i in range(2):
         k = fastpath.FastCore()
@@ -272,3 +272,62 @@ def test_accesses_to_a_streamed_line_in_flight_cost_stream_access():
     _, _keep, (a, b) = _setup(stream=None, stream_access=1.5)
     _access(a, WRITE, range(4), 4)
     assert _access(b, READ, range(4), 4) == 4 * XFER
+
+
+def test_a_streaming_readers_transfer_hides_under_its_work_and_a_poll_exit_does_not():
+    """A reader whose previous read of a line also fetched a new value (it found data,
+    so its branch predicts data) issued this load early: the work since that read hides
+    the transfer. After a poll loop ends (its read fetched a line it had been re-reading
+    unchanged), the branch mispredicted: later misses are charged in full."""
+    coh, _keep, (a, b) = _setup(posted=True, poll_max=1000, overlap=True)
+    a.clock = 0
+    _access(a, WRITE, [3])
+    b.clock = 500
+    assert _access(b, READ, [3]) == XFER        # first read: nothing to overlap with
+    a.clock = 600
+    _access(a, WRITE, [3])
+    b.clock = 1000                              # ~430 cycles of work since its last read
+    assert _access(b, READ, [3]) == 0           # streaming: hidden
+    a.clock = 1010
+    _access(a, WRITE, [3])
+    b.clock = 1100                              # 100 cycles since: XFER 70 hidden
+    assert _access(b, READ, [3]) == 0
+    a.clock = 1105
+    _access(a, WRITE, [3])                      # visible at 1165
+    b.clock = 1165                              # 65 since: 5 of it left
+    assert _access(b, READ, [3]) == XFER - 65
+    # A poll exit on line 20 (read unchanged, then fetched) is a mispredicted branch: the
+    # next fetch of line 3 is not overlapped with anything before it.
+    _access(a, WRITE, [20])
+    for t in (1300, 1400):
+        b.clock = t
+        _access(b, READ, [20])
+    a.clock = 1450
+    _access(a, WRITE, [20, 3])
+    b.clock = 1600
+    assert _access(b, READ, [20]) == XFER        # the poll exit (visible long ago)
+    b.clock = 1800
+    assert _access(b, READ, [3]) == XFER
+    on, _k = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, posted=True)
+    assert on.mlp == 1
+
+
+def test_a_run_is_a_pipe_the_work_between_lines_overlaps_with():
+    """Each streamed line adds stream_line (and stream_access per access) to the run's
+    pipe; the core stalls only when it is ahead of the pipe, so work between the lines
+    hides part of the run, and all of it once the work per line exceeds the pipe's."""
+    stalls = {}
+    for work in (0, 10, 40):
+        _, _keep, (a, b) = _setup(posted=False, stream_access=1.0)
+        _access(a, WRITE, range(9), 4)
+        b.clock = 1000
+        total = _access(b, READ, [0], 4)        # starts the run: a full transfer
+        assert total == XFER
+        for ln in range(1, 9):
+            b.clock += work
+            total += _access(b, READ, [ln], 4)
+        stalls[work] = total - XFER
+    per_line = STREAM + 4 * 1.0                 # 19 cycles per line event
+    assert stalls[0] == 8 * per_line
+    assert stalls[10] == 8 * (per_line - 10)
+    assert stalls[40] == 0

@@ -86,6 +86,7 @@ struct kcoh {
      * loop would read again one period later. The wait is therefore rounded up to whole
      * poll periods (the time since the previous read). 0: off. */
     uint64_t poll_max;
+    uint64_t mlp;               /* added at the end: overlap a streaming reader's misses */
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1, STOP_TRAP = 2 };
@@ -155,6 +156,9 @@ struct fastcore {
     /* Added at the end: the poll state of fast_mem, the last read of each of the last
      * POLL_LINES lines this core read (1 + line, 0: free; replaced round robin). */
     uint64_t pl_line[8], pl_clock[8], pl_next;
+    uint64_t pl_fresh;          /* bit per slot: that read fetched the line (a new value) */
+    uint64_t flush_clock;       /* the last poll exit: a mispredicted loop branch */
+    uint64_t pipe;              /* 1/256 cycles: when this core's run of lines is through */
 };
 #define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
@@ -488,18 +492,21 @@ static inline int poll_slot(const struct fastcore *c, uint64_t line)
 
 /* A shared read of line by c now: returns the clock of c's previous read of it (INF:
  * none remembered) and remembers this one. */
-static inline uint64_t poll_note(struct fastcore *c, uint64_t line)
+static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh)
 {
     int i = poll_slot(c, line);
     uint64_t prev = INF;
+    *fresh = 0;
     if (i >= 0) {
         prev = c->pl_clock[i];
+        *fresh = (int)(c->pl_fresh >> i) & 1;
     } else {
         i = (int)c->pl_next;
         c->pl_next = (c->pl_next + 1) % POLL_LINES;
         c->pl_line[i] = line + 1;
     }
     c->pl_clock[i] = c->clock;
+    c->pl_fresh &= ~(1ull << i);
     return prev;
 }
 
@@ -513,8 +520,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     uint64_t line = (addr - h->base) >> 6;
     uint64_t me = 1ull << c->id;
     uint8_t owner = h->owner[line];
-    uint64_t cost = 0;
-    int streamed = 0;
+    uint64_t cost = 0, pipe_add = 0;
+    int streamed = 0, hoff = 0;
     int in_run = c->coh_run && line + 1 == c->coh_last;   /* the line in flight */
     if (type == 17 /* UC_MEM_WRITE */) {
         c->shared_writes++;
@@ -524,6 +531,7 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
             if (owner || (h->sharers[line] & ~me)) {
                 cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles,
                                &streamed);
+                hoff = 1;
                 if (h->posted) {
                     /* Visible after the hand-off, and not before this core's earlier
                      * stores or the line's previous write. */
@@ -537,6 +545,10 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
                         cost = 0;
                     }
                 }
+                if (streamed) {             /* the run's throughput: see the end */
+                    pipe_add = cost << 8;
+                    cost = 0;
+                }
             } else if (!(h->sharers[line] & me)) {
                 cost = h->fill_cycles;
             }
@@ -544,12 +556,18 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
             h->sharers[line] = me;
         }
     } else {
-        uint64_t prev = poll_note(c, line);
+        int was_fresh;
+        uint64_t prev = poll_note(c, line, &was_fresh);
         c->shared_reads++;
         if (c->spin && c->spin->state == SP_REC2)
             spin_line(c, line);
         if (owner && owner != c->id + 1) {
             cost = handoff(c, h, line, h->xfer_cycles, &streamed);
+            hoff = 1;
+            if (streamed) {
+                pipe_add = cost << 8;
+                cost = 0;
+            }
             if (h->posted && h->ready[line] > c->clock) {
                 uint64_t wait = h->ready[line] - c->clock;
                 if (h->poll_max && prev != INF) {
@@ -561,7 +579,17 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
                 }
                 c->coh_waited += wait;
                 cost += wait;
+            } else if (h->mlp && was_fresh && prev != INF && !streamed
+                       && c->flush_clock <= prev) {
+                /* The previous read of this line fetched a new value too: the reader
+                 * is streaming, not spinning, its branch predicts data and this load
+                 * issued early, under the work since that read. */
+                uint64_t since = c->clock - prev;
+                cost = since >= cost ? 0 : cost - since;
             }
+            if (!was_fresh && prev != INF && c->clock - prev <= h->poll_max)
+                c->flush_clock = c->clock;      /* a poll loop ends: its branch mispredicts */
+            c->pl_fresh |= 1ull << poll_slot(c, line);
             h->owner[line] = 0;
             h->sharers[line] |= me;
         } else if (!(h->sharers[line] & me)) {
@@ -571,8 +599,23 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     }
     c->clock += cost;
     c->coh_cycles += cost;
-    if ((streamed || in_run) && h->stream_access)
-        c->coh_cycles += charge(c, h->stream_access);
+    /* A run of lines is a pipe: every line continuing it (stream_cycles) and every access
+     * to the line in flight (stream_access) adds to when the run is through, and the core
+     * stalls only when it gets ahead of that: the work it does between lines overlaps
+     * with the fetches. The pipe runs at most one transfer behind the core (the fetches
+     * it can have issued early); a hand-off that starts a run restarts it. */
+    if (hoff && !streamed)
+        c->pipe = (c->clock << 8) | c->frac;
+    if (streamed || in_run)
+        pipe_add += h->stream_access;
+    if (pipe_add) {
+        uint64_t now = (c->clock << 8) | c->frac, ahead = h->xfer_cycles << 8;
+        uint64_t floor = now > ahead ? now - ahead : 0;
+        uint64_t p = (c->pipe > floor ? c->pipe : floor) + pipe_add;
+        c->pipe = p;
+        if (p > now)
+            c->coh_cycles += charge(c, p - now);
+    }
 }
 
 /* ======================================================================================

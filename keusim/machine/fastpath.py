@@ -32,7 +32,7 @@ class KCoh(C.Structure):
         ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
         ("posted", C.c_uint64), ("ready", C.POINTER(C.c_uint64)),
         ("watch", C.POINTER(C.c_uint64)),
-        ("stream_access", C.c_uint64), ("poll_max", C.c_uint64),
+        ("stream_access", C.c_uint64), ("poll_max", C.c_uint64), ("mlp", C.c_uint64),
     ]
 
 
@@ -63,6 +63,7 @@ class FastCore(C.Structure):
         ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
         ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64), ("coh_run", C.c_uint64),
         ("pl_line", C.c_uint64 * 8), ("pl_clock", C.c_uint64 * 8), ("pl_next", C.c_uint64),
+        ("pl_fresh", C.c_uint64), ("flush_clock", C.c_uint64), ("pipe", C.c_uint64),
     ]
 
 
@@ -276,7 +277,8 @@ it is taken to poll it (fastpath.c ``poll_note``); a loop around a PAUSE is 100-
 def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
                    stream: int | None = None, stride: int = STREAM_STRIDE,
                    posted: bool = False, stream_access: float = 0.0,
-                   poll_max: int | None = None) -> tuple[KCoh, tuple]:
+                   poll_max: int | None = None, overlap: bool | None = None
+                   ) -> tuple[KCoh, tuple]:
     """Coherence state for a shared physical region; returns (struct, buffers to keep alive).
 
     ``stream``: cycles charged for a transfer or invalidation within ``stride`` lines of
@@ -297,6 +299,11 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
     cycles before is polling it, and its wait for a store not yet visible is rounded up
     to whole poll periods (the read that sees the store is the loop's first at or after
     it). None: :data:`POLL_PERIOD_MAX`; 0: off.
+
+    ``overlap``: a read that fetches a line whose previous read by the same core fetched
+    a new value too, with no poll loop ended in between, is a streaming reader's: its
+    load issued early, and the work since that read hides its transfer. None: on with
+    ``posted``.
     """
     lines = max(1, size // 64)
     owner = (C.c_uint8 * lines)()
@@ -312,5 +319,5 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
                watch=C.cast(watch, C.POINTER(C.c_uint64)),
                stream_access=0 if stream is None else round(stream_access * 256),
                poll_max=0 if not posted else POLL_PERIOD_MAX if poll_max is None
-               else poll_max)
+               else poll_max, mlp=int(bool(posted) if overlap is None else overlap))
     return coh, (owner, sharers, ready, watch)

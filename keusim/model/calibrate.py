@@ -411,12 +411,14 @@ class _Fitter:
         A buffer of consecutive lines written by one CPU, read by the other, then a flag
         round trip. With posted writes the model charges such a round the flag's round
         trip (a cacheline_pingpong op), one full transfer (the reader's first line; the
-        writer's first invalidation is posted), for each of the other 2 x (lines - 1) line
-        events ``stream_line`` plus ``stream_access`` per access to the line (8 with
-        8-byte words, 16 with 4-byte words), and the fill and sum loops' instructions
-        (priced by the model being fitted). Inverted here: each variant gives the cost of
-        one line event at its access count; bulk_handoff alone gives ``stream_line`` (the
-        base profile's ``stream_access`` kept), both give the two parts.
+        writer's first invalidation is posted), the first line's fill and sum loop
+        instructions (priced by the model being fitted), and for each of the other
+        2 x (lines - 1) line events the larger of the loop's instructions for a line and
+        the run's throughput per line, ``stream_line`` plus ``stream_access`` per access
+        to the line (8 with 8-byte words, 16 with 4-byte words): the loops overlap with
+        the fetches (fastpath.c ``fast_mem``, the pipe). Inverted here: each variant gives
+        the cost of one line event at its access count; bulk_handoff alone gives
+        ``stream_line`` (the base profile's ``stream_access`` kept), both give the two.
         """
         wide = [r for r in self.results if r.name == "bulk_handoff"]
         narrow = [r for r in self.results if r.name == "bulk_handoff_narrow"]
@@ -432,7 +434,7 @@ class _Fitter:
         xfer_ns = fitted.coherence()[0] / ghz    # the reader's first line, in full
 
         def per_event(results, narrow_loops: bool) -> list[tuple[int, float]]:
-            loop_cyc = bulk_loop_cycles(fitted, narrow=narrow_loops)
+            fill, add = bulk_loop_parts(fitted, narrow=narrow_loops)
             per = []
             for r in results:
                 lines = r.size // 64
@@ -440,8 +442,14 @@ class _Fitter:
                     self.warnings.append(f"{r.name} {r.size} B ran on one CPU or has one "
                                          "line; ignored")
                     continue
-                per.append((r.size, (self.ns_of(r) - pp_ns - xfer_ns
-                                     - lines * loop_cyc / ghz) / (2 * (lines - 1))))
+                ev = (self.ns_of(r) - pp_ns - xfer_ns - (fill + add) / ghz) / (2 * (lines - 1))
+                if ev * ghz < max(fill, add):
+                    self.warnings.append(
+                        f"{r.name} {r.size} B: {ev * ghz:.1f} cycles per line event is less "
+                        f"than its loops' {max(fill, add):.1f}: the loops, not the hand-off, "
+                        "bound it; ignored")
+                    continue
+                per.append((r.size, ev))
             return per
 
         per8, per16 = per_event(wide, False), per_event(narrow, True)
@@ -453,8 +461,8 @@ class _Fitter:
         how = (f"measured ({self.command}): micro_bench bulk_handoff (one CPU writes the "
                "buffer's lines, the other reads them, then a flag round trip) minus "
                f"cacheline_pingpong {pp_ns:.1f} ns, one transfer {xfer_ns:.1f} ns and the "
-               "model's cycles for the fill and sum loops, per each of the other "
-               "2 x (lines - 1) line events")
+               "model's cycles for the first line's fill and sum loops, per each of the "
+               "other 2 x (lines - 1) line events (the loops overlap with them)")
         key, akey = "coherence.stream_line", "coherence.stream_access"
         prev = self.base.param(key).value if key in self.base.params else \
             float(self.base.coherence()[0])   # serial model: a full transfer
@@ -475,7 +483,7 @@ class _Fitter:
                      "(narrow - bulk per line event) / 8 x GHz")
             self.put(key, line * ghz, f"{how}: 8-byte words {each8}, less 8 x "
                      f"coherence.stream_access ({access:.3f} ns)", "ns", line, prev,
-                     f"bulk {each8}", "(round - pp - xfer - loops) / (2 (lines-1)) - 8 x access")
+                     f"bulk {each8}", "(round - pp - xfer - loop) / (2 (lines-1)) - 8 x access")
             return
         if e16 is not None:
             self.warnings.append(f"bulk_handoff_narrow ({e16:.2f} ns per line event) is no "
@@ -489,7 +497,7 @@ class _Fitter:
             return
         self.put(key, line * ghz, f"{how}: {each8}; mean" + (
             f", less 8 x the base {akey}" if base_access_ns else ""), "ns", line, prev,
-            f"bulk {each8}", "(round - pp - xfer - lines x loops) / (2 (lines-1)) x GHz")
+            f"bulk {each8}", "(round - pp - xfer - loop) / (2 (lines-1)) x GHz")
 
     def syscall(self) -> None:
         """trap.syscall_entry/exit: the getppid round trip less Linux's own work, split."""
@@ -623,13 +631,18 @@ def mem_mix_model_cycles(profile: Profile) -> float:
     return pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fixed / FRACTION
 
 
-def bulk_loop_cycles(profile: Profile, narrow: bool = False) -> float:
-    """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop
+def bulk_loop_parts(profile: Profile, narrow: bool = False) -> tuple[float, float]:
+    """Model cycles per 64-byte line of bulk_handoff's fill loop and of its sum loop
     (``narrow``: bulk_handoff_narrow's 4-byte loops)."""
     pc = ProfileCost(profile, "x86_64")
     fill, add = (_BULK_FILL4, _BULK_SUM4) if narrow else (_BULK_FILL, _BULK_SUM)
-    return (pc.block(block_from_bytes(fill, "x86_64")).fixed
-            + pc.block(block_from_bytes(add, "x86_64")).fixed) / FRACTION
+    return (pc.block(block_from_bytes(fill, "x86_64")).fixed / FRACTION,
+            pc.block(block_from_bytes(add, "x86_64")).fixed / FRACTION)
+
+
+def bulk_loop_cycles(profile: Profile, narrow: bool = False) -> float:
+    """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
+    return sum(bulk_loop_parts(profile, narrow))
 
 
 def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: float
