@@ -157,6 +157,7 @@ struct fastcore {
      * POLL_LINES lines this core read (1 + line, 0: free; replaced round robin). */
     uint64_t pl_line[8], pl_clock[8], pl_next;
     uint64_t pl_fresh;          /* bit per slot: that read fetched the line (a new value) */
+    uint64_t pl_coh[8];         /* coh_cycles at that read: stalls are no work to hide under */
     uint64_t flush_clock;       /* the last poll exit: a mispredicted loop branch */
     uint64_t pipe;              /* 1/256 cycles: when this core's run of lines is through */
 };
@@ -492,20 +493,24 @@ static inline int poll_slot(const struct fastcore *c, uint64_t line)
 
 /* A shared read of line by c now: returns the clock of c's previous read of it (INF:
  * none remembered) and remembers this one. */
-static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh)
+static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh,
+                                 uint64_t *stalled)
 {
     int i = poll_slot(c, line);
     uint64_t prev = INF;
     *fresh = 0;
+    *stalled = 0;
     if (i >= 0) {
         prev = c->pl_clock[i];
         *fresh = (int)(c->pl_fresh >> i) & 1;
+        *stalled = c->coh_cycles - c->pl_coh[i];
     } else {
         i = (int)c->pl_next;
         c->pl_next = (c->pl_next + 1) % POLL_LINES;
         c->pl_line[i] = line + 1;
     }
     c->pl_clock[i] = c->clock;
+    c->pl_coh[i] = c->coh_cycles;
     c->pl_fresh &= ~(1ull << i);
     return prev;
 }
@@ -557,7 +562,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
         }
     } else {
         int was_fresh;
-        uint64_t prev = poll_note(c, line, &was_fresh);
+        uint64_t stalled;
+        uint64_t prev = poll_note(c, line, &was_fresh, &stalled);
         c->shared_reads++;
         if (c->spin && c->spin->state == SP_REC2)
             spin_line(c, line);
@@ -583,8 +589,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
                        && c->flush_clock <= prev) {
                 /* The previous read of this line fetched a new value too: the reader
                  * is streaming, not spinning, its branch predicts data and this load
-                 * issued early, under the work since that read. */
-                uint64_t since = c->clock - prev;
+                 * issued early, under the work (not the stalls) since that read. */
+                uint64_t since = c->clock - prev - stalled;
                 cost = since >= cost ? 0 : cost - since;
             }
             if (!was_fresh && prev != INF && c->clock - prev <= h->poll_max)
@@ -871,6 +877,7 @@ static int materialize(struct fastcore *c)
             uint64_t j = (sp->pos + sp->n - k) % sp->n;
             if (sp->rmask[j] & (1u << i)) {
                 c->pl_clock[slot] = acc >> 8;
+                c->pl_coh[slot] = c->coh_cycles;    /* a parked loop stalls nowhere */
                 break;
             }
             acc -= sp->cost[j];

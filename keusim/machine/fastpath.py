@@ -63,7 +63,8 @@ class FastCore(C.Structure):
         ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
         ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64), ("coh_run", C.c_uint64),
         ("pl_line", C.c_uint64 * 8), ("pl_clock", C.c_uint64 * 8), ("pl_next", C.c_uint64),
-        ("pl_fresh", C.c_uint64), ("flush_clock", C.c_uint64), ("pipe", C.c_uint64),
+        ("pl_fresh", C.c_uint64), ("pl_coh", C.c_uint64 * 8), ("flush_clock", C.c_uint64),
+        ("pipe", C.c_uint64),
     ]
 
 
