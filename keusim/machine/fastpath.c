@@ -619,8 +619,11 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
         uint64_t floor = now > ahead ? now - ahead : 0;
         uint64_t p = (c->pipe > floor ? c->pipe : floor) + pipe_add;
         c->pipe = p;
-        if (p > now)
-            c->coh_cycles += charge(c, p - now);
+        if (p > now) {      /* whole cycles, as every coherence charge (frac is the blocks') */
+            uint64_t stall = (p - now + 255) >> 8;
+            c->clock += stall;
+            c->coh_cycles += stall;
+        }
     }
 }
 
