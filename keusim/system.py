@@ -69,6 +69,7 @@ def _cost_model(profile: str | None, arch: str):
     prof = load_profile(profile)
     kw = {"coherence": prof.coherence(), "coherence_stream": prof.coherence_stream(),
           "coherence_posted": prof.coherence_posted(),
+          "coherence_stream_access": prof.coherence_stream_access(),
           "ipi_cycles": prof.ipi_cycles,
           "exception_cycles": prof.cycles("trap.exception_entry")}
     return ProfileCost(prof, arch), kw

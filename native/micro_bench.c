@@ -23,6 +23,11 @@
  *                       The fill and sum loops are assembly (bulk_fill, bulk_sum) so that
  *                       keusim/model/calibrate.py prices exactly these instructions with the
  *                       model and takes them out of the per-line hand-off cost
+ *   bulk_handoff_narrow the same with 4-byte words: sixteen stores and sixteen loads per
+ *                       line instead of eight (bulk_fill4, bulk_sum4). A line in flight
+ *                       holds a load- or store-queue entry per access, so the two give the
+ *                       per-line and per-access parts of a streamed hand-off
+ *                       (coherence.stream_line, coherence.stream_access)
  *   mem_mix             8 independent loads and 8 independent stores per iteration (all L1
  *                       hits); one op = one iteration. Zen 3 runs at most three memory
  *                       operations per cycle, loads and stores together (pipeline.memory_ops)
@@ -366,18 +371,80 @@ bulk_sum(volatile uint64_t *p, uint64_t lines)
     return sum;
 }
 
+/* bulk_handoff_narrow: write v to every 4-byte word of lines 64-byte lines at p, sixteen
+ * stores per line (calibrate.py _BULK_FILL4). */
+__attribute__((noinline)) static void
+bulk_fill4(volatile uint64_t *p, uint64_t lines, uint64_t v)
+{
+    volatile uint64_t *end = p + 8 * lines;
+    __asm__ volatile(
+        "1:\n\t"
+        "movl %%edx, (%%rdi)\n\t"    "movl %%edx, 4(%%rdi)\n\t"
+        "movl %%edx, 8(%%rdi)\n\t"   "movl %%edx, 12(%%rdi)\n\t"
+        "movl %%edx, 16(%%rdi)\n\t"  "movl %%edx, 20(%%rdi)\n\t"
+        "movl %%edx, 24(%%rdi)\n\t"  "movl %%edx, 28(%%rdi)\n\t"
+        "movl %%edx, 32(%%rdi)\n\t"  "movl %%edx, 36(%%rdi)\n\t"
+        "movl %%edx, 40(%%rdi)\n\t"  "movl %%edx, 44(%%rdi)\n\t"
+        "movl %%edx, 48(%%rdi)\n\t"  "movl %%edx, 52(%%rdi)\n\t"
+        "movl %%edx, 56(%%rdi)\n\t"  "movl %%edx, 60(%%rdi)\n\t"
+        "add $64, %%rdi\n\t"
+        "cmp %%rsi, %%rdi\n\t"
+        "jb 1b\n\t"
+        : "+D"(p) : "S"(end), "d"(v) : "memory", "cc");
+}
+
+/* The sum mod 2^32 of every 4-byte word of lines 64-byte lines at p: sixteen loads per
+ * line, four independent chains (calibrate.py _BULK_SUM4). */
+__attribute__((noinline)) static uint32_t
+bulk_sum4(volatile uint64_t *p, uint64_t lines)
+{
+    volatile uint64_t *end = p + 8 * lines;
+    uint32_t sum = 0;
+    __asm__ volatile(
+        "1:\n\t"
+        "movl (%%rdi), %%r8d\n\t"    "addl 4(%%rdi), %%r8d\n\t"
+        "movl 8(%%rdi), %%r9d\n\t"   "addl 12(%%rdi), %%r9d\n\t"
+        "movl 16(%%rdi), %%r10d\n\t" "addl 20(%%rdi), %%r10d\n\t"
+        "movl 24(%%rdi), %%r11d\n\t" "addl 28(%%rdi), %%r11d\n\t"
+        "addl 32(%%rdi), %%r8d\n\t"  "addl 36(%%rdi), %%r8d\n\t"
+        "addl 40(%%rdi), %%r9d\n\t"  "addl 44(%%rdi), %%r9d\n\t"
+        "addl 48(%%rdi), %%r10d\n\t" "addl 52(%%rdi), %%r10d\n\t"
+        "addl 56(%%rdi), %%r11d\n\t" "addl 60(%%rdi), %%r11d\n\t"
+        "addl %%r9d, %%r8d\n\t"      "addl %%r11d, %%r10d\n\t"
+        "addl %%r10d, %%r8d\n\t"     "addl %%r8d, %%eax\n\t"
+        "add $64, %%rdi\n\t"
+        "cmp %%rsi, %%rdi\n\t"
+        "jb 1b\n\t"
+        : "+D"(p), "+a"(sum) : "S"(end) : "r8", "r9", "r10", "r11", "memory", "cc");
+    return sum;
+}
+
+static int bulk_narrow;     /* bulk_handoff_narrow: the 4-byte loops */
+
 static void
 bulk_partner(void *arg)
 {
     (void)arg;
     for (uint64_t i = 0; i < total; i++) {
-        uint64_t sum, want = bulk_words * i;
+        int bad;
         await(2 * i + 1);
-        sum = bulk_sum(bulk, bulk_words / 8);
-        if (sum != want)
+        if (bulk_narrow)
+            bad = bulk_sum4(bulk, bulk_words / 8) != (uint32_t)(2 * bulk_words * i);
+        else
+            bad = bulk_sum(bulk, bulk_words / 8) != bulk_words * i;
+        if (bad)
             line[16]++;   /* error count, its own line (128 bytes past the flag) */
         *line = 2 * i + 2;
     }
+}
+
+static void
+bulk_write(uint64_t i)
+{
+    if (bulk_narrow)
+        bulk_fill4(bulk, bulk_words / 8, i);
+    else
+        bulk_fill(bulk, bulk_words / 8, i);
 }
 
 static void
@@ -399,7 +466,7 @@ run_bulk_handoff(int single)
         die(EXIT_SETUP, "sched_setaffinity(CPU %d): %s", O.cpu[0], strerror(errno));
     pid = partner_start(O.cpu[1], bulk_partner, 0);
     for (k = 0; k < O.warmup; k++, i++) {
-        bulk_fill(bulk, bulk_words / 8, i);
+        bulk_write(i);
         *line = 2 * i + 1;
         await(2 * i + 2);
     }
@@ -407,7 +474,7 @@ run_bulk_handoff(int single)
     for (k = 0; k < nsamples; k++) {
         sample_begin(&s);
         for (j = 0; j < O.batch; j++, i++) {
-            bulk_fill(bulk, bulk_words / 8, i);
+            bulk_write(i);
             *line = 2 * i + 1;              /* TSO: the payload stores are visible first */
             await(2 * i + 2);
         }
@@ -501,12 +568,17 @@ main(int argc, char **argv)
         run_cacheline_pingpong(single);
     else if (strcmp(O.bench, "bulk_handoff") == 0)
         run_bulk_handoff(single);
+    else if (strcmp(O.bench, "bulk_handoff_narrow") == 0) {
+        bulk_narrow = 1;
+        run_bulk_handoff(single);
+    }
     else if (strcmp(O.bench, "mem_mix") == 0)
         run_mem_mix();
     else if (strcmp(O.bench, "syscall_getppid") == 0)
         run_getppid();
     else
         die(EXIT_USAGE, "unknown --bench '%s' (tsc, timer_pair, mul_chain, alu_chain, load_chain, "
-            "cacheline_pingpong, bulk_handoff, mem_mix, syscall_getppid)", O.bench);
+            "cacheline_pingpong, bulk_handoff, bulk_handoff_narrow, mem_mix, syscall_getppid)",
+            O.bench);
     return 0;
 }

@@ -1,4 +1,4 @@
-"""The shared-line coherence hook's stream rule (fastpath.c fast_mem / handoff).
+"""The shared-line coherence hook's rules (fastpath.c fast_mem / handoff / poll_note).
 
 fast_mem is driven directly through ctypes (its Uc argument is unused), so each test is a
 deterministic sequence of line accesses by two cores.
@@ -18,9 +18,11 @@ READ, WRITE = 16, 17          # UC_MEM_READ, UC_MEM_WRITE
 XFER, INVAL, FILL, STREAM = 70, 60, 40, 15
 
 
-def _setup(stream=STREAM, stride=fastpath.STREAM_STRIDE, posted=False):
+def _setup(stream=STREAM, stride=fastpath.STREAM_STRIDE, posted=False, poll_max=0,
+           stream_access=0.0, overlap=False):
     coh, keep = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, stream=stream,
-                                     stride=stride, posted=posted)
+                                        stride=stride, posted=posted, poll_max=poll_max,
+                                        stream_access=stream_access, overlap=overlap)
     cores = []
     for i in range(2):
         k = fastpath.FastCore()
@@ -30,14 +32,15 @@ def _setup(stream=STREAM, stride=fastpath.STREAM_STRIDE, posted=False):
     return coh, keep, cores
 
 
-def _access(core, kind, lines):
+def _access(core, kind, lines, per_line=1):
     fn = fastpath.lib().fast_mem
     fn.argtypes = [C.c_void_p, C.c_int, C.c_uint64, C.c_int, C.c_int64,
                    C.POINTER(fastpath.FastCore)]
     fn.restype = None
     before = core.clock
     for ln in lines:
-        fn(None, kind, BASE + 64 * ln + 8, 8, 0, C.byref(core))
+        for k in range(per_line):
+            fn(None, kind, BASE + 64 * ln + 4 * k, 4, 0, C.byref(core))
     return core.clock - before
 
 
@@ -205,3 +208,126 @@ def test_block_costs_accumulate_in_fractions_of_a_cycle():
         assert k.clock == 55 and k.insns == 30 and k.nblocks == 10
     finally:
         so.fastcore_free(C.byref(k))
+
+
+def test_a_poll_sees_a_store_at_its_first_read_after_it_is_visible():
+    """A core re-reading a line every 100 cycles reads at 300 while a store made at 250
+    becomes visible at 250 + INVAL: natively that read returns the old value and the next
+    one, at 400, the new value. So the wait is rounded up to a whole poll period."""
+    coh, _keep, (a, b) = _setup(posted=True, poll_max=1000)
+    _access(a, WRITE, [3])
+    for t in (0, 100, 200):
+        b.clock = t
+        _access(b, READ, [3])                 # the old value: hits after the first
+    a.clock = 250
+    assert _access(a, WRITE, [3]) == 0 and a.wready == 250 + INVAL
+    b.clock = 300
+    assert _access(b, READ, [3]) == 100 + XFER      # sees it at 400, then fetches it
+    assert b.coh_waited == 100
+    # Without polling (the last read of the line is older than poll_max) the wait is
+    # exact, as it is with the rule off.
+    for poll_max, last in ((1000, -2000), (0, 200)):
+        coh, _keep, (a, b) = _setup(posted=True, poll_max=poll_max)
+        _access(a, WRITE, [3])
+        b.clock = 2000 + last
+        _access(b, READ, [3])
+        a.clock = 2250
+        _access(a, WRITE, [3])
+        b.clock = 2300
+        assert _access(b, READ, [3]) == 250 + INVAL - 300 + XFER
+
+
+def test_the_poll_period_is_per_line_and_defaults_on_with_posted_writes():
+    on, _k1 = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, posted=True)
+    off, _k2 = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL)
+    assert on.poll_max == fastpath.POLL_PERIOD_MAX and off.poll_max == 0
+    # A loop that reads its own index line and then the polled line: the period of the
+    # polled line is the time between two reads of it, whatever was read in between.
+    coh, _keep, (a, b) = _setup(posted=True, poll_max=1000)
+    _access(a, WRITE, [3])
+    _access(b, WRITE, [9])
+    for t in (0, 120, 240):
+        b.clock = t
+        _access(b, READ, [9])
+        _access(b, READ, [3])
+    a.clock = 300
+    _access(a, WRITE, [3])                      # visible at 360
+    b.clock = 350
+    _access(b, READ, [9])
+    assert _access(b, READ, [3]) == 110 + XFER  # period 350 - 240 = 110: seen at 460
+
+
+def test_accesses_to_a_streamed_line_in_flight_cost_stream_access():
+    """Per line of a run: stream_line once, plus stream_access for each access to it
+    while it is the core's line in flight (the first line of a run, charged the full
+    hand-off, is not in flight). Narrower copies touch a line more often: slower."""
+    costs = {}
+    for per_line in (2, 16):
+        _, _keep, (a, b) = _setup(posted=False, stream_access=1.5)
+        _access(a, WRITE, range(8), per_line)
+        costs[per_line] = _access(b, READ, range(8), per_line)
+    assert costs[2] == XFER + 7 * (STREAM + 2 * 1.5)
+    assert costs[16] == XFER + 7 * (STREAM + 16 * 1.5)
+    # Without stream: the serial model has no runs, so no per-access cost either.
+    _, _keep, (a, b) = _setup(stream=None, stream_access=1.5)
+    _access(a, WRITE, range(4), 4)
+    assert _access(b, READ, range(4), 4) == 4 * XFER
+
+
+def test_a_streaming_readers_transfer_hides_under_its_work_and_a_poll_exit_does_not():
+    """A reader whose previous read of a line also fetched a new value (it found data,
+    so its branch predicts data) issued this load early: the work since that read hides
+    the transfer. After a poll loop ends (its read fetched a line it had been re-reading
+    unchanged), the branch mispredicted: later misses are charged in full."""
+    coh, _keep, (a, b) = _setup(posted=True, poll_max=1000, overlap=True)
+    a.clock = 0
+    _access(a, WRITE, [3])
+    b.clock = 500
+    assert _access(b, READ, [3]) == XFER        # first read: nothing to overlap with
+    a.clock = 600
+    _access(a, WRITE, [3])
+    b.clock = 1000                              # ~430 cycles of work since its last read
+    assert _access(b, READ, [3]) == 0           # streaming: hidden
+    a.clock = 1010
+    _access(a, WRITE, [3])
+    b.clock = 1100                              # 100 cycles since: XFER 70 hidden
+    assert _access(b, READ, [3]) == 0
+    a.clock = 1105
+    _access(a, WRITE, [3])                      # visible at 1165
+    b.clock = 1165                              # 65 since: 5 of it left
+    assert _access(b, READ, [3]) == XFER - 65
+    # A poll exit on line 20 (read unchanged, then fetched) is a mispredicted branch: the
+    # next fetch of line 3 is not overlapped with anything before it.
+    _access(a, WRITE, [20])
+    for t in (1300, 1400):
+        b.clock = t
+        _access(b, READ, [20])
+    a.clock = 1450
+    _access(a, WRITE, [20, 3])
+    b.clock = 1600
+    assert _access(b, READ, [20]) == XFER        # the poll exit (visible long ago)
+    b.clock = 1800
+    assert _access(b, READ, [3]) == XFER
+    on, _k = fastpath.make_coherence(BASE, SIZE, XFER, INVAL, FILL, posted=True)
+    assert on.mlp == 1
+
+
+def test_a_run_is_a_pipe_the_work_between_lines_overlaps_with():
+    """Each streamed line adds stream_line (and stream_access per access) to the run's
+    pipe; the core stalls only when it is ahead of the pipe, so work between the lines
+    hides part of the run, and all of it once the work per line exceeds the pipe's."""
+    stalls = {}
+    for work in (0, 10, 40):
+        _, _keep, (a, b) = _setup(posted=False, stream_access=1.0)
+        _access(a, WRITE, range(9), 4)
+        b.clock = 1000
+        total = _access(b, READ, [0], 4)        # starts the run: a full transfer
+        assert total == XFER
+        for ln in range(1, 9):
+            b.clock += work
+            total += _access(b, READ, [ln], 4)
+        stalls[work] = total - XFER
+    per_line = STREAM + 4 * 1.0                 # 19 cycles per line event
+    assert stalls[0] == 8 * per_line
+    assert stalls[10] == 8 * (per_line - 10)
+    assert stalls[40] == 0

@@ -350,8 +350,9 @@ def test_stream_line_is_fitted_from_the_bulk_handoff():
     for size in (4 << 10, 16 << 10):
         lines = size // 64
         # What the model charges (posted writes): the flag's round trip, the reader's
-        # first line in full, the other line events streamed, the loops' instructions.
-        round_cycles = 2 * c2c + xfer + 2 * (lines - 1) * stream + lines * loops
+        # first line in full and the first line's loops, the other line events streamed
+        # (the loops overlap with them: each is shorter than a line event).
+        round_cycles = 2 * c2c + xfer + 2 * (lines - 1) * stream + loops
         res.append(result("bulk_handoff", size, round_cycles / ghz, 100))
     prof, fits, warnings = fit_profile(res, TSC_HZ, base)
     assert not warnings
@@ -367,12 +368,48 @@ def test_stream_line_is_fitted_from_the_bulk_handoff():
     assert any("bulk_handoff" in w for w in warnings2)
 
 
+def test_stream_access_is_fitted_from_the_two_bulk_widths():
+    """bulk_handoff (8 accesses per line) and bulk_handoff_narrow (16) give the per-line
+    and the per-access parts of a streamed line event, and the fitted model charges the
+    rounds they measured."""
+    ghz, c2c, line_cyc, access_cyc = 3.0, 120.0, 6.0, 1.5
+    res = synthetic(ghz, l1=4, l2=12, l3=46, dram=400, c2c=c2c, syscall_rt=600)
+    base = load_profile("host")
+    xfer = 60
+    wide_ns = {}
+    for name, narrow, k in (("bulk_handoff", False, 8), ("bulk_handoff_narrow", True, 16)):
+        loops = calibrate_mod.bulk_loop_cycles(base, narrow=narrow)
+        assert loops >= (8 if narrow else 6)
+        assert max(calibrate_mod.bulk_loop_parts(base, narrow)) < line_cyc + k * access_cyc
+        for size in (4 << 10, 16 << 10):
+            lines = size // 64
+            round_cycles = (2 * c2c + xfer + 2 * (lines - 1) * (line_cyc + k * access_cyc)
+                            + loops)
+            res.append(result(name, size, round_cycles / ghz, 100))
+            if not narrow:
+                wide_ns[size] = round_cycles / ghz
+    prof, fits, warnings = fit_profile(res, TSC_HZ, base)
+    assert not warnings
+    assert prof.param("coherence.stream_access").value == pytest.approx(access_cyc, rel=1e-3)
+    assert prof.param("coherence.stream_line").value == pytest.approx(line_cyc, rel=1e-3)
+    assert prof.coherence_stream_access() == pytest.approx(1.5, rel=1e-3)
+    assert {"coherence.stream_line", "coherence.stream_access"} <= {f.key for f in fits}
+    assert "bulk_handoff_narrow" in prof.param("coherence.stream_access").source
+    # A narrow round no slower than the wide one cannot split the two: warned, and the
+    # per-access part stays the base profile's.
+    flat = [r for r in res if r.name != "bulk_handoff_narrow"] + [
+        result("bulk_handoff_narrow", size, ns, 100) for size, ns in wide_ns.items()]
+    prof2, _, warnings2 = fit_profile(flat, TSC_HZ, base)
+    assert any("no slower" in w for w in warnings2)
+    assert prof2.coherence_stream_access() == base.coherence_stream_access()
+
+
 def test_calibrate_prices_the_loops_the_benchmark_runs():
     """calibrate.py prices micro_bench's bulk_fill, bulk_sum and mem_mix loops from byte
     constants: they must be the bytes the built benchmark really runs."""
     from keusim.model import harness
     elf = harness.build_program("micro_bench").read_bytes()
-    for name in ("_BULK_FILL", "_BULK_SUM", "_MEM_MIX"):
+    for name in ("_BULK_FILL", "_BULK_SUM", "_BULK_FILL4", "_BULK_SUM4", "_MEM_MIX"):
         assert getattr(calibrate_mod, name) in elf, name
 
 

@@ -73,6 +73,20 @@ struct kcoh {
     /* Added at the end: bit per parked core whose spin loop reads the line (wake it when
      * another core writes the line). */
     uint64_t *watch;
+    /* Added at the end: the cost, in 1/256 cycles, of each access to the line a core is
+     * streaming (the line of its last hand-off, when that hand-off continued a run). A
+     * run's lines are in flight together, and how many fit is bounded by the load and
+     * store queues: every access to a line in flight holds an entry until the line
+     * arrives, so a run of lines touched by 4-byte copies is slower per line than one
+     * touched by 8-byte copies (docs/cycle-model.md §3). 0: off. */
+    uint64_t stream_access;
+    /* Added at the end: poll phase. A core that re-reads a line within poll_max cycles of
+     * its previous read of it is polling: a read that finds the line's new value not yet
+     * visible (ready[line] in the future) would natively return the old value, and the
+     * loop would read again one period later. The wait is therefore rounded up to whole
+     * poll periods (the time since the previous read). 0: off. */
+    uint64_t poll_max;
+    uint64_t mlp;               /* added at the end: overlap a streaming reader's misses */
 };
 
 enum { STOP_NONE = 0, STOP_SLICE = 1, STOP_TRAP = 2 };
@@ -138,7 +152,16 @@ struct fastcore {
     void *py_intr;              /* Python UC_HOOK_INTR callback for what C does not take */
     uint64_t miss_flags;        /* set by the miss callback: the new block's BF_* flags */
     uint64_t syscalls;          /* system calls delivered to the kernel (native or Python) */
+    uint64_t coh_run;           /* added at the end: the last hand-off continued a run */
+    /* Added at the end: the poll state of fast_mem, the last read of each of the last
+     * POLL_LINES lines this core read (1 + line, 0: free; replaced round robin). */
+    uint64_t pl_line[8], pl_clock[8], pl_next;
+    uint64_t pl_fresh;          /* bit per slot: that read fetched the line (a new value) */
+    uint64_t pl_coh[8];         /* coh_cycles at that read: stalls are no work to hide under */
+    uint64_t flush_clock;       /* the last poll exit: a mispredicted loop branch */
+    uint64_t pipe;              /* 1/256 cycles: when this core's run of lines is through */
 };
+#define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
 #define INF UINT64_MAX
@@ -171,6 +194,7 @@ struct spin {
     uint64_t va[SPIN_MAX];
     uint32_t cost[SPIN_MAX], ninsn[SPIN_MAX];
     uint64_t reads[SPIN_MAX];   /* shared-region reads by each block */
+    uint8_t rmask[SPIN_MAX];    /* the loop's lines (bits: index in lines[]) each block reads */
     uint64_t r0, w0, c0;        /* shared reads, writes, coherence cycles at the start */
     uint64_t rblk;              /* shared reads at the start of the current block */
     uint64_t lines[SPIN_LINES], nlines;
@@ -441,11 +465,13 @@ static inline uint64_t handoff(struct fastcore *c, const struct kcoh *h, uint64_
     uint64_t last = c->coh_last, d;
     c->coh_last = line + 1;
     c->coh_xfers++;
+    c->coh_run = 0;
     *streamed = 0;
     if (last) {
         d = line + 1 > last ? line + 1 - last : last - line - 1;
         if (d && d <= h->stream_stride) {
             c->coh_streamed++;
+            c->coh_run = h->stream_access != 0;
             *streamed = 1;
             return h->stream_cycles < full ? h->stream_cycles : full;
         }
@@ -455,6 +481,39 @@ static inline uint64_t handoff(struct fastcore *c, const struct kcoh *h, uint64_
 
 static void wake_watchers(struct fastcore *c, uint64_t who);
 static void spin_line(struct fastcore *c, uint64_t line);
+
+/* The slot of line in c's poll state, or -1. */
+static inline int poll_slot(const struct fastcore *c, uint64_t line)
+{
+    for (int i = 0; i < POLL_LINES; i++)
+        if (c->pl_line[i] == line + 1)
+            return i;
+    return -1;
+}
+
+/* A shared read of line by c now: returns the clock of c's previous read of it (INF:
+ * none remembered) and remembers this one. */
+static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh,
+                                 uint64_t *stalled)
+{
+    int i = poll_slot(c, line);
+    uint64_t prev = INF;
+    *fresh = 0;
+    *stalled = 0;
+    if (i >= 0) {
+        prev = c->pl_clock[i];
+        *fresh = (int)(c->pl_fresh >> i) & 1;
+        *stalled = c->coh_cycles - c->pl_coh[i];
+    } else {
+        i = (int)c->pl_next;
+        c->pl_next = (c->pl_next + 1) % POLL_LINES;
+        c->pl_line[i] = line + 1;
+    }
+    c->pl_clock[i] = c->clock;
+    c->pl_coh[i] = c->coh_cycles;
+    c->pl_fresh &= ~(1ull << i);
+    return prev;
+}
 
 /* UC_HOOK_MEM_READ|WRITE over the shared region: charge cache-line transfers. */
 void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct fastcore *c)
@@ -466,8 +525,9 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     uint64_t line = (addr - h->base) >> 6;
     uint64_t me = 1ull << c->id;
     uint8_t owner = h->owner[line];
-    uint64_t cost = 0;
-    int streamed;
+    uint64_t cost = 0, pipe_add = 0;
+    int streamed = 0, hoff = 0;
+    int in_run = c->coh_run && line + 1 == c->coh_last;   /* the line in flight */
     if (type == 17 /* UC_MEM_WRITE */) {
         c->shared_writes++;
         if (h->watch[line] & ~me)
@@ -476,6 +536,7 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
             if (owner || (h->sharers[line] & ~me)) {
                 cost = handoff(c, h, line, owner ? h->xfer_cycles : h->inval_cycles,
                                &streamed);
+                hoff = 1;
                 if (h->posted) {
                     /* Visible after the hand-off, and not before this core's earlier
                      * stores or the line's previous write. */
@@ -489,6 +550,10 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
                         cost = 0;
                     }
                 }
+                if (streamed) {             /* the run's throughput: see the end */
+                    pipe_add = cost << 8;
+                    cost = 0;
+                }
             } else if (!(h->sharers[line] & me)) {
                 cost = h->fill_cycles;
             }
@@ -496,15 +561,41 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
             h->sharers[line] = me;
         }
     } else {
+        int was_fresh;
+        uint64_t stalled;
+        uint64_t prev = poll_note(c, line, &was_fresh, &stalled);
         c->shared_reads++;
         if (c->spin && c->spin->state == SP_REC2)
             spin_line(c, line);
         if (owner && owner != c->id + 1) {
             cost = handoff(c, h, line, h->xfer_cycles, &streamed);
-            if (h->posted && h->ready[line] > c->clock) {
-                c->coh_waited += h->ready[line] - c->clock;
-                cost += h->ready[line] - c->clock;
+            hoff = 1;
+            if (streamed) {
+                pipe_add = cost << 8;
+                cost = 0;
             }
+            if (h->posted && h->ready[line] > c->clock) {
+                uint64_t wait = h->ready[line] - c->clock;
+                if (h->poll_max && prev != INF) {
+                    /* Polling: the read that sees the store is the loop's first one at or
+                     * after ready; the earlier ones saw the old value. */
+                    uint64_t period = c->clock - prev;
+                    if (period && period <= h->poll_max)
+                        wait = (wait + period - 1) / period * period;
+                }
+                c->coh_waited += wait;
+                cost += wait;
+            } else if (h->mlp && was_fresh && prev != INF && !streamed
+                       && c->flush_clock <= prev) {
+                /* The previous read of this line fetched a new value too: the reader
+                 * is streaming, not spinning, its branch predicts data and this load
+                 * issued early, under the work (not the stalls) since that read. */
+                uint64_t since = c->clock - prev - stalled;
+                cost = since >= cost ? 0 : cost - since;
+            }
+            if (!was_fresh && prev != INF && c->clock - prev <= h->poll_max)
+                c->flush_clock = c->clock;      /* a poll loop ends: its branch mispredicts */
+            c->pl_fresh |= 1ull << poll_slot(c, line);
             h->owner[line] = 0;
             h->sharers[line] |= me;
         } else if (!(h->sharers[line] & me)) {
@@ -514,6 +605,26 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     }
     c->clock += cost;
     c->coh_cycles += cost;
+    /* A run of lines is a pipe: every line continuing it (stream_cycles) and every access
+     * to the line in flight (stream_access) adds to when the run is through, and the core
+     * stalls only when it gets ahead of that: the work it does between lines overlaps
+     * with the fetches. The pipe runs at most one transfer behind the core (the fetches
+     * it can have issued early); a hand-off that starts a run restarts it. */
+    if (hoff && !streamed)
+        c->pipe = (c->clock << 8) | c->frac;
+    if (streamed || in_run)
+        pipe_add += h->stream_access;
+    if (pipe_add) {
+        uint64_t now = (c->clock << 8) | c->frac, ahead = h->xfer_cycles << 8;
+        uint64_t floor = now > ahead ? now - ahead : 0;
+        uint64_t p = (c->pipe > floor ? c->pipe : floor) + pipe_add;
+        c->pipe = p;
+        if (p > now) {      /* whole cycles, as every coherence charge (frac is the blocks') */
+            uint64_t stall = (p - now + 255) >> 8;
+            c->clock += stall;
+            c->coh_cycles += stall;
+        }
+    }
 }
 
 /* ======================================================================================
@@ -610,12 +721,15 @@ static void spin_line(struct fastcore *c, uint64_t line)
 {
     struct spin *sp = c->spin;
     for (uint64_t i = 0; i < sp->nlines; i++)
-        if (sp->lines[i] == line)
+        if (sp->lines[i] == line) {
+            sp->rmask[sp->pos - 1] |= (uint8_t)(1u << i);
             return;
+        }
     if (sp->nlines == SPIN_LINES) {
         sp->bad = 1;
         return;
     }
+    sp->rmask[sp->pos - 1] |= (uint8_t)(1u << sp->nlines);
     sp->lines[sp->nlines++] = line;
     c->coh->watch[line] |= 1ull << c->id;
 }
@@ -755,6 +869,23 @@ static int materialize(struct fastcore *c)
     sp->state = SP_IDLE;
     sp->wake = 0;
     sp->wakes++;
+    /* The poll state (fast_mem) of a core that spun: each line the loop reads was last
+     * read in the nearest block before pos that reads it, at the clock just after that
+     * block's charge (the loop has no coherence costs). Its slot is there: the recorded
+     * iterations read it, and the state holds as many lines as a loop may read. */
+    for (uint64_t i = 0; i < sp->nlines; i++) {
+        uint64_t acc = (c->clock << 8) | c->frac;
+        int slot = poll_slot(c, sp->lines[i]);
+        for (uint64_t k = 1; slot >= 0 && k <= sp->n; k++) {
+            uint64_t j = (sp->pos + sp->n - k) % sp->n;
+            if (sp->rmask[j] & (1u << i)) {
+                c->pl_clock[slot] = acc >> 8;
+                c->pl_coh[slot] = c->coh_cycles;    /* a parked loop stalls nowhere */
+                break;
+            }
+            acc -= sp->cost[j];
+        }
+    }
     c->pc = sp->va[sp->pos];
     if (ucapi.write_batch(c->uc, c->regs, sp->ptrs[sp->pos], (int)c->nregs))
         return -1;
@@ -906,6 +1037,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
         sp->bad = 0;
         sp->disturbed = 0;
         sp->nlines = 0;
+        memset(sp->rmask, 0, sizeof sp->rmask);
         sp->r0 = sp->rblk = c->shared_reads;
         sp->w0 = c->shared_writes;
         sp->c0 = c->coh_cycles;

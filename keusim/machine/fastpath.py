@@ -32,6 +32,7 @@ class KCoh(C.Structure):
         ("stream_cycles", C.c_uint64), ("stream_stride", C.c_uint64),
         ("posted", C.c_uint64), ("ready", C.POINTER(C.c_uint64)),
         ("watch", C.POINTER(C.c_uint64)),
+        ("stream_access", C.c_uint64), ("poll_max", C.c_uint64), ("mlp", C.c_uint64),
     ]
 
 
@@ -60,7 +61,10 @@ class FastCore(C.Structure):
         ("trap_fn", C.c_void_p), ("trap_arg", C.c_void_p), ("trap_pending", C.c_uint64),
         ("syndrome", C.c_uint64), ("last_flags", C.c_uint64),
         ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
-        ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64),
+        ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64), ("coh_run", C.c_uint64),
+        ("pl_line", C.c_uint64 * 8), ("pl_clock", C.c_uint64 * 8), ("pl_next", C.c_uint64),
+        ("pl_fresh", C.c_uint64), ("pl_coh", C.c_uint64 * 8), ("flush_clock", C.c_uint64),
+        ("pipe", C.c_uint64),
     ]
 
 
@@ -266,9 +270,16 @@ STREAM_STRIDE = 2
 """Lines: a hand-off this close to the same core's previous one continues its stream."""
 
 
+POLL_PERIOD_MAX = 1000
+"""Cycles: a core that reads a shared line again within this long of its previous read of
+it is taken to poll it (fastpath.c ``poll_note``); a loop around a PAUSE is 100-200."""
+
+
 def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
                    stream: int | None = None, stride: int = STREAM_STRIDE,
-                   posted: bool = False) -> tuple[KCoh, tuple]:
+                   posted: bool = False, stream_access: float = 0.0,
+                   poll_max: int | None = None, overlap: bool | None = None
+                   ) -> tuple[KCoh, tuple]:
     """Coherence state for a shared physical region; returns (struct, buffers to keep alive).
 
     ``stream``: cycles charged for a transfer or invalidation within ``stride`` lines of
@@ -279,6 +290,21 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
     instead of stalling their core; the line is visible to others once the hand-off is
     done, and a reader waits for that (fastpath.c ``fast_mem``). False (the default): every
     hand-off stalls the core that makes it.
+
+    ``stream_access``: cycles (fractions allowed) charged for every access to the line a
+    core is streaming, on top of ``stream`` per line: accesses to lines in flight hold
+    load- or store-queue entries, so runs touched with narrower accesses are slower.
+    Ignored without ``stream``.
+
+    ``poll_max``: with ``posted``, a core that reads a line it read at most this many
+    cycles before is polling it, and its wait for a store not yet visible is rounded up
+    to whole poll periods (the read that sees the store is the loop's first at or after
+    it). None: :data:`POLL_PERIOD_MAX`; 0: off.
+
+    ``overlap``: a read that fetches a line whose previous read by the same core fetched
+    a new value too, with no poll loop ended in between, is a streaming reader's: its
+    load issued early, and the work since that read hides its transfer. None: on with
+    ``posted``.
     """
     lines = max(1, size // 64)
     owner = (C.c_uint8 * lines)()
@@ -291,5 +317,8 @@ def make_coherence(base: int, size: int, xfer: int, inval: int, fill: int,
                stream_cycles=max(xfer, inval) if stream is None else stream,
                stream_stride=0 if stream is None else stride,
                posted=int(bool(posted)), ready=C.cast(ready, C.POINTER(C.c_uint64)),
-               watch=C.cast(watch, C.POINTER(C.c_uint64)))
+               watch=C.cast(watch, C.POINTER(C.c_uint64)),
+               stream_access=0 if stream is None else round(stream_access * 256),
+               poll_max=0 if not posted else POLL_PERIOD_MAX if poll_max is None
+               else poll_max, mlp=int(bool(posted) if overlap is None else overlap))
     return coh, (owner, sharers, ready, watch)

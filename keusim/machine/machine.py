@@ -218,6 +218,14 @@ class Machine:
         coherence_posted: stores that take a line from another core retire into the store
             buffer instead of stalling; readers wait until the line is visible
             (``Profile.coherence_posted``). False: every hand-off stalls its core.
+        coherence_stream_access: cycles (fractions allowed) per access to the line a core
+            is streaming, on top of ``coherence_stream`` per line
+            (``Profile.coherence_stream_access``); 0: a run's line costs the same however
+            it is touched.
+        coherence_poll_max: with ``coherence_posted``, a read of a line the core read at
+            most this many cycles before is a poll, and its wait for a store not yet
+            visible is rounded up to whole poll periods. None:
+            ``fastpath.POLL_PERIOD_MAX``; 0: off.
         exception_cycles: hardware cost of exception/interrupt entry, charged when the
             machine delivers one (syscall/svc are costed as instructions by the model).
         fast_forward: park a core that spins on shared memory until another core writes
@@ -230,6 +238,8 @@ class Machine:
                  shared: tuple[int, int] | None = None,
                  coherence: tuple[int, int, int] = (0, 0, 0), exception_cycles: int = 0,
                  coherence_stream: int | None = None, coherence_posted: bool = False,
+                 coherence_stream_access: float = 0.0,
+                 coherence_poll_max: int | None = None,
                  fast_forward: bool = True):
         self.arch = arch
         self.ram = RAM(ram_size)
@@ -254,7 +264,9 @@ class Machine:
         if shared:
             coh, self._coh_keep = fastpath.make_coherence(shared[0], shared[1], *coherence,
                                                        stream=coherence_stream,
-                                                       posted=coherence_posted)
+                                                       posted=coherence_posted,
+                                                       stream_access=coherence_stream_access,
+                                                       poll_max=coherence_poll_max)
         self._coh = coh
         if ncores > fastpath.MAX_CORES:
             raise MachineError(f"{ncores} cores requested; the machine supports at most "

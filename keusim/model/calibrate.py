@@ -20,7 +20,9 @@ timer pair's share (``timer_pair`` ticks / ops per sample):
 ``pipeline.memory_ops``  16 / cycles per mem_mix iteration (8 loads + 8 stores)
 ``coherence.stream_line`` (bulk hand-off round - line round trip - one transfer - the
                           model's cycles for the fill and sum loops) / (2 x (lines - 1)),
-                          mean over the buffer sizes
+                          mean over the buffer sizes, less 8 x stream_access
+``coherence.stream_access`` the same per line event with 4-byte words (16 accesses per
+                          line, bulk_handoff_narrow) minus with 8-byte words, / 8
 ``trap.syscall_entry``    (getppid round trip in cycles - calibration.linux_getppid_kernel_cycles)
 ``trap.syscall_exit``     split by calibration.syscall_entry_share
 ========================  =================================================================
@@ -404,17 +406,23 @@ class _Fitter:
                  f"mem_mix {cyc:.2f} cycles/iteration", "16 memory ops / cycles")
 
     def stream_line(self, pp: NativeResult | None) -> None:
-        """coherence.stream_line from bulk_handoff.
+        """coherence.stream_line and coherence.stream_access from the bulk hand-offs.
 
         A buffer of consecutive lines written by one CPU, read by the other, then a flag
         round trip. With posted writes the model charges such a round the flag's round
         trip (a cacheline_pingpong op), one full transfer (the reader's first line; the
-        writer's first invalidation is posted), stream_line for each of the other
-        2 x (lines - 1) line events, and the fill and sum loops' instructions (priced by
-        the model being fitted). Inverted here.
+        writer's first invalidation is posted), the first line's fill and sum loop
+        instructions (priced by the model being fitted), and for each of the other
+        2 x (lines - 1) line events the larger of the loop's instructions for a line and
+        the run's throughput per line, ``stream_line`` plus ``stream_access`` per access
+        to the line (8 with 8-byte words, 16 with 4-byte words): the loops overlap with
+        the fetches (fastpath.c ``fast_mem``, the pipe). Inverted here: each variant gives
+        the cost of one line event at its access count; bulk_handoff alone gives
+        ``stream_line`` (the base profile's ``stream_access`` kept), both give the two.
         """
-        bulk = [r for r in self.results if r.name == "bulk_handoff"]
-        if not bulk:
+        wide = [r for r in self.results if r.name == "bulk_handoff"]
+        narrow = [r for r in self.results if r.name == "bulk_handoff_narrow"]
+        if not wide:
             return
         if pp is None:
             self.warnings.append("bulk_handoff needs a two-CPU cacheline_pingpong result: "
@@ -423,35 +431,73 @@ class _Fitter:
         ghz = self.ghz
         pp_ns = self.ns_of(pp)
         fitted = self.base.with_params(self.updates, path=None)
-        loop_cyc = bulk_loop_cycles(fitted)      # model cycles per line, fill + sum
         xfer_ns = fitted.coherence()[0] / ghz    # the reader's first line, in full
-        per: list[tuple[int, float]] = []
-        for r in bulk:
-            lines = r.size // 64
-            if r.single_cpu or lines < 2:
-                self.warnings.append(f"bulk_handoff {r.size} B ran on one CPU or has one "
-                                     "line; ignored")
-                continue
-            ns = (self.ns_of(r) - pp_ns - xfer_ns - lines * loop_cyc / ghz) / (2 * (lines - 1))
-            per.append((r.size, ns))
-        if not per:
+
+        def per_event(results, narrow_loops: bool) -> list[tuple[int, float]]:
+            fill, add = bulk_loop_parts(fitted, narrow=narrow_loops)
+            per = []
+            for r in results:
+                lines = r.size // 64
+                if r.single_cpu or lines < 2:
+                    self.warnings.append(f"{r.name} {r.size} B ran on one CPU or has one "
+                                         "line; ignored")
+                    continue
+                ev = (self.ns_of(r) - pp_ns - xfer_ns - (fill + add) / ghz) / (2 * (lines - 1))
+                if ev * ghz < max(fill, add):
+                    self.warnings.append(
+                        f"{r.name} {r.size} B: {ev * ghz:.1f} cycles per line event is less "
+                        f"than its loops' {max(fill, add):.1f}: the loops, not the hand-off, "
+                        "bound it; ignored")
+                    continue
+                per.append((r.size, ev))
+            return per
+
+        per8, per16 = per_event(wide, False), per_event(narrow, True)
+        if not per8:
             return
-        ns = sum(v for _, v in per) / len(per)
-        if ns <= 0:
+        e8 = sum(v for _, v in per8) / len(per8)
+        e16 = sum(v for _, v in per16) / len(per16) if per16 else None
+        each8 = ", ".join(f"{sz} B {v:.2f} ns" for sz, v in per8)
+        how = (f"measured ({self.command}): micro_bench bulk_handoff (one CPU writes the "
+               "buffer's lines, the other reads them, then a flag round trip) minus "
+               f"cacheline_pingpong {pp_ns:.1f} ns, one transfer {xfer_ns:.1f} ns and the "
+               "model's cycles for the first line's fill and sum loops, per each of the "
+               "other 2 x (lines - 1) line events (the loops overlap with them)")
+        key, akey = "coherence.stream_line", "coherence.stream_access"
+        prev = self.base.param(key).value if key in self.base.params else \
+            float(self.base.coherence()[0])   # serial model: a full transfer
+        prev_a = self.base.param(akey).value if akey in self.base.params else 0.0
+        if e16 is not None and e16 > e8:
+            each16 = ", ".join(f"{sz} B {v:.2f} ns" for sz, v in per16)
+            access = (e16 - e8) / 8
+            line = e8 - 8 * access
+            if line < 0:
+                self.warnings.append(f"bulk_handoff_narrow per line ({e16:.2f} ns) is more "
+                                     f"than twice bulk_handoff's ({e8:.2f} ns): "
+                                     "coherence.stream_line set to 0, all of it per access")
+                line, access = 0.0, e8 / 8
+            self.put(akey, access * ghz, f"{how}: bulk_handoff, 8-byte words (8 accesses "
+                     f"per line) {each8}; bulk_handoff_narrow, 4-byte words (16 accesses) "
+                     f"{each16}; the difference / 8",
+                     "ns", access, prev_a, f"narrow {each16}",
+                     "(narrow - bulk per line event) / 8 x GHz")
+            self.put(key, line * ghz, f"{how}: 8-byte words {each8}, less 8 x "
+                     f"coherence.stream_access ({access:.3f} ns)", "ns", line, prev,
+                     f"bulk {each8}", "(round - pp - xfer - loop) / (2 (lines-1)) - 8 x access")
+            return
+        if e16 is not None:
+            self.warnings.append(f"bulk_handoff_narrow ({e16:.2f} ns per line event) is no "
+                                 f"slower than bulk_handoff ({e8:.2f} ns): "
+                                 f"{akey} keeps the base value")
+        base_access_ns = prev_a / ghz
+        line = e8 - 8 * base_access_ns
+        if line <= 0:
             self.warnings.append("bulk_handoff is no slower than a line round trip: "
                                  "coherence.stream_line keeps the base value")
             return
-        each = ", ".join(f"{sz} B {v:.2f} ns" for sz, v in per)
-        key = "coherence.stream_line"
-        prev = self.base.param(key).value if key in self.base.params else \
-            float(self.base.coherence()[0])   # serial model: a full transfer
-        self.put(key, ns * ghz, f"measured ({self.command}): micro_bench bulk_handoff (one "
-                 "CPU writes the buffer's lines, the other reads them, then a flag round "
-                 f"trip) minus cacheline_pingpong {pp_ns:.1f} ns, one transfer {xfer_ns:.1f} "
-                 f"ns and the model's {loop_cyc:.2f} cycles per line of the fill and sum "
-                 f"loops, per each of the other 2 x (lines - 1) line events: {each}; mean",
-                 "ns", ns, prev, f"bulk {each}",
-                 "(round - pp - xfer - lines x loops) / (2 (lines-1)) x GHz")
+        self.put(key, line * ghz, f"{how}: {each8}; mean" + (
+            f", less 8 x the base {akey}" if base_access_ns else ""), "ns", line, prev,
+            f"bulk {each8}", "(round - pp - xfer - loop) / (2 (lines-1)) x GHz")
 
     def syscall(self) -> None:
         """trap.syscall_entry/exit: the getppid round trip less Linux's own work, split."""
@@ -564,6 +610,14 @@ _BULK_FILL = bytes.fromhex(
 _BULK_SUM = bytes.fromhex(
     "4c8b074c0347084c8b4f104c034f184c8b57204c0357284c8b5f304c035f384d01c84d01da4d01d0"
     "4c01c04883c7404839f772cc")
+# bulk_handoff_narrow's bulk_fill4 and bulk_sum4: sixteen 4-byte accesses per line.
+_BULK_FILL4 = bytes.fromhex(
+    "891789570489570889570c89571089571489571889571c89572089572489572889572c895730895734"
+    "89573889573c4883c7404839f772c8")
+_BULK_SUM4 = bytes.fromhex(
+    "448b0744034704448b4f0844034f0c448b571044035714448b5f1844035f1c44034720440347244403"
+    "4f2844034f2c440357304403573444035f3844035f3c4501c84501da4501d04401c04883c7404839f7"
+    "72ac")
 _MEM_MIX = bytes.fromhex(
     "488b0748899700020000488b470848899708020000488b471048899710020000488b4718488997180200"
     "00488b472048899720020000488b472848899728020000488b473048899730020000488b473848899738"
@@ -577,11 +631,18 @@ def mem_mix_model_cycles(profile: Profile) -> float:
     return pc.block(block_from_bytes(_MEM_MIX, "x86_64")).fixed / FRACTION
 
 
-def bulk_loop_cycles(profile: Profile) -> float:
-    """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
+def bulk_loop_parts(profile: Profile, narrow: bool = False) -> tuple[float, float]:
+    """Model cycles per 64-byte line of bulk_handoff's fill loop and of its sum loop
+    (``narrow``: bulk_handoff_narrow's 4-byte loops)."""
     pc = ProfileCost(profile, "x86_64")
-    return (pc.block(block_from_bytes(_BULK_FILL, "x86_64")).fixed
-            + pc.block(block_from_bytes(_BULK_SUM, "x86_64")).fixed) / FRACTION
+    fill, add = (_BULK_FILL4, _BULK_SUM4) if narrow else (_BULK_FILL, _BULK_SUM)
+    return (pc.block(block_from_bytes(fill, "x86_64")).fixed / FRACTION,
+            pc.block(block_from_bytes(add, "x86_64")).fixed / FRACTION)
+
+
+def bulk_loop_cycles(profile: Profile, narrow: bool = False) -> float:
+    """Model cycles per 64-byte line of bulk_handoff's fill loop plus its sum loop."""
+    return sum(bulk_loop_parts(profile, narrow))
 
 
 def model_checks(profile: Profile, results: Sequence[NativeResult], tsc_hz: float

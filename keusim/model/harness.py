@@ -80,7 +80,7 @@ BASELINES: tuple[str, ...] = ("pipe", "eventfd", "unix_dgram", "unix_stream", "f
                               "syscall_getppid", "funccall", "funccall_dep")
 MICRO: tuple[str, ...] = ("timer_pair", "mul_chain", "alu_chain", "load_chain",
                           "cacheline_pingpong",
-                          "bulk_handoff", "mem_mix", "syscall_getppid")
+                          "bulk_handoff", "bulk_handoff_narrow", "mem_mix", "syscall_getppid")
 LOAD_CHAIN_SIZES: tuple[int, ...] = (4 << 10, 128 << 10, 4 << 20, 128 << 20)
 """Pointer-chase working sets: L1 (32 KiB/core on Zen 3), L2 (512 KiB), L3 (32 MiB), DRAM."""
 BULK_SIZES: tuple[int, ...] = (4 << 10, 16 << 10)
@@ -127,6 +127,7 @@ _BENCHES: dict[str, _Bench] = {
     "load_chain": _Bench("micro_bench", "load", 2_000_000, 10_000, False),
     "cacheline_pingpong": _Bench("micro_bench", "round_trip", 200_000, 100, True),
     "bulk_handoff": _Bench("micro_bench", "round_trip", 200_000, 100, True, True),
+    "bulk_handoff_narrow": _Bench("micro_bench", "round_trip", 200_000, 100, True, True),
     "mem_mix": _Bench("micro_bench", "iteration", 5_000_000, 10_000, False),
     "syscall_getppid": _Bench("micro_bench", "call", 100_000, 100, False),
 }
@@ -408,7 +409,7 @@ def _summarize(name: str, size: int, runs: Sequence[dict], reruns: int,
         extra["median_ns_clock"] = percentile(sorted(clock_ns), 0.5)
     if name == "cacheline_pingpong":
         extra["ns_per_transfer"] = percentile(sns, 0.5) / 2
-    if name == "bulk_handoff":
+    if name in ("bulk_handoff", "bulk_handoff_narrow"):
         extra["lines"] = size / 64
     return NativeResult(
         name=name, size=size, unit=_BENCHES[name].unit,
@@ -590,7 +591,8 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
     random pointer chase; ns per load), ``cacheline_pingpong`` (one line bounced between
     two CPUs; ns per round trip), ``bulk_handoff`` at each of ``bulk_sizes`` (a buffer of
     consecutive lines written by one CPU and read by the other, then a flag round trip;
-    ns per round), ``mem_mix`` (8 independent loads and 8 stores per iteration: the
+    ns per round), ``bulk_handoff_narrow`` (the same with 4-byte words: twice the
+    accesses per line), ``mem_mix`` (8 independent loads and 8 stores per iteration: the
     load/store unit's memory operations per cycle) and ``syscall_getppid``. Times are per op;
     ``boost_priority`` runs them at the highest CPU priority allowed (:func:`boost`);
     arguments otherwise as :func:`run_ring`.
@@ -606,10 +608,10 @@ def run_calibration_micro(names: Iterable[str] = MICRO, *,
                     raise NativeHarnessError(f"load_chain size {s} must be a multiple of "
                                              "64 bytes, at least 128")
                 jobs.append(_job(n, s, iterations, batch, warmup, scale))
-        elif n == "bulk_handoff":
+        elif n in ("bulk_handoff", "bulk_handoff_narrow"):
             for s in bulk_sizes:
                 if s < 64 or s % 64:
-                    raise NativeHarnessError(f"bulk_handoff size {s} must be a multiple of "
+                    raise NativeHarnessError(f"{n} size {s} must be a multiple of "
                                              "64 bytes, at least 64")
                 jobs.append(_job(n, s, iterations, batch, warmup, scale))
         else:
@@ -652,7 +654,7 @@ def run_all(groups: Iterable[str] = GROUPS, *, capacity: int = RING_CAPACITY, se
 
 
 def _fmt_size(name: str, size: int) -> str:
-    if name in ("load_chain", "bulk_handoff"):
+    if name in ("load_chain", "bulk_handoff", "bulk_handoff_narrow"):
         for unit, shift in (("M", 20), ("K", 10)):
             if size >= 1 << shift and size % (1 << shift) == 0:
                 return f"{size >> shift}{unit}"

@@ -207,11 +207,24 @@ class Profile:
         ``coherence.stream_line``: what one more consecutive line costs a core that is
         already transferring (or invalidating) the lines next to it, the throughput of
         overlapped line fetches and retired-early stores rather than the latency of one
-        hand-off. None when the profile lacks it (every hand-off charged in full).
+        hand-off. None when the profile lacks it or prices it at a full hand-off or more
+        (every hand-off charged in full: no runs, no pipe).
         """
         if "coherence.stream_line" not in self.params:
             return None
-        return self.cycles("coherence.stream_line")
+        line = self.cycles("coherence.stream_line")
+        if line >= max(self.coherence()[:2]):
+            return None     # never cheaper than a hand-off: the serial model, no runs
+        return line
+
+    def coherence_stream_access(self) -> float:
+        """Cycles (with fractions) per access to a line of a pipelined run while it is in
+        flight (``Machine(coherence_stream_access=...)``): ``coherence.stream_access``; 0
+        when the profile lacks it (a run's line costs ``stream_line`` however it is
+        touched)."""
+        if "coherence.stream_access" not in self.params:
+            return 0.0
+        return float(self.param("coherence.stream_access").value)
 
     def coherence_posted(self) -> bool:
         """Whether stores that take a line from another core retire without stalling
