@@ -492,9 +492,9 @@ static inline int poll_slot(const struct fastcore *c, uint64_t line)
 }
 
 /* A shared read of line by c now: returns the clock of c's previous read of it (INF:
- * none remembered) and remembers this one. */
+ * none remembered), remembers this one and sets *slot to the line's slot. */
 static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh,
-                                 uint64_t *stalled)
+                                 uint64_t *stalled, int *slot)
 {
     int i = poll_slot(c, line);
     uint64_t prev = INF;
@@ -512,6 +512,7 @@ static inline uint64_t poll_note(struct fastcore *c, uint64_t line, int *fresh,
     c->pl_clock[i] = c->clock;
     c->pl_coh[i] = c->coh_cycles;
     c->pl_fresh &= ~(1ull << i);
+    *slot = i;
     return prev;
 }
 
@@ -563,7 +564,8 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
     } else {
         int was_fresh;
         uint64_t stalled;
-        uint64_t prev = poll_note(c, line, &was_fresh, &stalled);
+        int slot;
+        uint64_t prev = poll_note(c, line, &was_fresh, &stalled, &slot);
         c->shared_reads++;
         if (c->spin && c->spin->state == SP_REC2)
             spin_line(c, line);
@@ -595,7 +597,7 @@ void fast_mem(void *uc, int type, uint64_t addr, int size, int64_t value, struct
             }
             if (!was_fresh && prev != INF && c->clock - prev <= h->poll_max)
                 c->flush_clock = c->clock;      /* a poll loop ends: its branch mispredicts */
-            c->pl_fresh |= 1ull << poll_slot(c, line);
+            c->pl_fresh |= 1ull << slot;
             h->owner[line] = 0;
             h->sharers[line] |= me;
         } else if (!(h->sharers[line] & me)) {
