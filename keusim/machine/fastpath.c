@@ -44,6 +44,9 @@ struct bentry {
 /* BF_SVC: the block ends in a system call instruction whose immediate is in bits 16-31
  * (arm64 svc #imm: the syndrome records it). */
 #define BF_SVC 2u
+/* BF_SYNC: a hook in the block reads the PC (x86 sysenter, port I/O): keep Unicorn's
+ * per-access PC sync for it (fastcore.sync_skip). */
+#define BF_SYNC 4u
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
 struct kcoh {
@@ -138,6 +141,13 @@ struct fastcore {
     void *py_intr;              /* Python UC_HOOK_INTR callback for what C does not take */
     uint64_t miss_flags;        /* set by the miss callback: the new block's BF_* flags */
     uint64_t syscalls;          /* system calls delivered to the kernel (native or Python) */
+    /* Added at the end: Unicorn's uc_struct.skip_sync_pc_on_exit of this core's instance
+     * (keusim/machine/ucutil.py find_skip_sync_offset), or NULL. Set, Unicorn does not
+     * rebuild the guest PC (cpu_restore_state) before each memory-hook callback; fast_mem
+     * and fast_spin_write never read it. fast_block sets it for every block without
+     * BF_SYNC: Unicorn wrote the block's start PC before calling the block hook, so a stop
+     * at the block start (the exit-request check right after the hook) is unaffected. */
+    uint8_t *sync_skip;
 };
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
@@ -349,6 +359,8 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     }
     if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
+    if (c->sync_skip)
+        *c->sync_skip = !(e->flags & BF_SYNC);
     c->last_flags = e->flags;
     uint64_t whole = charge(c, e->cost);
     c->insns += e->ninsn;

@@ -61,6 +61,7 @@ class FastCore(C.Structure):
         ("syndrome", C.c_uint64), ("last_flags", C.c_uint64),
         ("root_reg", C.c_uint64), ("root_mask", C.c_uint64), ("py_intr", C.c_void_p),
         ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64),
+        ("sync_skip", C.c_void_p),
     ]
 
 
@@ -98,6 +99,8 @@ BF_SPIN = 1
 """The block may belong to a fast-forwarded spin loop."""
 BF_SVC = 2
 """The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
+BF_SYNC = 4
+"""A hook in the block reads the PC: keep Unicorn's per-access PC sync (fastcore.sync_skip)."""
 INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 
 
