@@ -299,6 +299,7 @@ class Machine:
             c.native.k.sched = C.addressof(s)
             c.native.set_spin_regs(*self.arch.spin_regs)
         self.skip_pc_sync = True
+        self.cache_ram_lookup = True
 
     @property
     def lookahead(self) -> int:
@@ -353,6 +354,19 @@ class Machine:
         off = _skip_sync_offset(self.arch) if on else None
         for c in self.cores:
             c.native.k.sync_skip = None if off is None else ucutil.uc_handle(c.uc) + off
+
+    @property
+    def cache_ram_lookup(self) -> bool:
+        """Unicorn's per-access lookup of the memory region of a RAM address is answered
+        from a cache (fastpath.c mm_patch, docs/unicorn.md). False, or when the private
+        field cannot be located, every lookup is Unicorn's own. Results are identical
+        either way; only the host time differs."""
+        return bool(self.cores) and all(c.native._mm is not None for c in self.cores)
+
+    @cache_ram_lookup.setter
+    def cache_ram_lookup(self, on: bool) -> None:
+        for c in self.cores:
+            c.native.cache_ram_lookup(on, self.ram.size)
 
     @property
     def max_cycles(self) -> int:

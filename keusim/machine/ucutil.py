@@ -193,3 +193,26 @@ def find_skip_sync_offset(new_uc, code: bytes, store_at: int, pc_reg: int,
     except UcError:
         return None
     return hits[0] if len(hits) == 1 else None
+
+
+# Unicorn's targets: each has its own find_memory_mapping_<target> (qemu/unicorn_common.h).
+_TARGETS = ("x86_64", "aarch64", "arm", "m68k", "mips", "mipsel", "mips64", "mips64el",
+            "ppc", "ppc64", "riscv32", "riscv64", "s390x", "sparc", "sparc64", "tricore")
+
+
+def find_memory_mapping_offset(uc) -> tuple[int, int] | None:
+    """(offset of uc_struct.memory_mapping, the function it holds) in this instance, or
+    None. The field holds Unicorn's find_memory_mapping for the instance's target, an
+    exported symbol; exactly one pointer-sized slot of the struct must hold it
+    (fastpath.c mm_patch checks the value again before replacing it)."""
+    funcs = set()
+    for t in _TARGETS:
+        f = getattr(uclib, f"find_memory_mapping_{t}", None)
+        if f is not None:
+            funcs.add(C.cast(f, C.c_void_p).value)
+    raw = _struct_bytes(uc)
+    if raw is None or not funcs:
+        return None
+    hits = [(i, v) for i in range(0, len(raw) - 7, 8)
+            if (v := int.from_bytes(raw[i:i + 8], "little")) in funcs]
+    return hits[0] if len(hits) == 1 else None
