@@ -298,8 +298,11 @@ class Machine:
             s.core[c.id] = C.pointer(c.native.k)
             c.native.k.sched = C.addressof(s)
             c.native.set_spin_regs(*self.arch.spin_regs)
-        self.skip_pc_sync = True
-        self.cache_ram_lookup = True
+        # The two shortcuts in Unicorn's slow memory path (docs/unicorn.md); never change
+        # results. KEUSIM_PLAIN_UNICORN=1 turns both off (speed comparisons, bench/).
+        plain = os.environ.get("KEUSIM_PLAIN_UNICORN", "") not in ("", "0")
+        self.skip_pc_sync = not plain
+        self.cache_ram_lookup = not plain
 
     @property
     def lookahead(self) -> int:
