@@ -454,6 +454,12 @@ class Arm64:
     spin_regs = SPIN_REGS
     # The user MMU root the block-cost table is keyed by: TTBR0_EL1's address bits.
     root_reg, root_mask = A.UC_ARM64_REG_TTBR0_EL1, _ADDR
+    # Locating Unicorn's skip-PC-sync field (keusim/machine/ucutil.py
+    # find_skip_sync_offset): nop; nop; str x0, [x1] (the store at +8). No arm64 hook reads
+    # the PC of a memory access (exceptions restore it themselves), so no block needs
+    # BF_SYNC.
+    sync_probe = (bytes.fromhex("1f2003d51f2003d5200000f9"), 8, A.UC_ARM64_REG_PC,
+                  ((A.UC_ARM64_REG_X1, 0x2000), (A.UC_ARM64_REG_X0, 0x1122334455667788)))
 
     def block_flags(self, insns) -> int:
         """fastpath.c BF_* flags of a user block: BF_SPIN when it may belong to a

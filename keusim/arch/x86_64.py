@@ -44,7 +44,7 @@ from unicorn import x86_const as X
 
 from keusim.arch.isa import new_disassembler, spin_eligible
 from keusim.arch.x86_64_facts import TOOLCHAIN
-from keusim.machine.fastpath import BF_SPIN
+from keusim.machine.fastpath import BF_SPIN, BF_SYNC
 from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RawBatch, RegBatch, RegReader, flush_tlb
@@ -390,11 +390,20 @@ class X86_64:
     spin_regs = SPIN_REGS
     # The user MMU root the block-cost table is keyed by: CR3's address bits.
     root_reg, root_mask = X.UC_X86_REG_CR3, _ADDR
+    # Locating Unicorn's skip-PC-sync field (keusim/machine/ucutil.py
+    # find_skip_sync_offset): nop; nop; mov [rbx], rax (the store at +2).
+    sync_probe = (bytes.fromhex("9090488903"), 2, X.UC_X86_REG_RIP,
+                  ((X.UC_X86_REG_RBX, 0x2000), (X.UC_X86_REG_RAX, 0x1122334455667788)))
 
     def block_flags(self, insns) -> int:
         """fastpath.c BF_* flags of a user block: BF_SPIN when it may belong to a
-        fast-forwarded spin loop (only general-register, flag and memory instructions)."""
-        return BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
+        fast-forwarded spin loop (only general-register, flag and memory instructions);
+        BF_SYNC when it holds port I/O or sysenter, whose Python hooks read RIP (Unicorn
+        syncs it before those hooks only when the block does not skip the sync)."""
+        flags = BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
+        if any(i.id in _PORT_IO or i.id == cs.x86.X86_INS_SYSENTER for i in insns):
+            flags |= BF_SYNC
+        return flags
 
     def hook_block(self, core, insns) -> bool:
         """A user block seen for the first time: hook its port-I/O instructions.

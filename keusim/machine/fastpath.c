@@ -44,6 +44,9 @@ struct bentry {
 /* BF_SVC: the block ends in a system call instruction whose immediate is in bits 16-31
  * (arm64 svc #imm: the syndrome records it). */
 #define BF_SVC 2u
+/* BF_SYNC: a hook in the block reads the PC (x86 sysenter, port I/O): keep Unicorn's
+ * per-access PC sync for it (fastcore.sync_skip). */
+#define BF_SYNC 4u
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
 struct kcoh {
@@ -160,6 +163,13 @@ struct fastcore {
     uint64_t pl_coh[8];         /* coh_cycles at that read: stalls are no work to hide under */
     uint64_t flush_clock;       /* the last poll exit: a mispredicted loop branch */
     uint64_t pipe;              /* 1/256 cycles: when this core's run of lines is through */
+    /* Added at the end: Unicorn's uc_struct.skip_sync_pc_on_exit of this core's instance
+     * (keusim/machine/ucutil.py find_skip_sync_offset), or NULL. Set, Unicorn does not
+     * rebuild the guest PC (cpu_restore_state) before each memory-hook callback; fast_mem
+     * and fast_spin_write never read it. fast_block sets it for every block without
+     * BF_SYNC: Unicorn wrote the block's start PC before calling the block hook, so a stop
+     * at the block start (the exit-request check right after the hook) is unaffected. */
+    uint8_t *sync_skip;
 };
 #define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
@@ -373,6 +383,8 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     }
     if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
+    if (c->sync_skip)
+        *c->sync_skip = !(e->flags & BF_SYNC);
     c->last_flags = e->flags;
     uint64_t whole = charge(c, e->cost);
     c->insns += e->ninsn;
@@ -1197,4 +1209,99 @@ void fastcore_spin_stats(struct fastcore *c, uint64_t out[5])
     out[2] = c->spin ? c->spin->ff_blocks : 0;
     out[3] = c->spin ? c->spin->recordings : 0;
     out[4] = c->spin ? c->spin->failed : 0;
+}
+
+/* -- Unicorn's physical-address lookup, answered for RAM from a cache -----------------
+ *
+ * With a memory hook installed, every guest load and store takes QEMU's slow path
+ * (docs/unicorn.md), and there Unicorn 2.1.4 asks uc_struct.memory_mapping (its
+ * find_memory_mapping: address_space_translate, a walk of the flat view) which memory
+ * region holds the physical address, only to check that it is mapped and its
+ * permissions. keusim's RAM is one region mapped once at [0, ram size) (machine.py,
+ * mem_map_ptr) whose region never changes, so the answer for a RAM address is always
+ * that region. mm_patch checks this page by page with Unicorn's own function, then points
+ * the instance's memory_mapping at fast_memory_mapping, which answers RAM addresses from
+ * the cache and everything else (devices, unmapped addresses) from Unicorn's function:
+ * the same answer for every address. The field is found by value
+ * (keusim/machine/ucutil.py find_memory_mapping_offset). */
+
+typedef void *(*mm_fn)(void *uc, uint64_t addr);
+struct mmslot { void *uc; mm_fn orig; uint64_t ram_end; void *ram_mr; };
+#define MM_SLOTS 1024u
+#define MM_TOMB ((void *)1)
+static struct mmslot mm_slots[MM_SLOTS];
+static struct mmslot *mm_last = &mm_slots[0];
+
+static struct mmslot *mm_find(void *uc, int add)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)uc >> 4) * 0x9E3779B97F4A7C15ull >> 54;
+    struct mmslot *free_slot = NULL;
+    for (uint64_t i = 0; i < MM_SLOTS; i++) {
+        struct mmslot *s = &mm_slots[(h + i) & (MM_SLOTS - 1)];
+        if (s->uc == uc)
+            return s;
+        if (s->uc == MM_TOMB && !free_slot)
+            free_slot = s;
+        if (!s->uc)
+            return add ? (free_slot ? free_slot : s) : NULL;
+    }
+    return add ? free_slot : NULL;
+}
+
+void *fast_memory_mapping(void *uc, uint64_t addr)
+{
+    struct mmslot *s = mm_last;
+    if (s->uc != uc) {
+        s = mm_find(uc, 0);
+        if (!s)
+            return NULL;    /* never: only registered instances point here */
+        mm_last = s;
+    }
+    if (addr < s->ram_end)
+        return s->ram_mr;
+    return s->orig(uc, addr);
+}
+
+/* Point the instance's memory_mapping (at byte offset `off` of its uc_struct, holding
+ * `orig`) at fast_memory_mapping, caching the region of RAM [0, ram_size). Returns 0, or
+ * -1 (nothing changed) when the field does not hold orig, RAM is not one region, or the
+ * table is full. */
+int mm_patch(void *uc, uint64_t off, void *orig, uint64_t ram_size)
+{
+    mm_fn *field = (mm_fn *)((char *)uc + off);
+    mm_fn f = (mm_fn)orig;
+    if (*field != f || !ram_size)
+        return -1;
+    void *mr = f(uc, 0);
+    if (!mr || f(uc, ram_size - 1) != mr)
+        return -1;
+    for (uint64_t a = 0; a < ram_size; a += 4096)
+        if (f(uc, a) != mr)
+            return -1;
+    struct mmslot *s = mm_find(uc, 1);
+    if (!s)
+        return -1;
+    s->uc = uc;
+    s->orig = f;
+    s->ram_end = ram_size;
+    s->ram_mr = mr;
+    *field = (mm_fn)fast_memory_mapping;
+    return 0;
+}
+
+/* Undo mm_patch (before the instance is closed, or to run as plain Unicorn). */
+void mm_unpatch(void *uc, uint64_t off)
+{
+    struct mmslot *s = mm_find(uc, 0);
+    if (!s)
+        return;
+    mm_fn *field = (mm_fn *)((char *)uc + off);
+    if (*field == (mm_fn)fast_memory_mapping)
+        *field = s->orig;
+    if (mm_last == s)
+        mm_last = &mm_slots[0];
+    s->uc = MM_TOMB;
+    s->orig = NULL;
+    s->ram_end = 0;
+    s->ram_mr = NULL;
 }

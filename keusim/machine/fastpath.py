@@ -64,7 +64,7 @@ class FastCore(C.Structure):
         ("miss_flags", C.c_uint64), ("syscalls", C.c_uint64), ("coh_run", C.c_uint64),
         ("pl_line", C.c_uint64 * 8), ("pl_clock", C.c_uint64 * 8), ("pl_next", C.c_uint64),
         ("pl_fresh", C.c_uint64), ("pl_coh", C.c_uint64 * 8), ("flush_clock", C.c_uint64),
-        ("pipe", C.c_uint64),
+        ("pipe", C.c_uint64), ("sync_skip", C.c_void_p),
     ]
 
 
@@ -102,6 +102,8 @@ BF_SPIN = 1
 """The block may belong to a fast-forwarded spin loop."""
 BF_SVC = 2
 """The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
+BF_SYNC = 4
+"""A hook in the block reads the PC: keep Unicorn's per-access PC sync (fastcore.sync_skip)."""
 INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 
 
@@ -129,6 +131,9 @@ def lib() -> C.CDLL:
     so.sched_run.argtypes = [C.POINTER(Sched)]
     so.sched_run.restype = C.c_int64
     so.sched_wake_all.argtypes = [C.POINTER(Sched)]
+    so.mm_patch.argtypes = [C.c_void_p, C.c_uint64, C.c_void_p, C.c_uint64]
+    so.mm_patch.restype = C.c_int
+    so.mm_unpatch.argtypes = [C.c_void_p, C.c_uint64]
     so.fastpath_api.argtypes = [C.c_void_p] * 9
     so.fastpath_api(*(_fn_addr(n) for n in (
         "uc_emu_start", "uc_reg_read", "uc_reg_write", "uc_reg_read_batch", "uc_reg_write_batch",
@@ -180,6 +185,7 @@ class NativeCore:
         if so.fastcore_init(C.byref(self.k), 14) != 0 or so.fastcore_spin_init(C.byref(self.k)):
             raise MemoryError("fastcore_init")
         self.k.uc = uc._uch.value if hasattr(uc._uch, "value") else uc._uch
+        self._mm: tuple[int, int] | None = None     # (offset, Unicorn's function) patched
         self.hooks = [_hook_add(uc, UC.UC_HOOK_BLOCK, _addr(so, "fast_block"), self.k)]
 
     def hook_rdtsc(self, ins_rdtsc: int, ins_rdtscp: int, rax: int, rdx: int, rcx: int) -> None:
@@ -255,7 +261,25 @@ class NativeCore:
         for i, r in enumerate(regs):
             self.k.regs[i] = r
 
+    def cache_ram_lookup(self, on: bool, ram_size: int) -> bool:
+        """Answer Unicorn's physical-address lookups for RAM [0, ram_size) from a cache
+        (fastpath.c mm_patch), or (False) restore Unicorn's own. Returns whether the cache
+        is in use: False when the field cannot be located or RAM is not one region."""
+        from keusim.machine import ucutil
+        if self._mm is not None:
+            lib().mm_unpatch(self.k.uc, self._mm[0])
+            self._mm = None
+        if on:
+            found = ucutil.find_memory_mapping_offset(self.uc)
+            if found is not None and lib().mm_patch(self.k.uc, found[0], found[1],
+                                                     ram_size) == 0:
+                self._mm = found
+        return self._mm is not None
+
     def close(self) -> None:
+        if self._mm is not None:
+            lib().mm_unpatch(self.k.uc, self._mm[0])
+            self._mm = None
         if self.k.table:
             lib().fastcore_free(C.byref(self.k))
         if self.k.spin:

@@ -31,7 +31,7 @@ from unicorn import UC_PROT_ALL, UcError
 
 from keusim import abi
 from keusim.errors import MachineError
-from keusim.machine import fastpath
+from keusim.machine import fastpath, ucutil
 from keusim.machine.devices import DEV_PA, DEV_SIZE, IRQ_IPI, IRQ_TIMER, PlatformDevice
 from keusim.machine.pagetable import read_virtual, translate
 from keusim.model.costmodel import FlatCost
@@ -50,6 +50,19 @@ MAX_LOG_RECORDS = 1 << 20
 CONSOLE_LIMIT = 1 << 20
 # The record types the machine reads, from kernel/include/klog.h.
 KLOG_PROC, KLOG_EXIT, KLOG_FAULT = (abi.enums("klog.h")[n] for n in ("KLOG_PROC", "KLOG_EXIT", "KLOG_FAULT"))
+
+
+_SKIP_SYNC: dict[str, int | None] = {}
+
+
+def _skip_sync_offset(arch) -> int | None:
+    """Offset of Unicorn's skip-PC-sync field for this architecture (found once per
+    process by keusim/machine/ucutil.py find_skip_sync_offset), or None: fall back."""
+    if arch.name not in _SKIP_SYNC:
+        probe = getattr(arch, "sync_probe", None)
+        _SKIP_SYNC[arch.name] = (ucutil.find_skip_sync_offset(arch.new_uc, *probe)
+                                 if probe else None)
+    return _SKIP_SYNC[arch.name]
 
 
 class RAM:
@@ -297,6 +310,11 @@ class Machine:
             s.core[c.id] = C.pointer(c.native.k)
             c.native.k.sched = C.addressof(s)
             c.native.set_spin_regs(*self.arch.spin_regs)
+        # The two shortcuts in Unicorn's slow memory path (docs/unicorn.md); never change
+        # results. KEUSIM_PLAIN_UNICORN=1 turns both off (speed comparisons, bench/).
+        plain = os.environ.get("KEUSIM_PLAIN_UNICORN", "") not in ("", "0")
+        self.skip_pc_sync = not plain
+        self.cache_ram_lookup = not plain
 
     @property
     def lookahead(self) -> int:
@@ -336,6 +354,34 @@ class Machine:
     @native_traps.setter
     def native_traps(self, on: bool) -> None:
         self._sched.native_traps = int(bool(on))
+
+    @property
+    def skip_pc_sync(self) -> bool:
+        """Unicorn does not rebuild the guest PC before each memory-hook callback (the
+        shared-pool coherence hook's accesses), except in blocks marked BF_SYNC
+        (fastpath.c fast_block, docs/unicorn.md). False, or when the private field cannot
+        be located in this Unicorn build, it does, as plain Unicorn. Results are identical
+        either way; only the host time differs."""
+        return bool(self.cores) and bool(self.cores[0].native.k.sync_skip)
+
+    @skip_pc_sync.setter
+    def skip_pc_sync(self, on: bool) -> None:
+        off = _skip_sync_offset(self.arch) if on else None
+        for c in self.cores:
+            c.native.k.sync_skip = None if off is None else ucutil.uc_handle(c.uc) + off
+
+    @property
+    def cache_ram_lookup(self) -> bool:
+        """Unicorn's per-access lookup of the memory region of a RAM address is answered
+        from a cache (fastpath.c mm_patch, docs/unicorn.md). False, or when the private
+        field cannot be located, every lookup is Unicorn's own. Results are identical
+        either way; only the host time differs."""
+        return bool(self.cores) and all(c.native._mm is not None for c in self.cores)
+
+    @cache_ram_lookup.setter
+    def cache_ram_lookup(self, on: bool) -> None:
+        for c in self.cores:
+            c.native.cache_ram_lookup(on, self.ram.size)
 
     @property
     def max_cycles(self) -> int:
