@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean bench sysdeps docs-check docs-update notebooks
+.PHONY: venv-owner demo test setup lint clean bench sysdeps docs-check docs-update notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -13,10 +13,18 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-setup: $(STAMP) sysdeps
+# The venv's editable install must run this checkout: a venv that another clone re-installed
+# itself into would silently run that clone's code from bench/ and experiments/ scripts.
+venv-owner: $(STAMP)
+	@here=$$(pwd -P); got=$$(cd / && $(abspath $(VPY)) -c 'import keusim, os; print(os.path.realpath(os.path.dirname(os.path.dirname(keusim.__file__))))' 2>/dev/null); \
+	if [ "$$got" != "$$here" ]; then \
+	  echo "keusim: .venv runs the package from '$$got', not $$here: installing this checkout"; \
+	  $(VPY) -m pip install -q -e '.[test]'; fi
+
+setup: venv-owner sysdeps
 
 # The paper's headline claims on this host (quick mode) and the containment demo.
-demo: $(STAMP)
+demo: venv-owner
 	$(VPY) -m keusim demo
 
 # JupyterLab on notebooks/, with this venv's Python registered as the `python3` kernel
@@ -31,7 +39,7 @@ $(NBSTAMP): $(STAMP)
 notebooks: $(NBSTAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
-test: $(STAMP) sysdeps
+test: venv-owner sysdeps
 	$(VPY) -m pytest -n 2 -q tests
 
 lint: $(STAMP)
