@@ -54,6 +54,11 @@ KLOG_PROC, KLOG_EXIT, KLOG_FAULT = (abi.enums("klog.h")[n] for n in ("KLOG_PROC"
 
 _SKIP_SYNC: dict[str, int | None] = {}
 
+# Decoded blocks, per process: (arch, address, bytes) -> capstone instructions. Bounded;
+# cleared when full.
+_DECODED: dict[tuple[str, int, bytes | None], list] = {}
+_DECODED_MAX = 1 << 16
+
 
 def _skip_sync_offset(arch) -> int | None:
     """Offset of Unicorn's skip-PC-sync field for this architecture (found once per
@@ -432,7 +437,16 @@ class Machine:
 
     def _block_cost(self, core: Core, va: int, size: int) -> int:
         code = self.read_virtual(core, va, size) if size else None
-        insns = list(self._md.disasm(code, va)) if code else []
+        key = (self.arch.name, va, code)
+        memo = _DECODED.get(key)
+        if memo is None:
+            # Decoding is a pure function of the address and bytes: every new machine (each
+            # run of an experiment) misses on the same blocks, and capstone was most of
+            # the cost of a miss.
+            if len(_DECODED) >= _DECODED_MAX:
+                _DECODED.clear()
+            memo = _DECODED[key] = list(self._md.disasm(code, va)) if code else []
+        insns = memo
         if va < self.arch.kernbase and self.arch.hook_block(core, insns):
             # The backend put an instruction hook in this user block (an exception
             # Unicorn would not raise before the instruction): drop the block's
