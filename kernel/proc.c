@@ -106,7 +106,16 @@ void scheduler(void)
             c->slice_end = arch_cycles() + bootinfo->timeslice;
             arm_timeslice();
             arch_set_kstack(p->kstack + KSTACKSIZE);
-            arch_switch_uvm(p->root_pa, (uint32_t)p->pid);
+            /*
+             * The MMU still holds p's address space when p was the last process to
+             * run here (a core that idled in between kept it loaded, like Linux's
+             * lazy TLB mode): no switch, no flush. Page tables only ever gain entries
+             * while a process lives, so no stale translation can survive this.
+             */
+            if (c->uvm_root != p->root_pa) {
+                arch_switch_uvm(p->root_pa, (uint32_t)p->pid);
+                c->uvm_root = p->root_pa;
+            }
             arch_user_restore(&p->fp);
             swtch(&c->sched, &p->ctx);
             /* The kernel touches no FP/SIMD state, so p's is still live: keep it. */

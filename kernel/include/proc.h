@@ -34,6 +34,7 @@ struct cpu {
     struct context sched;   /* the scheduler's context */
     uint64_t slice_end;     /* model cycle at which the running process's time slice ends */
     uint64_t timer;         /* deadline last written to PLAT_TIMER (0: off) */
+    uint64_t uvm_root;      /* user address space loaded in the MMU (0: the boot one) */
 };
 
 extern struct proc procs[MAXPROC];
