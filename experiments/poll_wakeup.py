@@ -133,6 +133,7 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
         log(f"[{NAME}] {len(jobs)} simulations: hybrid")
         pts += parallel(point, jobs, workers)
     ghz = {p: load_profile(p).ghz for p in profiles}
+    ipi_us = {p: load_profile(p).ipi_cycles / ghz[p] / 1000 for p in profiles}
     ms: list[Measurement] = [
         Measurement("IPI wake-up", "paper", 1000.0, "ns", note="docs/paper.md: ~1 us"),
         Measurement("poll round trip", "paper", 150.0, "cycles",
@@ -167,19 +168,25 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
     def cell(fn) -> str:
         return "; ".join(f"{k}: {fn(v)}" for k, v in summary.items())
 
+    def span(values) -> str:
+        lo, hi = fmt(min(values := list(values))), fmt(max(values))
+        return lo if lo == hi else f"{lo}-{hi}"
+
     rows = [
         Row("Polling brings the round trip down to the data-plane cost", "150 cycles",
             cell(lambda s: f"{fmt(s['rt_poll'])} cycles"), "n/a",
-            "The polling receiver's round trip at the lowest rate; keusim's ring round trip is "
-            "~900 cycles on raptorlake (docs/experiments.md, paper table): the two line "
-            "hand-offs per direction alone cost more than 150 cycles."),
+            "The polling receiver's round trip at the lowest rate, "
+            f"{span(s['rt_poll'] for s in summary.values())} cycles here, is the ring's "
+            "own round trip (docs/experiments.md, paper table): the two line hand-offs per "
+            "direction alone cost more than 150 cycles."),
         Row("Waking the receiver costs an IPI, ~1 us", "~1 us per wake-up",
             cell(lambda s: f"+{fmt(s['rt_wake'] - s['rt_poll'])} cycles "
                            f"({fmt((s['rt_wake'] - s['rt_poll']) / s['ghz'], 'ns')})"),
             "n/a",
             "Round trip of wake minus poll at the lowest rate: the IPI (the profile's "
-            "machine.ipi: 1 us on raptorlake, 5 us on host), the notify system call with its "
-            "SipHash check, and the receiver's return from wait()."),
+            "trap.ipi: " + ", ".join(f"{ipi_us[p]:.2g} us on {p}" for p in profiles)
+            + "), the notify system call with its SipHash check, and the receiver's return "
+            "from wait()."),
         Row("Polling increases CPU usage", "yes (unquantified)",
             cell(lambda s: f"receiver busy {100 * s['share_poll']:.0f}% polling, "
                            f"{100 * s['share_wake']:.0f}% waking, "
