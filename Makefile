@@ -45,8 +45,9 @@ test: venv-owner sysdeps
 lint: $(STAMP)
 	$(VPY) -m ruff check keusim tests proofs experiments bench
 
-# Regenerate every table in README.md and docs/ marked <!-- docs-check: NAME --> and
-# fail when a documented number no longer reproduces (keusim/doccheck.py; a few minutes).
+# Regenerate every table in README.md and docs/ marked <!-- docs-check: NAME --> and the
+# simulated column of docs/experiments.md's experiment tables, and fail when a documented
+# number no longer reproduces (keusim/doccheck.py; under a minute).
 docs-check: $(STAMP)
 	$(VPY) -c 'import sys; from keusim.doccheck import run; sys.exit(run())'
 

@@ -17,7 +17,9 @@ appear verbatim) in the test suite.
 
 Only deterministic tables are marked: simulated cycles, instruction counts, profile
 numbers. Native measurements (validation, host baselines) vary from run to run and
-carry their command and date instead.
+carry their command and date instead. The experiment tables of docs/experiments.md
+mix both, so :func:`experiment_cells` checks only their simulated column against a fresh
+``--no-native`` run of each experiment (part of ``make docs-check``).
 """
 
 from __future__ import annotations
@@ -285,6 +287,66 @@ def update(paths: Iterable[str | Path]) -> list[str]:
     return changed
 
 
+# ----------------------------------------------------- experiment tables' simulated cells
+
+EXPERIMENT_TABLES = ("paper_table", "additivity", "tag_check", "coherence", "claim_56ns")
+"""docs/experiments.md sections 1-5: tables written from each experiment's JSON."""
+
+_CELL_SPLIT = re.compile(r"(?<!\\) \| ")
+
+
+def _cells(row: str) -> list[str]:
+    return _CELL_SPLIT.split(row.strip()[2:-2])
+
+
+def experiment_cells(doc: str | Path | None = None, names: Iterable[str] = EXPERIMENT_TABLES,
+                     results: dict[str, dict] | None = None) -> list[Mismatch]:
+    """The simulated ("keusim") cell of every row of the experiment tables in
+    docs/experiments.md against a fresh ``python experiments/<name>.py --no-native`` run.
+
+    The native cells move with the host and the "why" cells quote native numbers, so only
+    the keusim cells are compared (simulated figures are deterministic). A row of the
+    fresh run that the doc's table lacks is reported too. ``results`` (name -> the
+    experiment's JSON) skips the runs (tests)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from keusim.toolchain import ROOT
+
+    path = Path(doc) if doc else ROOT / "docs" / "experiments.md"
+    lines = path.read_text().splitlines()
+    out: list[Mismatch] = []
+    for name in names:
+        if results is not None and name in results:
+            data = results[name]
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"),
+                                "--no-native", "--out", d], check=True, capture_output=True,
+                               cwd=ROOT)
+                data = json.loads(next(Path(d).rglob(f"{name}.json")).read_text())
+        head = next((i for i, ln in enumerate(lines)
+                     if ln.startswith(f"`python experiments/{name}.py` ")), None)
+        if head is None:
+            raise DocCheckError(f"{path}: no table headed `python experiments/{name}.py` ...")
+        rows, i = {}, head + 2
+        while i < len(lines) and lines[i].startswith("|"):
+            c = _cells(lines[i])
+            if len(c) >= 3:
+                rows[c[0]] = (i + 1, c[2])
+            i += 1
+        for r in data["comparison"]:
+            claim = str(r["claim"]).replace("|", "\\|")
+            want = str(r["keusim"]).replace("|", "\\|")
+            line, got = rows.get(claim, (head + 1, None))
+            if got != want:
+                out.append(Mismatch(str(path), line, f"{name}: {r['claim']}",
+                                    (f"keusim cell: {got}",), (f"keusim cell: {want}",)))
+    return out
+
+
 def doc_files(root: Path | None = None) -> list[Path]:
     """The markdown files the check reads: README.md and docs/*.md."""
     from keusim.toolchain import ROOT
@@ -294,8 +356,13 @@ def doc_files(root: Path | None = None) -> list[Path]:
 
 
 def run(quick: bool = False) -> int:
-    """``make docs-check``: check every documented table; print what differs; 0 if none."""
+    """``make docs-check``: check every documented table and (full form) the simulated
+    cells of docs/experiments.md's experiment tables; print what differs; 0 if none."""
     bad = check(doc_files(), quick=quick)
+    if not quick:
+        cells = experiment_cells()
+        print(f"docs-check: experiment tables' simulated cells: {len(cells)} differ")
+        bad += cells
     for m in bad:
         print(m.describe())
     n = sum(len(marked_tables(p.read_text())) for p in doc_files())

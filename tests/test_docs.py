@@ -46,3 +46,28 @@ def test_bad_markers_are_one_clear_error(tmp_path):
     md.write_text("<!-- docs-check: profiles -->\nnot a table\n")
     with pytest.raises(doccheck.DocCheckError, match="not followed by a markdown table"):
         doccheck.check([md])
+
+
+def test_experiment_cells_compare_the_simulated_column_only(tmp_path):
+    """docs/experiments.md's experiment tables: a changed keusim cell is caught, a changed
+    native cell is not (native figures move), a row the doc lacks is caught."""
+    data = {"comparison": [
+        {"claim": "Ring a | b", "paper": "150", "keusim": "987 (raptorlake)", "native": "3,699",
+         "why": "x"},
+        {"claim": "Tag", "paper": "~15", "keusim": "76 (zen3)", "native": "95", "why": "y"}]}
+    head = "`python experiments/x.py` — 8.0 s; keusim 0.1.0 @ abc, AMD EPYC\n\n"
+    table = ("| claim | paper | keusim (simulated) | native (host) | why they differ |\n"
+             "|---|---|---|---|---|\n"
+             "| Ring a \\| b | 150 | 987 (raptorlake) | {native} | x |\n"
+             "| Tag | ~15 | {tag} | 95 | y |\n\nmore\n")
+    md = tmp_path / "experiments.md"
+    md.write_text(head + table.format(native="1,001", tag="76 (zen3)"))
+    assert doccheck.experiment_cells(md, ("x",), {"x": data}) == []
+    md.write_text(head + table.format(native="3,699", tag="75 (zen3)"))
+    (m,) = doccheck.experiment_cells(md, ("x",), {"x": data})
+    assert m.table == "x: Tag" and m.line == 6 and "75 (zen3)" in m.describe()
+    data["comparison"].append({"claim": "New", "paper": "", "keusim": "1", "native": "",
+                               "why": ""})
+    md.write_text(head + table.format(native="1,001", tag="76 (zen3)"))
+    (m,) = doccheck.experiment_cells(md, ("x",), {"x": data})
+    assert m.table == "x: New" and "None" in m.describe()
