@@ -1,0 +1,86 @@
+"""The native wake-up path (docs/architecture.md, "The native scheduler loop") is exact: a
+halted core woken and its interrupt delivered by sched_run (fastpath.c ``wake_native``,
+keusim/arch/<arch>_trap.c ``*_irq_entry``), and the platform device's PLAT_IPI, PLAT_WAIT
+and PLAT_IRQ_CAUSE served natively, leave every report byte-identical to the Python path
+(``Machine.native_irqs = False``), on both architectures; and a native path that skipped
+the interrupt-entry charge would be caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from keusim.system import BootedSystem
+
+# The scenarios the native system-call comparison runs (tests/test_fastforward.py), with
+# its short parameters, then verified pingpong and poll-wakeup in each of its modes
+# (experiments/poll_wakeup.py: 0 poll, 1 wake, 2 hybrid; a short and a long interval).
+CASES = [
+    ("syscalls", {"calls": 100}, {}),
+    ("faults", {}, {}),
+    ("notify-attacks", {"messages": 20}, {}),
+    ("poll-wakeup", {"messages": 8}, {}),
+    ("pingpong", {"messages": 60}, {"verified": True}),
+    ("poll-wakeup", {"messages": 8, "mode": 0, "interval": 20000}, {}),
+    ("poll-wakeup", {"messages": 8, "mode": 1, "interval": 20000}, {}),
+    ("poll-wakeup", {"messages": 8, "mode": 1, "interval": 500}, {}),
+    ("poll-wakeup", {"messages": 8, "mode": 2, "interval": 20000, "spin": 2000}, {}),
+]
+
+
+def _state(b) -> tuple:
+    """What a run leaves: the report, and per core what feeds the attribution (clock,
+    idle time, coherence cycles, instructions, blocks and their execution counts)."""
+    cores = tuple((c.clock, c.idle, c.native.k.coh_cycles, c.native.k.insns,
+                   c.native.k.nblocks, c.native.k.syscalls, tuple(sorted(c.native.blocks())))
+                  for c in b.machine.cores)
+    return b.report().to_json(), cores
+
+
+def _pair(arch, name, params, kw, plant=None):
+    with BootedSystem(name, arch, params, "host", **kw) as fast, \
+            BootedSystem(name, arch, params, "host", **kw) as slow:
+        slow.machine.native_irqs = False
+        if plant:
+            plant(fast.machine)
+        fast.finish()
+        slow.finish()
+        return _state(fast), _state(slow), fast.machine._sched, slow.machine._sched
+
+
+@pytest.mark.parametrize("name,params,kw", CASES,
+                         ids=[f"{n}-{'-'.join(f'{k}{v}' for k, v in p.items())}"
+                              f"{'-verified' if kw else ''}" for n, p, kw in CASES])
+def test_native_wake_up_path_matches_the_python_one(arch, name, params, kw):
+    fast, slow, sf, ss = _pair(arch, name, params, kw)
+    assert fast[0] == slow[0]
+    assert fast[1] == slow[1]
+    # The native path is taken (not a vacuous identity) and the Python one is not.
+    assert sf.ndev > 0 and ss.ndev == 0 and ss.nwakes == 0
+    if name != "syscalls":     # one core: nobody to wake it
+        assert sf.nwakes > 0
+
+
+def test_wake_ups_are_native_in_verified_pingpong(arch):
+    """About two wake-ups and six device accesses a round trip, all native: Python is
+    entered only at the quantum's yield points, at boot and at the end."""
+    n = 200
+    with BootedSystem("pingpong", arch, {"messages": n}, "host", verified=True) as b:
+        steps = 0
+        while b.machine.step():
+            steps += 1
+        b.finish()
+        s = b.machine._sched
+        assert b.report().ok
+        assert s.nwakes >= 2 * n - 20 and s.ndev >= 6 * n
+        assert steps < n // 4
+
+
+@pytest.mark.parametrize("bug", ["exception_cycles", "ipi_cycles"])
+def test_a_planted_bug_in_the_native_path_is_caught(arch, bug):
+    """The comparison is not blind: a native path that skips the interrupt-entry charge
+    (or sends IPIs without their latency) gives another report."""
+    def plant(m):
+        setattr(m._sched, bug, 0)     # the native copy only; Python keeps the real one
+    fast, slow, sf, _ = _pair(arch, "pingpong", {"messages": 60}, {"verified": True}, plant)
+    assert sf.nwakes > 0
+    assert fast[0] != slow[0]
