@@ -1157,17 +1157,19 @@ static int wake_all(struct sched *s)
  * turns the timer off; a woken core takes the interrupt (exception_cycles on its clock,
  * the arch's entry, keusim/arch/<arch>_trap.c); a pending interrupt stops the core at the
  * first user block (user_stop); the slice ends where Python's would. Everything else
- * (user mode, a device event or the run's end first, a parked core, a core not ready, the
- * Python yield point) returns NULL, having changed nothing: Python does it as before.
- * Called with every core real (wake_all), as Python sees them. */
+ * (user mode, a device event or the run's end first, a parked core, a core not ready)
+ * returns NULL, having changed nothing: Python does it as before. The Python yield point
+ * (yield_at) does not stop a wake-up: Python would take the same decisions, only slower;
+ * the loop yields at the next plain start instead. Called with every core real
+ * (wake_all), as Python sees them. */
 static struct fastcore *wake_native(struct sched *s)
 {
     uint64_t t, horizon, pc = 0;
     if (!s->native_irqs || !s->inline_ok)
         return NULL;
     struct fastcore *p = pick(s, &t, &horizon);
-    if (t >= INF || t >= s->max_cycles || t >= s->device_next || t >= s->yield_at
-            || !p->irq_fn || p->spin->state != SP_IDLE)
+    if (t >= INF || t >= s->max_cycles || t >= s->device_next || !p->irq_fn
+            || p->spin->state != SP_IDLE)
         return NULL;
     int woke = p->state == ST_HALT;
     uint64_t clock = woke ? t : p->clock;
@@ -1254,9 +1256,22 @@ void plat_write(void *uc, uint64_t off, unsigned size, uint64_t value, struct fa
     ((mmio_write_fn)c->py_mmio_write)(uc, off, size, value, NULL);
 }
 
+/* With the native wake-up path on: did the loop stop only at the yield point (the next
+ * core could start a plain slice, but at or after yield_at)? Then Python has nothing to
+ * do but look (progress): sched_run returns SCHED_YIELD, not -1, and Python does not
+ * start that slice itself (machine.py step). */
+#define SCHED_YIELD (-2)
+static int only_yield(struct sched *s)
+{
+    uint64_t t, horizon;
+    struct fastcore *p = pick(s, &t, &horizon);
+    return s->native_irqs && s->inline_ok && plain_start(s, p, t) && t >= s->yield_at;
+}
+
 /* Run slices until Python must act. Returns the id of a core whose slice Python must
- * finish (a hook acted, or emu_start failed: s->err), or -1 when Python must start the
- * next slice itself (or the run is over). Every core is real again on return. */
+ * finish (a hook acted, or emu_start failed: s->err), -1 when Python must start the
+ * next slice itself (or the run is over), or SCHED_YIELD (above). Every core is real
+ * again on return. */
 int64_t sched_run(struct sched *s)
 {
     /* Python sees the machine at least every `quantum` cycles of the first core to run
@@ -1271,7 +1286,7 @@ int64_t sched_run(struct sched *s)
             wake_all(s);
             p = wake_native(s);
             if (!p)
-                return -1;
+                return only_yield(s) ? SCHED_YIELD : -1;
             ustop = 1;      /* an interrupt is pending: Python's k.user_stop = 1 */
         }
         p->user_stop = ustop;

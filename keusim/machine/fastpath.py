@@ -91,6 +91,8 @@ class Sched(C.Structure):
     ]
 
 
+SCHED_YIELD = -2
+"""sched_run's answer: stopped only at the yield point, Python has nothing to do."""
 STOP_SLICE = 1
 ST_RUN, ST_HALT = 0, 1   # fastcore.state
 

@@ -684,6 +684,10 @@ class Machine:
             for c in self.cores:
                 c.events.clear()
             rc = fastpath.lib().sched_run(self._sched_ref)
+            if rc == fastpath.SCHED_YIELD:
+                # The loop ran at least one slice and stopped only at the quantum's yield
+                # point: nothing for Python to do (the next step goes on natively).
+                return True
             if rc >= 0:
                 core = self.cores[rc]
                 err, s.err = s.err, 0
