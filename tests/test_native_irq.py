@@ -39,6 +39,7 @@ def _state(b) -> tuple:
 def _pair(arch, name, params, kw, plant=None):
     with BootedSystem(name, arch, params, "host", **kw) as fast, \
             BootedSystem(name, arch, params, "host", **kw) as slow:
+        fast.machine.native_irqs = True       # whatever KEUSIM_NATIVE_IRQS says
         slow.machine.native_irqs = False
         if plant:
             plant(fast.machine)
@@ -65,6 +66,7 @@ def test_wake_ups_are_native_in_verified_pingpong(arch):
     entered only at the quantum's yield points, at boot and at the end."""
     n = 200
     with BootedSystem("pingpong", arch, {"messages": n}, "host", verified=True) as b:
+        b.machine.native_irqs = True
         steps = 0
         while b.machine.step():
             steps += 1
