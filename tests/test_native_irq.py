@@ -86,3 +86,26 @@ def test_a_planted_bug_in_the_native_path_is_caught(arch, bug):
     fast, slow, sf, _ = _pair(arch, "pingpong", {"messages": 60}, {"verified": True}, plant)
     assert sf.nwakes > 0
     assert fast[0] != slow[0]
+
+
+def test_single_slice_mode_keeps_the_python_device_and_its_trace_events(arch):
+    """In single-slice mode (KEUSIM_TRACE_STEPS, --gdb) every slice starts in Python and
+    the device is Python's: the trace still shows each IPI and halt, and the report is the
+    same as the native run's."""
+    p = {"messages": 10}
+    with BootedSystem("pingpong", arch, p, "host", verified=True) as ref:
+        ref.machine.native_irqs = True
+        ref.finish()
+        want = ref.report().to_json()
+    with BootedSystem("pingpong", arch, p, "host", verified=True) as b:
+        m = b.machine
+        m.native_irqs = True
+        m._trace = True                 # as KEUSIM_TRACE_STEPS=1 sets it
+        seen: set[str] = set()
+        while m.step():
+            for c in m.cores:
+                seen.update(c.events)
+        b.finish()
+        assert {"ipi", "halt"} <= seen
+        assert m._sched.ndev == 0 and m._sched.nwakes == 0
+        assert b.report().to_json() == want
