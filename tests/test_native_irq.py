@@ -109,3 +109,21 @@ def test_single_slice_mode_keeps_the_python_device_and_its_trace_events(arch):
         assert {"ipi", "halt"} <= seen
         assert m._sched.ndev == 0 and m._sched.nwakes == 0
         assert b.report().to_json() == want
+
+
+def test_timer_interrupts_under_a_short_timeslice_match(arch):
+    """Timer deadlines beside native wake-ups: a hog shares the waiter's core under a short
+    timeslice (the spec of tests/test_fastforward.py's parked-timer test), so the timer
+    interrupts user code (delivered by Python, as before) while the other core's IPI
+    wake-ups are native; the two mix the same way in both runs."""
+    import dataclasses
+    from pathlib import Path
+
+    from keusim.manifest import resolve
+    base = resolve(str(Path(__file__).parent / "data" / "ff_spin.toml"))
+    waiter = base.processes[0]
+    hog = dataclasses.replace(waiter, name="hog", cflags=("-DROLE=2",), expect="exit:0")
+    spec = dataclasses.replace(base, timeslice=4000, processes=base.processes + (hog,))
+    fast, slow, sf, _ = _pair(arch, spec, {"rounds": 2, "delay": 200}, {})
+    assert fast[0] == slow[0] and fast[1] == slow[1]
+    assert sf.nwakes > 0
