@@ -127,3 +127,40 @@ def test_timer_interrupts_under_a_short_timeslice_match(arch):
     fast, slow, sf, _ = _pair(arch, spec, {"rounds": 2, "delay": 200}, {})
     assert fast[0] == slow[0] and fast[1] == slow[1]
     assert sf.nwakes > 0
+
+
+def test_a_halted_core_woken_by_its_timer_matches(arch):
+    """A timer deadline wakes a core halted in the kernel (IRQ_TIMER from the deadline, the
+    timer turned off, vector 32 on x86-64): a timed device event arms the timer of every
+    halted core now and then during verified pingpong, in both runs alike."""
+    def plant(m):
+        m.py_kernel_timers = 0
+        deliver = m._deliver_irq
+
+        def count(core):        # interrupts Python delivers to a core in the kernel
+            if core.irq & 1 and not m.arch.user_mode(core):
+                m.py_kernel_timers += 1
+            deliver(core)
+        m._deliver_irq = count
+
+        def tick(t):
+            for c in m.cores:
+                if c.state == "halt" and not c.timer:
+                    c.timer = t + 3000
+            m.add_timed(t + 37_000, tick)
+        m.add_timed(400_000, tick)
+
+    with BootedSystem("pingpong", arch, {"messages": 60}, "host", verified=True) as fast, \
+            BootedSystem("pingpong", arch, {"messages": 60}, "host", verified=True) as slow:
+        fast.machine.native_irqs = True
+        slow.machine.native_irqs = False
+        plant(fast.machine)
+        plant(slow.machine)
+        fast.finish()
+        slow.finish()
+        assert fast.report().ok
+        assert _state(fast) == _state(slow)
+        assert fast.machine._sched.nwakes > 0
+        # The kernel-mode timer wake-ups were taken natively in one run, by Python in the
+        # other.
+        assert fast.machine.py_kernel_timers == 0 < slow.machine.py_kernel_timers
