@@ -6,7 +6,10 @@ SPSC rings, busy polling, 64-byte messages by default) with the `host` profile (
 pricing, shared-line coherence model, trap costs), once with spin fast-forward (the
 default) and once without (``fast_forward=False``), and once more with fast-forward but
 with Unicorn's slow memory path as Unicorn ships it (``KEUSIM_PLAIN_UNICORN=1``: no skipped
-PC sync, no cached RAM lookup; docs/unicorn.md); then the guests' ring code built for
+PC sync, no cached RAM lookup; docs/unicorn.md), and once with fast-forward but with the
+native wake-up path off (``KEUSIM_NATIVE_IRQS=0``: halted cores woken, interrupts delivered
+and the platform device's IPI, wait and cause registers served in Python, as before the
+fourth round; column `RT/s py wake`); then the guests' ring code built for
 the host and run between two pinned processes (keusim.model.harness.run_ring). The
 simulated rate is the difference between a long and a short run (round trips and host
 seconds), so boot and start-up cancel. It also prints model cycles per round trip (the
@@ -32,26 +35,30 @@ from keusim.system import build_images, run
 ARCHES = ("x86_64", "arm64")
 
 
-def _timed(arch: str, messages: int, size: int, verified: bool, ff: bool, plain: bool = False):
-    old = os.environ.get("KEUSIM_PLAIN_UNICORN")
-    os.environ["KEUSIM_PLAIN_UNICORN"] = "1" if plain else "0"
+def _timed(arch: str, messages: int, size: int, verified: bool, ff: bool, plain: bool = False,
+           pywake: bool = False):
+    env = {"KEUSIM_PLAIN_UNICORN": "1" if plain else "0",
+           "KEUSIM_NATIVE_IRQS": "0" if pywake else "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         t0 = time.perf_counter()
         rep = run("pingpong", arch=arch, params={"messages": messages, "size": size},
                   profile="host", verified=verified, fast_forward=ff)
         dt = time.perf_counter() - t0
     finally:
-        if old is None:
-            del os.environ["KEUSIM_PLAIN_UNICORN"]
-        else:
-            os.environ["KEUSIM_PLAIN_UNICORN"] = old
+        for k, v in old.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
     if not rep.ok:
         raise SystemExit(f"pingpong on {arch} did not finish: {rep.status} {rep.message}")
     return rep, dt
 
 
 def rate(arch: str, small: int, big: int, size: int, verified: bool,
-         ff: bool, plain: bool = False) -> tuple[float, float, float]:
+         ff: bool, plain: bool = False, pywake: bool = False) -> tuple[float, float, float]:
     """(round trips per host second, model cycles per round trip, guest insns per second)."""
     spec = resolve("pingpong")
     for n in (small, big):
@@ -61,9 +68,9 @@ def rate(arch: str, small: int, big: int, size: int, verified: bool,
         build_images(spec, arch, p)
     # Warm up: decoded instructions and block prices are cached per process, so the
     # first run of a configuration pays capstone for every block and later ones do not.
-    _timed(arch, small, size, verified, ff, plain)
-    r1, t1 = _timed(arch, small, size, verified, ff, plain)
-    r2, t2 = _timed(arch, big, size, verified, ff, plain)
+    _timed(arch, small, size, verified, ff, plain, pywake)
+    r1, t1 = _timed(arch, small, size, verified, ff, plain, pywake)
+    r2, t2 = _timed(arch, big, size, verified, ff, plain, pywake)
     dt = max(t2 - t1, 1e-9)
     st = r2.channel(0).producer_stats
     cyc = st.get("rt_cycles", 0) / max(1, st.get("round_trips", 1))
@@ -94,28 +101,34 @@ def main(argv: list[str] | None = None) -> int:
           f"profile host: round trips per host second (difference of {big} and {a.small} "
           f"round trips; medians of {a.repeat})")
     print(f"{'arch':<8}{'RT/s ff':>10}{'RT/s no ff':>12}{'ff/no ff':>10}{'RT/s plain':>12}"
-          f"{'ff/plain':>10}{'insns/s ff':>13}{'cycles/RT':>11}{'RT/s host':>12}{'host/sim':>10}")
+          f"{'ff/plain':>10}{'RT/s py wake':>14}{'ff/py wake':>12}{'insns/s ff':>13}"
+          f"{'cycles/RT':>11}{'RT/s host':>12}{'host/sim':>10}")
     for arch in a.arch or ARCHES:
-        on, off, ratio, pl, pratio, ins = [], [], [], [], [], []
-        c_on = c_off = c_pl = 0.0
+        on, off, ratio, pl, pratio, pw, wratio, ins = [], [], [], [], [], [], [], []
+        c_on = c_off = c_pl = c_pw = 0.0
         for _ in range(a.repeat):
             r_on, c_on, x_on = rate(arch, a.small, big, a.size, a.verified, True)
             r_off, c_off, _ = rate(arch, a.small, big, a.size, a.verified, False)
             r_pl, c_pl, _ = rate(arch, a.small, big, a.size, a.verified, True, plain=True)
+            r_pw, c_pw, _ = rate(arch, a.small, big, a.size, a.verified, True, pywake=True)
             on.append(r_on)
             off.append(r_off)
             pl.append(r_pl)
+            pw.append(r_pw)
             ratio.append(r_on / r_off)
             pratio.append(r_on / r_pl)
+            wratio.append(r_on / r_pw)
             ins.append(x_on)
-        if not c_on == c_off == c_pl:
+        if not c_on == c_off == c_pl == c_pw:
             raise SystemExit(f"{arch}: cycles per round trip differ with fast-forward on "
-                             f"({c_on}), off ({c_off}) and plain Unicorn ({c_pl}): a bug")
+                             f"({c_on}), off ({c_off}), plain Unicorn ({c_pl}) and the "
+                             f"wake-up path in Python ({c_pw}): a bug")
         m_on = statistics.median(on)
         host = f"{native:>12,.0f}{native / m_on:>10.0f}x" if native else f"{'-':>12}{'-':>11}"
         print(f"{arch:<8}{m_on:>10,.0f}{statistics.median(off):>12,.0f}"
               f"{statistics.median(ratio):>10.2f}{statistics.median(pl):>12,.0f}"
-              f"{statistics.median(pratio):>10.2f}{statistics.median(ins) / 1e6:>11.1f} M"
+              f"{statistics.median(pratio):>10.2f}{statistics.median(pw):>14,.0f}"
+              f"{statistics.median(wratio):>12.2f}{statistics.median(ins) / 1e6:>11.1f} M"
               f"{c_on:>11.2f}{host}")
     return 0
 

@@ -131,3 +131,22 @@ def test_fastpath_ctypes_mirror_matches_the_c_layout():
         py = {n: getattr(cls, n).offset for n, _t in cls._fields_}
         assert py == c[cname], f"ctypes {cls.__name__} differs from struct {cname} in fastpath.c"
         assert ctypes.sizeof(cls) >= max(c[cname].values())
+
+
+def test_native_trap_entry_ctypes_mirrors_match_the_c_layout():
+    """The arch trap files' argument structs (keusim/arch/<arch>_trap.c: system-call and
+    interrupt entry) against their ctypes mirrors in the backends."""
+    from pathlib import Path
+
+    import unicorn
+
+    from keusim.arch.arm64 import Arm64Entry
+    from keusim.arch.x86_64 import X86Entry
+
+    so = host_shared_lib(list(fastpath.SOURCES), "fastpath-arch-dwarf", cflags=("-O0", "-g"),
+                         include_dirs=[Path(unicorn.__file__).parent / "include",
+                                       Path(fastpath.__file__).parent])
+    c = _dwarf_structs(so, {"x86_entry", "arm64_entry"})
+    for cname, cls in (("x86_entry", X86Entry), ("arm64_entry", Arm64Entry)):
+        py = {n: getattr(cls, n).offset for n, _t in cls._fields_}
+        assert py == c[cname], f"ctypes {cls.__name__} differs from struct {cname}"

@@ -135,7 +135,8 @@ def bare():
                                # No native library here: every exception, svc included,
                                # goes to the Python hook and is delivered in Python.
                                hook_intr=lambda f: uc.hook_add(UC_HOOK_INTR, f),
-                               set_trap_entry=lambda *a: None))
+                               set_trap_entry=lambda *a: None,
+                               set_irq_entry=lambda *a: None))
     ARCH.boot_core(core, KB + 0x2000, KSTACK_TOP, 0, kt.root)
     ARCH.install(core)
     vbar = KB + 0x2000

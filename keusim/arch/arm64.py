@@ -302,7 +302,8 @@ class Arm64Entry(C.Structure):
     _fields_ = [("read_ids", C.c_int32 * 7), ("write_ids", C.c_int32 * 7),
                 ("spsr_enc", C.c_uint32 * 5), ("esr_enc", C.c_uint32 * 5),
                 ("pstate_el1h", C.c_uint64), ("el_mask", C.c_uint64),
-                ("vec_lower_sync", C.c_uint64)]
+                ("vec_lower_sync", C.c_uint64),
+                ("elr_enc", C.c_uint32 * 5), ("vec_cur_irq", C.c_uint64)]
 
 
 class _EntryWrite:
@@ -448,6 +449,8 @@ class Arm64:
         e.write_ids[:] = _EntryWrite._IDS
         e.spsr_enc[:] = SPSR_EL1
         e.esr_enc[:] = ESR_EL1
+        e.elr_enc[:] = ELR_EL1
+        e.vec_cur_irq = VEC_CUR_IRQ
         core.native.set_trap_entry("arm64_svc_entry", e)
         core.native.hook_mrs(A.UC_ARM64_INS_MRS, self.counter_hz)
 
@@ -486,6 +489,9 @@ class Arm64:
         if vbar < KERNBASE or vbar & 0x7FF:
             raise ArchError(f"core {core.id}: VBAR_EL1 = {vbar:#x} after PLAT_READY; the "
                             f"kernel's vector table must be a 2 KiB-aligned kernel address")
+        # Interrupts to a core at EL1 (woken from PLAT_WAIT), natively from now on
+        # (arm64_trap.c arm64_irq_entry: the EL1 branch of deliver below).
+        core.native.set_irq_entry("arm64_irq_entry", core.arch_state["native_entry"])
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:

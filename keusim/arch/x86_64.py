@@ -109,7 +109,10 @@ class X86Entry(ctypes.Structure):
                 ("off_fs", ctypes.c_uint64), ("off_kgs", ctypes.c_uint64),
                 ("save_ids", ctypes.c_int32 * len(_SAVE)),
                 ("fp_ids", ctypes.c_int32 * len(_FP_REGS)),
-                ("gpr_ids", ctypes.c_int32 * len(GPRS))]
+                ("gpr_ids", ctypes.c_int32 * len(GPRS)),
+                ("idt", ctypes.c_uint64), ("kernbase", ctypes.c_uint64),
+                ("irq_ids", ctypes.c_int32 * 4),
+                ("vec_timer", ctypes.c_uint64), ("vec_ipi", ctypes.c_uint64)]
 
 
 class PteCodec:
@@ -472,6 +475,13 @@ class X86_64:
             e.fp_ids[:] = _FP_REGS
             e.gpr_ids[:] = GPRS
             core.native.set_trap_entry("x86_syscall_entry", e)
+            # Interrupts to a core at CPL0 (woken from PLAT_WAIT), natively (x86_64_trap.c
+            # x86_irq_entry: the kernel-mode branch of deliver below).
+            e.idt, e.kernbase = st["idt"], KERNBASE
+            e.irq_ids[:] = [X.UC_X86_REG_RIP, X.UC_X86_REG_RSP, X.UC_X86_REG_RFLAGS,
+                            X.UC_X86_REG_CS]
+            e.vec_timer, e.vec_ipi = VEC_TIMER, VEC_IPI
+            core.native.set_irq_entry("x86_irq_entry", e)
 
     # -- state ----------------------------------------------------------------
     def pc(self, core) -> int:

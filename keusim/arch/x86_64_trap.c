@@ -39,6 +39,10 @@ struct x86_entry {
     int32_t save_ids[NSAVE];
     int32_t fp_ids[NFP];
     int32_t gpr_ids[16];
+    /* Added at the end: the interrupt entry (x86_irq_entry). */
+    uint64_t idt, kernbase;     /* IDTR base (a kernel address) and KERNBASE */
+    int32_t irq_ids[4];         /* RIP, RSP, RFLAGS, CS */
+    uint64_t vec_timer, vec_ipi;
 };
 
 int x86_syscall_entry(void *uc, struct x86_entry *x, uint64_t syndrome, uint64_t *pc)
@@ -78,5 +82,58 @@ int x86_syscall_entry(void *uc, struct x86_entry *x, uint64_t syndrome, uint64_t
     if ((err = ucapi.reg_write(uc, UC_X86_REG_RFLAGS, &rflags)) != 0)
         return err;
     *pc = x->lstar;
+    return 0;
+}
+
+/*
+ * Interrupt entry of a core in the kernel (CPL0: halted by PLAT_WAIT, or running kernel
+ * code with an interrupt pending), done natively by the scheduler's wake-up path
+ * (keusim/machine/fastpath.c wake_native). The same sequence as X86_64.deliver for kind
+ * "interrupt" without a privilege change (tests/test_native_irq.py compares reports):
+ *
+ *   no stack switch; push SS (0x10), RSP, RFLAGS, CS (0x08), RIP at (RSP & ~0xF), no error
+ *   code (vectors 32 and 33); RFLAGS <- 0x2; RIP <- the IDT gate's offset (SDM Vol. 3A,
+ *   6.12.1 and 6.14.2).
+ *
+ * Vector 32 (timer) when IRQ_TIMER is pending, else 33 (IPI), as Machine._deliver_irq.
+ * From CPL3 (the stack switch to TSS.RSP0 and the CPL0 template) Python delivers it.
+ */
+int x86_irq_entry(void *uc, void *arg, uint64_t irq, int deliver, uint8_t *ram,
+                  uint64_t ram_size, uint64_t *pc)
+{
+    struct x86_entry *x = arg;
+    uint64_t r[4];
+    void *rp[4] = {&r[0], &r[1], &r[2], &r[3]};
+    int err;
+    if ((err = ucapi.read_batch(uc, x->irq_ids, rp, 4)) != 0)
+        return err;
+    uint64_t rip = r[0], rsp0 = r[1], rflags = r[2], cs = r[3];
+    if ((cs & 3) == 3)
+        return TRAP_TO_PYTHON;
+    if (!deliver)
+        return 0;
+    uint64_t vec = irq & 1 ? x->vec_timer : x->vec_ipi;
+    if (x->idt < x->kernbase)
+        return TRAP_TO_PYTHON;
+    uint64_t gate = x->idt - x->kernbase + 16 * vec;
+    uint64_t rsp = rsp0 & ~0xFull;
+    if (gate > ram_size || ram_size - gate < 16 || rsp < x->kernbase + 40)
+        return TRAP_TO_PYTHON;      /* Python raises the same error as before */
+    rsp -= 40;
+    uint64_t at = rsp - x->kernbase;
+    if (at > ram_size || ram_size - at < 40)
+        return TRAP_TO_PYTHON;
+    uint16_t lo, mid;
+    uint32_t hi;
+    memcpy(&lo, ram + gate, 2);
+    memcpy(&mid, ram + gate + 6, 2);
+    memcpy(&hi, ram + gate + 8, 4);
+    uint64_t frame[5] = {rip, 0x08, rflags, rsp0, 0x10};
+    memcpy(ram + at, frame, sizeof frame);
+    uint64_t w[2] = {rsp, 0x2};
+    void *wp[2] = {&w[0], &w[1]};
+    if ((err = ucapi.write_batch(uc, x->irq_ids + 1, wp, 2)) != 0)
+        return err;
+    *pc = (uint64_t)lo | (uint64_t)mid << 16 | (uint64_t)hi << 32;
     return 0;
 }

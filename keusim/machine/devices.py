@@ -27,7 +27,12 @@ NIC_DEVICE_PAGES = (IOMMU_PA, *(NIC_PA + 0x1000 * i for i in range(NIC_QUEUES + 
 
 
 class PlatformDevice:
-    """Decodes register accesses from one core; the machine holds the state."""
+    """Decodes register accesses from one core; the machine holds the state.
+
+    PLAT_IPI, PLAT_WAIT and the PLAT_IRQ_CAUSE read have a native twin (fastpath.c
+    ``plat_read``/``plat_write``), used unless ``Machine.native_irqs`` is off or in
+    single-slice mode: change both together (tests/test_native_irq.py compares them).
+    """
 
     def __init__(self, machine):
         self.m = machine

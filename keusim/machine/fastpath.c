@@ -170,6 +170,15 @@ struct fastcore {
      * BF_SYNC: Unicorn wrote the block's start PC before calling the block hook, so a stop
      * at the block start (the exit-request check right after the hook) is unaffected. */
     uint8_t *sync_skip;
+    /* Added at the end: the native wake-up path (docs/architecture.md, "The native
+     * scheduler loop"). Model cycles spent halted (Core.idle, machine.py); the arch's
+     * interrupt entry (keusim/arch/<arch>_trap.c) and its argument, NULL until the kernel
+     * reported ready; the Python callbacks of the platform device, for the registers the
+     * native device (plat_read/plat_write) does not take. */
+    uint64_t idle;
+    irq_entry_fn irq_fn;
+    void *irq_arg;
+    void *py_mmio_read, *py_mmio_write;
 };
 #define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
@@ -241,6 +250,14 @@ struct sched {
     uint64_t ntraps;            /* statistics: system calls delivered natively */
     uint64_t yield_at;          /* return to Python before a slice that starts here or later */
     uint64_t parked_timers;     /* statistics: timer deadlines reached by a parked core */
+    /* Added at the end: the native wake-up path. native_irqs: halted cores are woken and
+     * interrupts delivered by sched_run, and the platform device's PLAT_IPI, PLAT_WAIT and
+     * PLAT_IRQ_CAUSE are taken natively (0: all in Python, Machine.native_irqs). */
+    uint64_t native_irqs;
+    uint64_t ipi_cycles;        /* Machine.ipi_cycles */
+    uint64_t exception_cycles;  /* Machine.exception_cycles */
+    uint64_t nwakes;            /* statistics: wake-ups and interrupts taken natively */
+    uint64_t ndev;              /* statistics: platform-device accesses taken natively */
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -1130,9 +1147,131 @@ static int wake_all(struct sched *s)
     return bad;
 }
 
+/* -- the native wake-up path ------------------------------------------------------------
+ *
+ * What Machine._python_slice (keusim/machine/machine.py) does when the next core to run
+ * is halted or has an interrupt pending, for the common case: the core is in the kernel
+ * (halted by PLAT_WAIT at CPL0/EL1, or running kernel code with an interrupt pending).
+ * The same decisions in the same order: a halted core's idle time grows by the time it
+ * slept and its clock becomes the wake time; a deadline it reached raises IRQ_TIMER and
+ * turns the timer off; a woken core takes the interrupt (exception_cycles on its clock,
+ * the arch's entry, keusim/arch/<arch>_trap.c); a pending interrupt stops the core at the
+ * first user block (user_stop); the slice ends where Python's would. Everything else
+ * (user mode, a device event or the run's end first, a parked core, a core not ready)
+ * returns NULL, having changed nothing: Python does it as before. The Python yield point
+ * (yield_at) does not stop a wake-up: Python would take the same decisions, only slower;
+ * the loop yields at the next plain start instead. Called with every core real
+ * (wake_all), as Python sees them. */
+static struct fastcore *wake_native(struct sched *s)
+{
+    uint64_t t, horizon, pc = 0;
+    if (!s->native_irqs || !s->inline_ok)
+        return NULL;
+    struct fastcore *p = pick(s, &t, &horizon);
+    if (t >= INF || t >= s->max_cycles || t >= s->device_next || !p->irq_fn
+            || p->spin->state != SP_IDLE)
+        return NULL;
+    int woke = p->state == ST_HALT;
+    uint64_t clock = woke ? t : p->clock;
+    uint64_t irq = p->irq, timer = p->timer;
+    if (timer && clock >= timer) {
+        irq |= 1;   /* IRQ_TIMER (keusim/machine/devices.py) */
+        timer = 0;
+    }
+    if (!irq)
+        return NULL;    /* never: plain_start would have taken it */
+    if (p->irq_fn(p->uc, p->irq_arg, irq, woke, s->ram, s->ram_size, &pc) != 0)
+        return NULL;
+    if (woke) {
+        p->idle += t > p->clock ? t - p->clock : 0;
+        p->clock = t;
+        p->state = ST_RUN;
+    }
+    p->irq = irq;
+    p->timer = timer;
+    if (woke) {
+        p->clock += s->exception_cycles;
+        p->pc = pc;
+    }
+    p->slice_end = slice_end(s, p, horizon);
+    s->nwakes++;
+    return p;
+}
+
+/* The platform device (keusim/machine/devices.py, kernel/include/platform.h), mapped with
+ * these two callbacks on every core (user data: the core). PLAT_IPI, PLAT_WAIT and the
+ * PLAT_IRQ_CAUSE read are taken here when the native wake-up path is on (and not in
+ * single-slice mode, whose trace shows Python's device events); every other access, and
+ * all of them otherwise, goes to the Python device, exactly as before. Offsets and values
+ * are Unicorn's, as the Python callbacks get them (an 8-byte access arrives as two 4-byte
+ * ones: the register's offset, then offset + 4, which no register has). */
+#define PLAT_IPI 0x30
+#define PLAT_IRQ_CAUSE 0x38
+#define PLAT_WAIT 0x40
+typedef uint64_t (*mmio_read_fn)(void *uc, uint64_t off, unsigned size, void *ud);
+typedef void (*mmio_write_fn)(void *uc, uint64_t off, unsigned size, uint64_t value, void *ud);
+
+uint64_t plat_read(void *uc, uint64_t off, unsigned size, struct fastcore *c)
+{
+    struct sched *s = c->sched;
+    if (s->native_irqs && s->inline_ok) {
+        if (off == PLAT_IRQ_CAUSE) {
+            uint64_t bits = c->irq;
+            c->irq = 0;
+            s->ndev++;
+            return bits;
+        }
+        if (off == PLAT_IRQ_CAUSE + 4)  /* the high half: no register, the device reads 0 */
+            return 0;
+    }
+    return ((mmio_read_fn)c->py_mmio_read)(uc, off, size, NULL);
+}
+
+void plat_write(void *uc, uint64_t off, unsigned size, uint64_t value, struct fastcore *c)
+{
+    struct sched *s = c->sched;
+    if (s->native_irqs && s->inline_ok && (off == PLAT_IPI + 4 || off == PLAT_WAIT + 4))
+        return;     /* the high half of an 8-byte write: no register, the device ignores it */
+    if (s->native_irqs && s->inline_ok && (off == PLAT_IPI || off == PLAT_WAIT)) {
+        s->ndev++;
+        if (off == PLAT_IPI) {      /* Machine.send_ipi */
+            if (value >= s->ncores)
+                return;
+            struct fastcore *t = s->core[value];
+            uint64_t at = c->clock + s->ipi_cycles;
+            t->irq |= 2;            /* IRQ_IPI */
+            if (at > t->wake_at)
+                t->wake_at = at;
+        } else {                    /* Core.halt */
+            c->state = ST_HALT;
+        }
+        /* Core.stop: end the slice at the next block boundary. Python's stop also sets
+         * need_py, whose only effect is that the scheduler's next decision is taken by
+         * sched_run after a return to Python, which makes every parked core real: the
+         * same decision is taken here (sched_continue), with the cores made real now. */
+        c->slice_end = 0;
+        wake_all(s);
+        return;
+    }
+    ((mmio_write_fn)c->py_mmio_write)(uc, off, size, value, NULL);
+}
+
+/* With the native wake-up path on: did the loop stop only at the yield point (the next
+ * core could start a plain slice, but at or after yield_at)? Then Python has nothing to
+ * do but look (progress): sched_run returns SCHED_YIELD, not -1, and Python does not
+ * start that slice itself (machine.py step). */
+#define SCHED_YIELD (-2)
+static int only_yield(struct sched *s)
+{
+    uint64_t t, horizon;
+    struct fastcore *p = pick(s, &t, &horizon);
+    return s->native_irqs && s->inline_ok && plain_start(s, p, t) && t >= s->yield_at;
+}
+
 /* Run slices until Python must act. Returns the id of a core whose slice Python must
- * finish (a hook acted, or emu_start failed: s->err), or -1 when Python must start the
- * next slice itself (or the run is over). Every core is real again on return. */
+ * finish (a hook acted, or emu_start failed: s->err), -1 when Python must start the
+ * next slice itself (or the run is over), or SCHED_YIELD (above). Every core is real
+ * again on return. */
 int64_t sched_run(struct sched *s)
 {
     /* Python sees the machine at least every `quantum` cycles of the first core to run
@@ -1142,11 +1281,15 @@ int64_t sched_run(struct sched *s)
     s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
     for (;;) {
         struct fastcore *p = next_real(s);
+        uint64_t ustop = 0;
         if (!p) {
             wake_all(s);
-            return -1;
+            p = wake_native(s);
+            if (!p)
+                return only_yield(s) ? SCHED_YIELD : -1;
+            ustop = 1;      /* an interrupt is pending: Python's k.user_stop = 1 */
         }
-        p->user_stop = 0;
+        p->user_stop = ustop;
         p->need_py = 0;
         p->stop_reason = STOP_NONE;
         s->slices++;

@@ -65,6 +65,8 @@ class FastCore(C.Structure):
         ("pl_line", C.c_uint64 * 8), ("pl_clock", C.c_uint64 * 8), ("pl_next", C.c_uint64),
         ("pl_fresh", C.c_uint64), ("pl_coh", C.c_uint64 * 8), ("flush_clock", C.c_uint64),
         ("pipe", C.c_uint64), ("sync_skip", C.c_void_p),
+        ("idle", C.c_uint64), ("irq_fn", C.c_void_p), ("irq_arg", C.c_void_p),
+        ("py_mmio_read", C.c_void_p), ("py_mmio_write", C.c_void_p),
     ]
 
 
@@ -84,9 +86,13 @@ class Sched(C.Structure):
         ("check_stores", C.c_uint64), ("starts", C.c_uint64),
         ("native_traps", C.c_uint64), ("ntraps", C.c_uint64), ("yield_at", C.c_uint64),
         ("parked_timers", C.c_uint64),
+        ("native_irqs", C.c_uint64), ("ipi_cycles", C.c_uint64),
+        ("exception_cycles", C.c_uint64), ("nwakes", C.c_uint64), ("ndev", C.c_uint64),
     ]
 
 
+SCHED_YIELD = -2
+"""sched_run's answer: stopped only at the yield point, Python has nothing to do."""
 STOP_SLICE = 1
 ST_RUN, ST_HALT = 0, 1   # fastcore.state
 
@@ -224,6 +230,35 @@ class NativeCore:
         its argument struct ``arg`` (kept alive by the caller)."""
         self.k.trap_arg = C.addressof(arg)
         self.k.trap_fn = _addr(lib(), fn_name)
+
+    def set_irq_entry(self, fn_name: str, arg) -> None:
+        """Deliver interrupts to this core natively, when it is in the kernel, with
+        ``fn_name`` (keusim/arch/<arch>_trap.c) and its argument struct ``arg`` (kept alive
+        by the caller)."""
+        self.k.irq_arg = C.addressof(arg)
+        self.k.irq_fn = _addr(lib(), fn_name)
+
+    def map_platform(self, pa: int, size: int, read, write) -> None:
+        """Map the platform device at physical [pa, pa+size) with the native callbacks
+        (fastpath.c ``plat_read``/``plat_write``): they take PLAT_IPI, PLAT_WAIT and the
+        PLAT_IRQ_CAUSE read when the native wake-up path is on, and pass every other access
+        to ``read(offset, size)`` / ``write(offset, size, value)`` as the binding's own
+        ``mmio_map`` would (an exception in them is stored for the caller and stops the
+        core, as with every Python hook)."""
+        from unicorn.unicorn_py3.unicorn import MMIO_READ_CFUNC, MMIO_WRITE_CFUNC, uccallback
+        rd = uccallback(self.uc, MMIO_READ_CFUNC)(lambda uc, off, sz, key: read(off, sz))
+        wr = uccallback(self.uc, MMIO_WRITE_CFUNC)(
+            lambda uc, off, sz, value, key: write(off, sz, value))
+        self.k.py_mmio_read = C.cast(rd, C.c_void_p)
+        self.k.py_mmio_write = C.cast(wr, C.c_void_p)
+        so = lib()
+        ud = C.c_void_p(C.addressof(self.k))
+        err = uclib.uc_mmio_map(self.uc._uch, pa, size, C.c_void_p(_addr(so, "plat_read")), ud,
+                                C.c_void_p(_addr(so, "plat_write")), ud)
+        if err != UC.UC_ERR_OK:
+            raise unicorn.UcError(err)
+        # Keep the callbacks alive, where the binding keeps its own.
+        self.uc._mmio_callbacks[(pa, pa + size)] = (rd, wr)
 
     def hook_shared(self, base: int, size: int) -> None:
         self.hooks.append(_hook_add(self.uc, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE,

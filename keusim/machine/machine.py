@@ -104,7 +104,6 @@ class Core:
         self.machine = machine
         self.id = cid
         self.uc = machine.arch.new_uc()
-        self.idle = 0                 # model cycles spent halted (waiting for an IPI or timer)
         self._trap = None
         self.kernel_traps = 0          # kernel-mode exceptions since the last user-mode one
         self.events: list[str] = []
@@ -188,6 +187,15 @@ class Core:
         return self.native.k.clock
 
     @property
+    def idle(self) -> int:
+        """Model cycles spent halted (waiting for an IPI or timer)."""
+        return self.native.k.idle
+
+    @idle.setter
+    def idle(self, v: int) -> None:
+        self.native.k.idle = v
+
+    @property
     def syscalls(self) -> int:
         """System calls this core delivered to the kernel (natively or from Python)."""
         return self.native.k.syscalls
@@ -262,8 +270,6 @@ class Machine:
         self.arch = arch
         self.ram = RAM(ram_size)
         self.cost = cost or FlatCost()
-        self.ipi_cycles = ipi_cycles
-        self.exception_cycles = exception_cycles
         self.device = PlatformDevice(self)
         self.consoles: dict[int, bytearray] = {}
         self.console_cut: dict[int, int] = {}   # pid -> console bytes past CONSOLE_LIMIT
@@ -301,6 +307,11 @@ class Machine:
         s.device_next = fastpath.INF
         s.check_stores = 1
         s.native_traps = 1
+        # The native wake-up path (fastpath.c wake_native, plat_read/plat_write);
+        # KEUSIM_NATIVE_IRQS=0 turns it off (speed comparisons, bench/).
+        s.native_irqs = int(os.environ.get("KEUSIM_NATIVE_IRQS", "") != "0")
+        self.ipi_cycles = ipi_cycles
+        self.exception_cycles = exception_cycles
         self._sched_ref = C.byref(s)
         self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
         # Devices beyond the platform device (keusim/machine/nic.py): their timed events
@@ -361,6 +372,38 @@ class Machine:
         self._sched.native_traps = int(bool(on))
 
     @property
+    def native_irqs(self) -> bool:
+        """A halted core is woken and its interrupt delivered by native code when it is in
+        the kernel (fastpath.c ``wake_native``, keusim/arch/<arch>_trap.c), and the platform
+        device's PLAT_IPI, PLAT_WAIT and PLAT_IRQ_CAUSE are native registers; False does all
+        of it in Python. Results are identical either way."""
+        return bool(self._sched.native_irqs)
+
+    @native_irqs.setter
+    def native_irqs(self, on: bool) -> None:
+        self._sched.native_irqs = int(bool(on))
+
+    @property
+    def ipi_cycles(self) -> int:
+        """Latency of an inter-processor interrupt, in model cycles."""
+        return self._ipi_cycles
+
+    @ipi_cycles.setter
+    def ipi_cycles(self, v: int) -> None:
+        self._ipi_cycles = v
+        self._sched.ipi_cycles = v
+
+    @property
+    def exception_cycles(self) -> int:
+        """Hardware cost of exception/interrupt entry, charged at delivery."""
+        return self._exception_cycles
+
+    @exception_cycles.setter
+    def exception_cycles(self, v: int) -> None:
+        self._exception_cycles = v
+        self._sched.exception_cycles = v
+
+    @property
     def skip_pc_sync(self) -> bool:
         """Unicorn does not rebuild the guest PC before each memory-hook callback (the
         shared-pool coherence hook's accesses), except in blocks marked BF_SYNC
@@ -410,13 +453,15 @@ class Machine:
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
         uc.mem_map_ptr(0, self.ram.size, UC_PROT_ALL, self.ram.ptr)
-        dev = self.device
-        uc.mmio_map(DEV_PA, DEV_SIZE,
-                    lambda uc, off, size, ud: dev.read(core, off), None,
-                    lambda uc, off, size, value, ud: dev.write(core, off, value), None)
         core.native = fastpath.NativeCore(uc, core.id, self.arch.kernbase,
                                        lambda cid, va, size, root: self._miss(core, va, size),
                                        self._coh)
+        # The platform device: its hot registers natively (native_irqs), the rest here,
+        # with the offsets and values Unicorn passes (no 8-byte reassembly, as before).
+        dev = self.device
+        core.native.map_platform(DEV_PA, DEV_SIZE,
+                                 lambda off, size: dev.read(core, off),
+                                 lambda off, size, value: dev.write(core, off, value))
         if self._coh is not None:
             core.native.hook_shared(self._coh.base, self._coh.size)
         self.arch.install(core)
@@ -639,6 +684,10 @@ class Machine:
             for c in self.cores:
                 c.events.clear()
             rc = fastpath.lib().sched_run(self._sched_ref)
+            if rc == fastpath.SCHED_YIELD:
+                # The loop ran at least one slice and stopped only at the quantum's yield
+                # point: nothing for Python to do (the next step goes on natively).
+                return True
             if rc >= 0:
                 core = self.cores[rc]
                 err, s.err = s.err, 0

@@ -30,4 +30,15 @@ extern struct ucapi ucapi;
 typedef int (*trap_entry_fn)(void *uc, void *arg, uint64_t syndrome, uint64_t *pc);
 #define TRAP_TO_PYTHON 1000
 
+/* A native interrupt entry (keusim/arch/<arch>_trap.c) for a core the scheduler wakes or
+ * finds with an interrupt pending (irq: its IRQ_* bits). It reads the core's privilege:
+ * in user mode it returns TRAP_TO_PYTHON having changed nothing (Python delivers it). In
+ * the kernel it returns 0, after performing the architectural entry of the interrupt
+ * (pending bits say which) when `deliver` is set, with the frame written to RAM
+ * ([ram, ram + ram_size) is physical memory) and *pc set to the handler. TRAP_TO_PYTHON
+ * also when anything is unusual (no vectors, addresses outside RAM); a uc_err on an
+ * emulator error. */
+typedef int (*irq_entry_fn)(void *uc, void *arg, uint64_t irq, int deliver, uint8_t *ram,
+                            uint64_t ram_size, uint64_t *pc);
+
 #endif
