@@ -169,7 +169,8 @@ def run(quick: bool = False, out: str | Path | None = None, workers: int | None 
         return "; ".join(f"{k}: {fn(v)}" for k, v in summary.items())
 
     def span(values) -> str:
-        lo, hi = fmt(min(values := list(values))), fmt(max(values))
+        v = list(values)
+        lo, hi = fmt(min(v)), fmt(max(v))
         return lo if lo == hi else f"{lo}-{hi}"
 
     rows = [

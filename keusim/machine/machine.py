@@ -385,22 +385,22 @@ class Machine:
 
     @property
     def ipi_cycles(self) -> int:
-        """Latency of an inter-processor interrupt, in model cycles."""
-        return self._ipi_cycles
+        """Latency of an inter-processor interrupt, in model cycles (held by the native
+        scheduler, which charges it on the native path)."""
+        return self._sched.ipi_cycles
 
     @ipi_cycles.setter
     def ipi_cycles(self, v: int) -> None:
-        self._ipi_cycles = v
         self._sched.ipi_cycles = v
 
     @property
     def exception_cycles(self) -> int:
-        """Hardware cost of exception/interrupt entry, charged at delivery."""
-        return self._exception_cycles
+        """Hardware cost of exception/interrupt entry, charged at delivery (held by the
+        native scheduler)."""
+        return self._sched.exception_cycles
 
     @exception_cycles.setter
     def exception_cycles(self, v: int) -> None:
-        self._exception_cycles = v
         self._sched.exception_cycles = v
 
     @property
