@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv-owner demo test setup lint clean bench sysdeps docs-check docs-update notebooks
+.PHONY: venv-owner demo test setup lint clean bench sysdeps docs-check docs-update notebooks unicorn
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -21,10 +21,22 @@ venv-owner: $(STAMP)
 	  echo "keusim: .venv runs the package from '$$got', not $$here: installing this checkout"; \
 	  $(VPY) -m pip install -q -e '.[test]'; fi
 
-setup: venv-owner sysdeps
+# keusim's libunicorn (tools/unicorn/build.sh, about a minute): the same results as the
+# wheel's, with only pages under a memory hook on the slow path. Built once per venv and
+# patch; if it cannot be built, the wheel's library stays in use and a line says why.
+UCSTAMP := $(VENV)/.unicorn
+$(UCSTAMP): $(STAMP) tools/unicorn/hooked-pages.patch tools/unicorn/build.sh
+	@sh tools/unicorn/build.sh $(abspath $(VPY)) $(abspath $(VENV))/lib/keusim-unicorn
+	@touch $@
+
+unicorn:
+	@rm -f $(UCSTAMP)
+	@$(MAKE) --no-print-directory $(UCSTAMP)
+
+setup: venv-owner sysdeps $(UCSTAMP)
 
 # The paper's headline claims on this host (quick mode) and the containment demo.
-demo: venv-owner
+demo: venv-owner $(UCSTAMP)
 	$(VPY) -m keusim demo
 
 # JupyterLab on notebooks/, with this venv's Python registered as the `python3` kernel
@@ -39,7 +51,7 @@ $(NBSTAMP): $(STAMP)
 notebooks: $(NBSTAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
-test: venv-owner sysdeps
+test: venv-owner sysdeps $(UCSTAMP)
 	$(VPY) -m pytest -n 2 -q tests
 
 lint: $(STAMP)

@@ -9,7 +9,10 @@ with Unicorn's slow memory path as Unicorn ships it (``KEUSIM_PLAIN_UNICORN=1``:
 PC sync, no cached RAM lookup; docs/unicorn.md), and once with fast-forward but with the
 native wake-up path off (``KEUSIM_NATIVE_IRQS=0``: halted cores woken, interrupts delivered
 and the platform device's IPI, wait and cause registers served in Python, as before the
-fourth round; column `RT/s py wake`); then the guests' ring code built for
+fourth round; column `RT/s py wake`); with keusim's libunicorn loaded (tools/unicorn,
+`make unicorn`: only pages under a memory hook take Unicorn's slow path), once more in a
+child process with the wheel's library (``KEUSIM_STOCK_UNICORN=1``, column `RT/s wheel`);
+then the guests' ring code built for
 the host and run between two pinned processes (keusim.model.harness.run_ring). The
 simulated rate is the difference between a long and a short run (round trips and host
 seconds), so boot and start-up cancel. It also prints model cycles per round trip (the
@@ -17,6 +20,7 @@ same with fast-forward on and off: reports are byte-identical) and how many time
 than the host the simulation is.
 
     .venv/bin/python bench/ring_speed.py [--size 64] [--repeat 3] [--verified] [--no-native]
+    [--arch x86_64]
 
 Absolute host times are noisy on a shared machine; compare the ratios.
 """
@@ -24,11 +28,14 @@ Absolute host times are noisy on a shared machine; compare the ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
+from keusim.machine import fastpath
 from keusim.manifest import resolve
 from keusim.system import build_images, run
 
@@ -77,6 +84,20 @@ def rate(arch: str, small: int, big: int, size: int, verified: bool,
     return (big - small) / dt, cyc, (r2.instructions - r1.instructions) / dt
 
 
+def wheel_rate(arch: str, small: int, big: int, size: int, verified: bool
+               ) -> tuple[float, float]:
+    """rate() with fast-forward, in a child process that loads the wheel's libunicorn."""
+    env = {k: v for k, v in os.environ.items() if k != "LIBUNICORN_PATH"}
+    env["KEUSIM_STOCK_UNICORN"] = "1"
+    args = [sys.executable, __file__, "--child", arch, "--small", str(small), "--big",
+            str(big), "--size", str(size)] + (["--verified"] if verified else [])
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if got["hooked_pages"]:
+        raise SystemExit("the child meant to run the wheel's libunicorn loaded keusim's")
+    return got["rate"], got["cycles"]
+
+
 def native_rate(size: int) -> float:
     """Round trips per second of the same ring code between two host processes."""
     from keusim.model.harness import run_ring
@@ -94,18 +115,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verified", action="store_true", help="verified notify mode")
     ap.add_argument("--no-native", action="store_true", help="skip the host measurement")
     ap.add_argument("--arch", action="append", choices=ARCHES)
+    ap.add_argument("--child", choices=ARCHES, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     big = a.big or (2000 if a.verified else 20000)
+    if a.child:
+        r, c, _ = rate(a.child, a.small, big, a.size, a.verified, True)
+        print(json.dumps({"rate": r, "cycles": c, "hooked_pages": fastpath.HOOKED_PAGES}))
+        return 0
+    import unicorn.unicorn_py3.unicorn as ucmod
+    lib = getattr(ucmod.uclib, "_name", "?")
+    print(f"libunicorn: {'keusim build (hooked pages)' if fastpath.HOOKED_PAGES else 'the wheel'}"
+          f" at {lib}")
     native = None if a.no_native else native_rate(a.size)
     print(f"simulated pingpong, {a.size}-byte messages{' (verified notify)' if a.verified else ''}, "
           f"profile host: round trips per host second (difference of {big} and {a.small} "
           f"round trips; medians of {a.repeat})")
     print(f"{'arch':<8}{'RT/s ff':>10}{'RT/s no ff':>12}{'ff/no ff':>10}{'RT/s plain':>12}"
-          f"{'ff/plain':>10}{'RT/s py wake':>14}{'ff/py wake':>12}{'insns/s ff':>13}"
-          f"{'cycles/RT':>11}{'RT/s host':>12}{'host/sim':>10}")
+          f"{'ff/plain':>10}{'RT/s py wake':>14}{'ff/py wake':>12}{'RT/s wheel':>12}"
+          f"{'ff/wheel':>10}{'insns/s ff':>13}{'cycles/RT':>11}{'RT/s host':>12}"
+          f"{'host/sim':>10}")
     for arch in a.arch or ARCHES:
         on, off, ratio, pl, pratio, pw, wratio, ins = [], [], [], [], [], [], [], []
+        wh, hratio = [], []
         c_on = c_off = c_pl = c_pw = 0.0
+        c_wh = None
         for _ in range(a.repeat):
             r_on, c_on, x_on = rate(arch, a.small, big, a.size, a.verified, True)
             r_off, c_off, _ = rate(arch, a.small, big, a.size, a.verified, False)
@@ -119,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             pratio.append(r_on / r_pl)
             wratio.append(r_on / r_pw)
             ins.append(x_on)
+            if fastpath.HOOKED_PAGES:
+                r_wh, c_wh = wheel_rate(arch, a.small, big, a.size, a.verified)
+                wh.append(r_wh)
+                hratio.append(r_on / r_wh)
+        if c_wh is not None and c_wh != c_on:
+            raise SystemExit(f"{arch}: cycles per round trip differ with keusim's libunicorn "
+                             f"({c_on}) and the wheel's ({c_wh}): a bug")
         if not c_on == c_off == c_pl == c_pw:
             raise SystemExit(f"{arch}: cycles per round trip differ with fast-forward on "
                              f"({c_on}), off ({c_off}), plain Unicorn ({c_pl}) and the "
@@ -128,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{arch:<8}{m_on:>10,.0f}{statistics.median(off):>12,.0f}"
               f"{statistics.median(ratio):>10.2f}{statistics.median(pl):>12,.0f}"
               f"{statistics.median(pratio):>10.2f}{statistics.median(pw):>14,.0f}"
-              f"{statistics.median(wratio):>12.2f}{statistics.median(ins) / 1e6:>11.1f} M"
+              f"{statistics.median(wratio):>12.2f}"
+              + (f"{statistics.median(wh):>12,.0f}{statistics.median(hratio):>10.2f}"
+                 if wh else f"{'-':>12}{'-':>10}")
+              + f"{statistics.median(ins) / 1e6:>11.1f} M"
               f"{c_on:>11.2f}{host}")
     return 0
 

@@ -10,7 +10,28 @@ The library API is the product; the CLI, experiments and notebooks are thin laye
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
 from keusim.errors import KeusimError
+
+
+def _patched_unicorn() -> None:
+    """Load keusim's libunicorn (tools/unicorn/build.sh, run by `make setup`) when it
+    was built into this environment: translated loads and stores keep the inline TLB path
+    and only pages under a memory hook take the slow one (docs/unicorn.md). Results are
+    byte-identical with the wheel's library; only host speed differs. An explicit
+    LIBUNICORN_PATH wins; KEUSIM_STOCK_UNICORN=1 keeps the wheel's library."""
+    if "unicorn" in _sys.modules or _os.environ.get("LIBUNICORN_PATH"):
+        return
+    if _os.environ.get("KEUSIM_STOCK_UNICORN", "") not in ("", "0"):
+        return
+    d = _os.path.join(_sys.prefix, "lib", "keusim-unicorn")
+    if _os.path.exists(_os.path.join(d, "libunicorn.so.2")):
+        _os.environ["LIBUNICORN_PATH"] = d
+
+
+_patched_unicorn()
 
 __all__ = ["KeusimError", "__version__", "demo", "new_project", "reproduce", "run", "sweep"]
 __version__ = "0.1.0"

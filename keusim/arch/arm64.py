@@ -45,9 +45,9 @@ from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
 from keusim.arch.arm64_facts import TOOLCHAIN
-from keusim.arch.isa import new_disassembler, spin_eligible
+from keusim.arch.isa import may_store, new_disassembler, spin_eligible
 from keusim.errors import ArchError
-from keusim.machine.fastpath import BF_SPIN, BF_SVC
+from keusim.machine.fastpath import BF_NOSTORE, BF_SPIN, BF_SVC
 from keusim.machine.pagetable import DEV, R, U, W
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RegBatch, RegReader, flush_tlb
@@ -470,6 +470,8 @@ class Arm64:
         BF_SVC with the immediate in bits 16-31 when it ends in ``svc #imm`` (the native
         entry builds the syndrome from it)."""
         flags = BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
+        if flags and not may_store(insns, self.name):
+            flags |= BF_NOSTORE
         last = insns[-1]
         if last.mnemonic == "svc" and last.operands:
             flags |= BF_SVC | (last.operands[0].imm & 0xFFFF) << 16

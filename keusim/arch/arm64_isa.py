@@ -14,6 +14,7 @@ from keusim.arch.isa import uops as _uops
 
 CS_ARCH, CS_MODE = cs.CS_ARCH_ARM64, cs.CS_MODE_ARM
 OP_IMM = A64.ARM64_OP_IMM
+OP_MEM = A64.ARM64_OP_MEM
 
 _A64_EXACT: Mapping[str, str] = MappingProxyType({
     **dict.fromkeys("""add adds sub subs adc adcs sbc sbcs and ands orr orn eor eon bic

@@ -162,6 +162,33 @@ def spin_eligible(insns, arch: str, classes: frozenset[str], writes) -> bool:
     return True
 
 
+# Instruction classes that never write memory by themselves (a memory operand they write,
+# as x86 `mov [rbx], rax` of class "move" does, is checked separately).
+_NO_STORE_CLASSES = frozenset({"alu", "move", "shift", "mul", "branch", "branch_taken", "ret",
+                               "pause", "nop", "load", "load_acquire", "fence",
+                               "fence_light"})
+
+
+def may_store(insns, arch: str) -> bool:
+    """False only when no instruction of the block can write memory: each is of a class
+    in :data:`_NO_STORE_CLASSES` and has no memory operand that capstone marks written
+    (or, for a class other than a load, leaves unmarked). Implicit stack writes (push,
+    call, enter) are of other classes. A spin loop made of such blocks needs no store
+    check (fastpath.c BF_NOSTORE)."""
+    mod = _isa(arch)
+    for i in insns:
+        cls = decode(i, arch).cls
+        if cls not in _NO_STORE_CLASSES:
+            return True
+        for op in i.operands:
+            if op.type != mod.OP_MEM:
+                continue
+            if op.access & cs.CS_AC_WRITE or (not op.access
+                                               and cls not in ("load", "load_acquire")):
+                return True
+    return False
+
+
 def new_disassembler(arch: str) -> cs.Cs:
     """A fresh capstone disassembler for ``arch`` with detail on, as the machine uses."""
     mod = _isa(arch)

@@ -42,9 +42,9 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from keusim.arch.isa import new_disassembler, spin_eligible
+from keusim.arch.isa import may_store, new_disassembler, spin_eligible
 from keusim.arch.x86_64_facts import TOOLCHAIN
-from keusim.machine.fastpath import BF_SPIN, BF_SYNC
+from keusim.machine.fastpath import BF_NOSTORE, BF_SPIN, BF_SYNC
 from keusim.machine.pagetable import DEV, R, U, W, translate
 from keusim.machine.pagetable import X as PX
 from keusim.machine.ucutil import RawBatch, RegBatch, RegReader, flush_tlb
@@ -404,6 +404,8 @@ class X86_64:
         BF_SYNC when it holds port I/O or sysenter, whose Python hooks read RIP (Unicorn
         syncs it before those hooks only when the block does not skip the sync)."""
         flags = BF_SPIN if spin_eligible(insns, self.name, _SPIN_CLASSES, _SPIN_WRITES) else 0
+        if flags and not may_store(insns, self.name):
+            flags |= BF_NOSTORE
         if any(i.id in _PORT_IO or i.id == cs.x86.X86_INS_SYSENTER for i in insns):
             flags |= BF_SYNC
         return flags

@@ -14,6 +14,7 @@ from keusim.arch.isa import uops as _uops
 
 CS_ARCH, CS_MODE = cs.CS_ARCH_X86, cs.CS_MODE_64
 OP_IMM = X86.X86_OP_IMM
+OP_MEM = X86.X86_OP_MEM
 
 _X86_FAMILY = {
     **dict.fromkeys("al ah ax eax rax".split(), "rax"),

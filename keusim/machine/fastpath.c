@@ -47,6 +47,11 @@ struct bentry {
 /* BF_SYNC: a hook in the block reads the PC (x86 sysenter, port I/O): keep Unicorn's
  * per-access PC sync for it (fastcore.sync_skip). */
 #define BF_SYNC 4u
+/* BF_NOSTORE: no instruction of the block writes memory (keusim.arch.isa.may_store). A
+ * loop made only of such blocks cannot store, so its second iteration is recorded without
+ * the all-RAM store hook (fast_spin_write could never fire). With a Unicorn that keeps the
+ * inline fast path for unhooked pages, adding that hook empties the emulated TLB. */
+#define BF_NOSTORE 8u
 
 /* Coherence state of the shared region, one record per 64-byte line (MSI-like). */
 struct kcoh {
@@ -221,6 +226,8 @@ struct spin {
     uint64_t disturbed;         /* another agent may have written what it read */
     size_t whook;
     uint64_t hooked;
+    uint64_t stores;            /* a block of the loop may write memory (no BF_NOSTORE) */
+    uint64_t storeless;         /* only loops without stores park (fastcore_spin_storeless) */
     uint64_t wake;              /* parked, and something it reads may have changed */
     uint64_t fixed, insns, sreads;  /* per iteration: cost (1/256 cycles), insns, reads */
     uint64_t regs[SPIN_MAX][SPIN_NREG];
@@ -831,6 +838,7 @@ static void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
     sp->va[0] = va;
     sp->cost[0] = e->cost;
     sp->ninsn[0] = e->ninsn;
+    sp->stores = !(e->flags & BF_NOSTORE);
     sp->r0 = c->shared_reads;
     sp->w0 = c->shared_writes;
 }
@@ -1043,6 +1051,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
                 sp->va[sp->n] = va;
                 sp->cost[sp->n] = e->cost;
                 sp->ninsn[sp->n] = e->ninsn;
+                sp->stores |= !(e->flags & BF_NOSTORE);
                 sp->n++;
             }
             return 0;
@@ -1056,12 +1065,18 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             spin_fail(c, 1);
             return 0;
         }
-        if (ucapi.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
-                         (void *)fast_spin_write, c, 1, 0) != 0) {
+        if (sp->stores && sp->storeless) {
             spin_fail(c, 1);
             return 0;
         }
-        sp->hooked = 1;
+        if (sp->stores) {
+            if (ucapi.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
+                             (void *)fast_spin_write, c, 1, 0) != 0) {
+                spin_fail(c, 1);
+                return 0;
+            }
+            sp->hooked = 1;
+        }
         sp->recordings++;
         sp->state = SP_REC2;
         sp->pos = 1;
@@ -1335,6 +1350,18 @@ int fastcore_spin_init(struct fastcore *c)
         for (int i = 0; i < SPIN_NREG; i++)
             c->spin->ptrs[j][i] = &c->spin->regs[j][i];
     return 0;
+}
+
+/* Park only loops that cannot store (every block BF_NOSTORE); a loop that may store is
+ * given up as soon as its first iteration is seen, with the usual back-off. For a Unicorn
+ * whose translated code keeps the inline TLB path for pages no memory hook covers
+ * (docs/unicorn.md, "hooked pages"): there, adding the store hook empties the emulated
+ * TLB, which costs far more than letting the loop spin; keeping it installed for the
+ * whole run would send every store down the slow path. Either way results are the same
+ * (fast-forward is exact); only host speed differs. */
+void fastcore_spin_storeless(struct fastcore *c, uint64_t on)
+{
+    c->spin->storeless = on;
 }
 
 void fastcore_spin_free(struct fastcore *c)

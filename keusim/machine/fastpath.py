@@ -109,6 +109,9 @@ BF_SPIN = 1
 BF_SVC = 2
 """The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
 BF_SYNC = 4
+# No instruction of the block writes memory (keusim.arch.isa.may_store): a spin loop of
+# such blocks is recorded without the all-RAM store hook.
+BF_NOSTORE = 8
 """A hook in the block reads the PC: keep Unicorn's per-access PC sync (fastcore.sync_skip)."""
 INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 
@@ -133,6 +136,7 @@ def lib() -> C.CDLL:
     so.fastcore_dump.restype = C.c_uint64
     so.fastcore_spin_init.argtypes = [C.POINTER(FastCore)]
     so.fastcore_spin_free.argtypes = [C.POINTER(FastCore)]
+    so.fastcore_spin_storeless.argtypes = [C.POINTER(FastCore), C.c_uint64]
     so.fastcore_spin_stats.argtypes = [C.POINTER(FastCore), C.POINTER(C.c_uint64)]
     so.sched_run.argtypes = [C.POINTER(Sched)]
     so.sched_run.restype = C.c_int64
@@ -145,6 +149,12 @@ def lib() -> C.CDLL:
         "uc_emu_start", "uc_reg_read", "uc_reg_write", "uc_reg_read_batch", "uc_reg_write_batch",
         "uc_hook_add", "uc_hook_del", "uc_context_restore", "uc_ctl")))
     return so
+
+
+HOOKED_PAGES = hasattr(uclib, "uc_keusim_hooked_pages")
+"""The loaded libunicorn is keusim's build (tools/unicorn, docs/unicorn.md): translated
+loads and stores keep the inline TLB path, and only pages a memory hook covers take the
+slow one. Results are the same either way; only host speed differs."""
 
 
 def _fn_addr(name: str) -> int:
@@ -275,6 +285,11 @@ class NativeCore:
 
     def clear_costs(self) -> None:
         lib().fastcore_clear(C.byref(self.k))
+
+    def spin_storeless(self, on: bool) -> None:
+        """Fast-forward only spin loops that cannot store (the default with a Unicorn with
+        :data:`HOOKED_PAGES`, where adding the store hook empties the emulated TLB)."""
+        lib().fastcore_spin_storeless(C.byref(self.k), int(on))
 
     def spin_stats(self) -> tuple[int, int, int]:
         """(parks, wakes, fast-forwarded blocks) of spin fast-forward on this core."""

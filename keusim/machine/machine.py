@@ -296,6 +296,11 @@ class Machine:
             raise MachineError(f"{ncores} cores requested; the machine supports at most "
                                f"{fastpath.MAX_CORES}")
         self.fast_forward = fast_forward
+        # Spin loops that may store are parked only after a recorded iteration proved their
+        # stores silent, which needs a store hook over all RAM for that iteration; with
+        # keusim's Unicorn (fastpath.HOOKED_PAGES) adding it empties the emulated TLB, so
+        # such loops spin instead. Exact either way (tests/test_fastforward.py).
+        self._park_store_loops = not fastpath.HOOKED_PAGES
         # The native scheduler (fastpath.c sched_run): one per machine.
         s = self._sched = fastpath.Sched()
         s.ncores = ncores
@@ -442,6 +447,17 @@ class Machine:
         self._max_cycles = v
         self._sched.max_cycles = min(v, fastpath.INF)
 
+    @property
+    def park_store_loops(self) -> bool:
+        """Whether spin loops that contain stores may be fast-forwarded (see __init__)."""
+        return self._park_store_loops
+
+    @park_store_loops.setter
+    def park_store_loops(self, v: bool) -> None:
+        self._park_store_loops = bool(v)
+        for core in self.cores:
+            core.native.spin_storeless(not v)
+
     # -- set-up ---------------------------------------------------------------
     def _attach(self, core: Core) -> None:
         uc = core.uc
@@ -464,6 +480,7 @@ class Machine:
                                  lambda off, size, value: dev.write(core, off, value))
         if self._coh is not None:
             core.native.hook_shared(self._coh.base, self._coh.size)
+            core.native.spin_storeless(not self.park_store_loops)
         self.arch.install(core)
 
     def watch_root_switch(self, va: int) -> None:
