@@ -827,6 +827,10 @@ static int read_regs(struct fastcore *c, void **ptrs)
 static void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
 {
     struct spin *sp = c->spin;
+    if (sp->storeless && !(e->flags & BF_NOSTORE)) {
+        sp->state = SP_IDLE;        /* a loop through this block may store: not parked */
+        return;
+    }
     if (e->skip) {
         e->skip--;
         sp->state = SP_IDLE;
@@ -1048,6 +1052,10 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
                 spin_fail(c, 1);
                 start_rec1(c, e, va);
             } else {
+                if (sp->storeless && !(e->flags & BF_NOSTORE)) {
+                    spin_fail(c, 1);
+                    return 0;
+                }
                 sp->va[sp->n] = va;
                 sp->cost[sp->n] = e->cost;
                 sp->ninsn[sp->n] = e->ninsn;
