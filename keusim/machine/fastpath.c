@@ -1073,11 +1073,7 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
             spin_fail(c, 1);
             return 0;
         }
-        if (sp->stores && sp->storeless) {
-            spin_fail(c, 1);
-            return 0;
-        }
-        if (sp->stores) {
+        if (sp->stores) {           /* never with storeless: such loops ended above */
             if (ucapi.hook_add(c->uc, &sp->whook, 1 << 11 /* UC_HOOK_MEM_WRITE */,
                              (void *)fast_spin_write, c, 1, 0) != 0) {
                 spin_fail(c, 1);
@@ -1360,8 +1356,8 @@ int fastcore_spin_init(struct fastcore *c)
     return 0;
 }
 
-/* Park only loops that cannot store (every block BF_NOSTORE); a loop that may store is
- * given up as soon as its first iteration is seen, with the usual back-off. For a Unicorn
+/* Park only loops that cannot store (every block BF_NOSTORE): a block that may store is
+ * no loop head (start_rec1), and ends a recording with the usual back-off (spin_track). For a Unicorn
  * whose translated code keeps the inline TLB path for pages no memory hook covers
  * (docs/unicorn.md, "hooked pages"): there, adding the store hook empties the emulated
  * TLB, which costs far more than letting the loop spin; keeping it installed for the

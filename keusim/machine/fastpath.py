@@ -109,10 +109,10 @@ BF_SPIN = 1
 BF_SVC = 2
 """The block ends in a system call whose immediate is in bits 16-31 (arm64 svc)."""
 BF_SYNC = 4
-# No instruction of the block writes memory (keusim.arch.isa.may_store): a spin loop of
-# such blocks is recorded without the all-RAM store hook.
-BF_NOSTORE = 8
 """A hook in the block reads the PC: keep Unicorn's per-access PC sync (fastcore.sync_skip)."""
+BF_NOSTORE = 8
+"""No instruction of the block writes memory (keusim.arch.isa.may_store): a spin loop of
+such blocks is recorded without the all-RAM store hook."""
 INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 
 
