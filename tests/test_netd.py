@@ -401,24 +401,68 @@ def test_full_send_buffer_holds_the_request_until_acks_free_room(host):
     assert host.stats()["tcp_retransmit"] == 1
 
 
-def test_full_event_ring_is_not_acknowledged_and_the_peer_resend_is_taken(host):
+def resend_window(peer: Peer, c, base: int, data: bytes, mss: int = 1000) -> None:
+    """Send again what NetD has not acknowledged, as far as its window reaches (go-back-N:
+    the peer's SND.NXT comes back too, so its pure ACKs carry a sequence number NetD
+    accepts while its window is shut)."""
+    una = (c.snd_una - base) & 0xFFFFFFFF
+    end = min(len(data), una + c.peer_window)
+    c.snd_nxt = (base + end) & 0xFFFFFFFF
+    for off in range(una, end, mss):
+        peer.tcp_resend(c, (base + off) & 0xFFFFFFFF, data[off:min(off + mss, end)])
+
+
+def test_full_event_ring_closes_the_window_and_held_bytes_are_delivered(host):
     peer = Peer(host)
     _, s, c = accept_conn(host, peer)
+    base = 0x7000_0000 + 1
     host.hold_events(True)          # the application stops reading: its 64 KiB ring fills
     data = stream(100_000, 6)
-    peer.tcp_send(c, data, mss=1000)
+    peer.tcp_send(c, data, mss=1000)    # ignoring the window NetD advertises
     st = host.stats()
-    assert st["tcp_app_full"] > 0
-    acked = (c.snd_una - (0x7000_0000 + 1)) & 0xFFFFFFFF
-    assert 0 < acked < len(data) and st["tcp_data_in"] == acked
+    acked = (c.snd_una - base) & 0xFFFFFFFF
+    # Bytes inside the window were acknowledged and kept (the receive buffer holds
+    # 16 KiB the ring had no room for); the window then shut and the rest was cut off.
+    assert st["tcp_app_full"] > 0 and st["tcp_beyond_wnd"] > 0
+    assert 16384 < acked < len(data) and st["tcp_data_in"] == acked
+    assert c.peer_window == 0
+    assert not data_of(peer.events, s)
     peer._absorb(host.hold_events(False))
-    got = data_of(peer.events, s)
-    assert got == data[:acked]      # everything acknowledged was delivered, in order
-    # The peer sends the rest again from SND.UNA, as its retransmission timer would.
-    start = c.snd_una
-    for off in range(acked, len(data), 1000):
-        peer.tcp_resend(c, (start + off - acked) & 0xFFFFFFFF, data[off:off + 1000])
-    assert data_of(peer.events, s) == data
+    # Everything acknowledged reaches the application, in order, and the drained
+    # buffer is announced: the window is open again without the peer probing.
+    assert data_of(peer.events, s) == data[:acked]
+    assert c.peer_window == 16384
+    while data_of(peer.events, s) != data:
+        resend_window(peer, c, base, data)
+    assert host.stats()["tcp_data_in"] == len(data)
+
+
+def test_echo_application_blocked_on_its_requests_does_not_deadlock():
+    """The built-in echo stops reading events while its SEND requests wait for send-buffer
+    room; NetD must still take those requests when acknowledgements free the room, so
+    DATA never takes the event ring's last bytes (NETD_EVT_HEADROOM)."""
+    with NetdHost(["--rto", "200", "--tcp-echo", "7"]) as h:
+        peer = Peer(h)
+        peer.arp_request()
+        iss = 0x2000_0000
+        c = peer.connect(51000, 7, iss=iss)
+        assert c.state == "ESTABLISHED"
+        base = iss + 1
+        data = stream(300_000, 8)
+        peer.drop_next = 10**9      # NetD's echo goes unacknowledged: its send buffer fills
+        peer.tcp_send(c, data)
+        st = h.stats()
+        assert st["tcp_app_full"] > 0 and 0 < st["tcp_data_out"] <= 32768
+        peer.drop_next = 0
+        for _ in range(2000):
+            if len(c.received) == len(data):
+                break
+            peer.wait(250)          # a retransmission timeout; the peer's ACKs free room
+            resend_window(peer, c, base, data)
+        assert bytes(c.received) == data
+        st = h.stats()
+        assert st["tcp_data_in"] == len(data) <= st["tcp_data_out"]   # out: with resends
+    assert h.close() == 0
 
 
 def test_hostile_tcp_segments_on_a_live_connection():

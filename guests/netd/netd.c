@@ -19,6 +19,7 @@ const char *const netd_stat_names[ST_COUNT] = {
     "udp_delivered", "udp_app_full",
     "tcp_rx", "tcp_trunc", "tcp_hlen", "tcp_cksum", "tcp_noconn", "tcp_rst_sent",
     "tcp_rst_rx", "tcp_syn_drop", "tcp_out_of_order", "tcp_bad_ack", "tcp_app_full",
+    "tcp_beyond_wnd",
     "tcp_retransmit", "tcp_timeout", "tcp_challenge_ack", "tcp_accepted",
     "tcp_connected", "tcp_data_in", "tcp_data_out",
     "sock_req", "sock_bad_req", "sock_forged", "sock_ring_err",

@@ -21,6 +21,7 @@
 void *memcpy(void *restrict dst, const void *restrict src, size_t n);  /* guests/lib/string.c */
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
 
 #define ETH_HLEN 14
 #define ETH_MTU 1500
@@ -33,8 +34,9 @@ int memcmp(const void *a, const void *b, size_t n);
 #define NETD_ARP_SLOTS 16
 #define NETD_RX_BUDGET 64       /* rx frames handled per poll: a flood waits in the NIC */
 #define NETD_REQ_BUDGET 64      /* requests per application per poll */
+#define NETD_EVT_HEADROOM 512   /* event-ring bytes DATA events leave for answers */
 #define TCP_SNDBUF 32768        /* per connection, power of two: kept until acked */
-#define TCP_RCV_WND 16384       /* fixed advertised window (no window scaling) */
+#define TCP_RCV_WND 16384       /* receive buffer; window = what of it is free (no scaling) */
 #define TCP_MAX_RETRIES 8
 #define TCP_MAX_HALF_OPEN 8     /* SYN_RCVD connections per listener: a SYN flood stops here */
 
@@ -50,6 +52,7 @@ enum netd_stat {
     ST_UDP_DELIVERED, ST_UDP_APP_FULL,
     ST_TCP_RX, ST_TCP_TRUNC, ST_TCP_HLEN, ST_TCP_CKSUM, ST_TCP_NOCONN, ST_TCP_RST_SENT,
     ST_TCP_RST_RX, ST_TCP_SYN_DROP, ST_TCP_OUT_OF_ORDER, ST_TCP_BAD_ACK, ST_TCP_APP_FULL,
+    ST_TCP_BEYOND_WND,
     ST_TCP_RETRANSMIT, ST_TCP_TIMEOUT, ST_TCP_CHALLENGE_ACK, ST_TCP_ACCEPTED,
     ST_TCP_CONNECTED, ST_TCP_DATA_IN, ST_TCP_DATA_OUT,
     ST_SOCK_REQ, ST_SOCK_BAD_REQ, ST_SOCK_FORGED, ST_SOCK_RING_ERR,
@@ -84,7 +87,11 @@ struct sock {
     uint32_t rto_ms;
     uint64_t rto_at;        /* 0 = timer off */
     uint64_t tw_at;         /* TIME_WAIT ends */
+    uint32_t rcv_held;      /* bytes acknowledged but not yet in the event ring (rcvbuf) */
+    uint8_t eof_held;       /* FIN acknowledged; its EOF event follows the held bytes */
+    uint16_t wnd_sent;      /* receive window last advertised */
     uint8_t sndbuf[TCP_SNDBUF];
+    uint8_t rcvbuf[TCP_RCV_WND];  /* in-order bytes the application had no room for */
 };
 
 struct arp_entry {
@@ -192,6 +199,7 @@ int  tcp_listen(struct netd *nd, struct sock *s);
 int  tcp_send(struct netd *nd, struct sock *s, const uint8_t *data, uint32_t len);
 void tcp_close(struct netd *nd, struct sock *s);
 uint32_t tcp_sndbuf_free(const struct sock *s);
+void tcp_drain(struct netd *nd, struct sock *s);
 
 /* sock.c */
 void sock_requests(struct netd *nd);

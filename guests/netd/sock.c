@@ -65,9 +65,22 @@ sock_eport(struct netd *nd, uint8_t proto)
     return 0;
 }
 
+// Bytes free in an event ring (0 when its indices are corrupt: ring_reserve reports
+// that). Read without ordering: a stale tail only understates what is free.
+static uint32_t
+evt_free(const struct ring_ep *ep)
+{
+    uint32_t used = *ep->head - *ep->tail;
+
+    return used > ep->capacity ? 0 : ep->capacity - used;
+}
+
 // Post an event for s into its application's event ring, payload copied once from
 // where it lies (the received frame) into the record. Returns 0 (also when the
-// application has closed s: the event is dropped) or -1 when the ring is full.
+// application has closed s: the event is dropped) or -1 when the ring is full. DATA
+// leaves NETD_EVT_HEADROOM bytes free, so answers to requests always find room: an
+// application that stops reading events until its requests go through (an echo
+// waiting for its request ring) cannot deadlock with NetD waiting for event room.
 int
 sock_event(struct netd *nd, struct sock *s, uint8_t op, uint32_t id, uint32_t addr,
            uint16_t port, const uint8_t *data, uint32_t len)
@@ -81,6 +94,8 @@ sock_event(struct netd *nd, struct sock *s, uint8_t op, uint32_t id, uint32_t ad
 
     if (s->app_closed)
         return 0;
+    if (op == NS_EV_DATA && evt_free(&a->evt) < HDR + len + RING_ALIGN + NETD_EVT_HEADROOM)
+        return -1;
     if (ring_reserve(&a->evt, HDR + len, &out) != 0)
         return -1;
     memcpy(out, &m, HDR);
@@ -254,12 +269,15 @@ sock_requests(struct netd *nd)
     }
 }
 
-// Post RESET events that found the event ring full earlier.
+// Post what found the event ring full earlier: held TCP bytes and EOFs (tcp_drain),
+// then RESET events.
 void
 sock_flush(struct netd *nd)
 {
     for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
+        if (s->used && s->proto == NS_TCP && (s->rcv_held || s->eof_held))
+            tcp_drain(nd, s);
         if (s->used && s->reset_pending &&
             sock_event(nd, s, NS_EV_RESET, 0, s->raddr, s->rport, 0, 0) == 0)
             s->reset_pending = 0;

@@ -2,8 +2,11 @@
  * TCP (RFC 9293, which obsoletes RFC 793).
  *
  * What NetD implements: passive and active open with the three-way handshake
- * (section 3.5), the MSS option (3.7.1), data in both directions with a fixed
- * receive window of TCP_RCV_WND (no window scaling), retransmission on timeout with
+ * (section 3.5), the MSS option (3.7.1), data in both directions with flow control
+ * (3.8.6): the window advertised is the free part of a TCP_RCV_WND receive buffer
+ * that holds, in order, bytes the application's event ring had no room for; bytes
+ * inside the window are acknowledged and never dropped, and a window that opens
+ * again is announced (3.8.6.2.2). No window scaling. Retransmission on timeout with
  * go-back-N from SND.UNA and exponential backoff (RFC 6298 section 5 without RTT
  * sampling: the initial RTO is a configuration value), FIN close from either side
  * (3.6), RST generation and processing (3.10.7), RFC 5961 challenge ACKs for an
@@ -47,12 +50,12 @@ tcp_isn(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport)
     return h + (uint32_t)(nd->now * 250);
 }
 
-// Build and send one segment. d1/d2 are the payload in up to two pieces (the send
-// buffer wraps). Returns 0, or -1 when it could not go out (no frame, no ARP entry).
+// Build and send one segment advertising window wnd. d1/d2 are the payload in up to
+// two pieces (the send buffer wraps). Returns 0, or -1 when it could not go out (no frame, no ARP entry).
 static int
 tcp_emit(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport, uint32_t seq,
-         uint32_t ack, uint8_t flags, const uint8_t *d1, uint32_t n1, const uint8_t *d2,
-         uint32_t n2)
+         uint32_t ack, uint8_t flags, uint32_t wnd, const uint8_t *d1, uint32_t n1,
+         const uint8_t *d2, uint32_t n2)
 {
     struct pkt p;
     uint8_t *t;
@@ -67,7 +70,7 @@ tcp_emit(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport, uint32
     put32(t + 8, (flags & TH_ACK) ? ack : 0);
     t[12] = (uint8_t)((hl / 4) << 4);
     t[13] = flags;
-    put16(t + 14, (flags & TH_RST) ? 0 : TCP_RCV_WND);
+    put16(t + 14, (flags & TH_RST) ? 0 : (uint16_t)wnd);
     put16(t + 16, 0);
     put16(t + 18, 0);
     if (flags & TH_SYN) {
@@ -83,6 +86,13 @@ tcp_emit(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport, uint32
     return ip_output(nd, &p, raddr, 6, hl + n1 + n2);
 }
 
+// The receive window: what the receive buffer has free.
+static uint32_t
+rcv_wnd(const struct sock *s)
+{
+    return TCP_RCV_WND - s->rcv_held;
+}
+
 // Send len bytes of s's send buffer starting at sequence number seq.
 static int
 tcp_xmit(struct netd *nd, struct sock *s, uint8_t flags, uint32_t seq, uint32_t len)
@@ -94,14 +104,17 @@ tcp_xmit(struct netd *nd, struct sock *s, uint8_t flags, uint32_t seq, uint32_t 
         n1 = TCP_SNDBUF - off;
         n2 = len - n1;
     }
-    return tcp_emit(nd, s->raddr, s->lport, s->rport, seq, s->rcv_nxt, flags,
+    s->wnd_sent = (uint16_t)rcv_wnd(s);
+    return tcp_emit(nd, s->raddr, s->lport, s->rport, seq, s->rcv_nxt, flags, s->wnd_sent,
                     s->sndbuf + off, n1, s->sndbuf, n2);
 }
 
 static void
 tcp_ack_now(struct netd *nd, struct sock *s)
 {
-    tcp_emit(nd, s->raddr, s->lport, s->rport, s->snd_nxt, s->rcv_nxt, TH_ACK, 0, 0, 0, 0);
+    s->wnd_sent = (uint16_t)rcv_wnd(s);
+    tcp_emit(nd, s->raddr, s->lport, s->rport, s->snd_nxt, s->rcv_nxt, TH_ACK, s->wnd_sent,
+             0, 0, 0, 0);
 }
 
 // RST in answer to a segment that has no connection (section 3.10.7.1), rate limited.
@@ -113,9 +126,9 @@ tcp_reset_reply(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport,
         return;
     nd->stats[ST_TCP_RST_SENT]++;
     if (flags & TH_ACK)
-        tcp_emit(nd, raddr, lport, rport, ack, 0, TH_RST, 0, 0, 0, 0);
+        tcp_emit(nd, raddr, lport, rport, ack, 0, TH_RST, 0, 0, 0, 0, 0);
     else
-        tcp_emit(nd, raddr, lport, rport, 0, seq + seglen, TH_RST | TH_ACK, 0, 0, 0, 0);
+        tcp_emit(nd, raddr, lport, rport, 0, seq + seglen, TH_RST | TH_ACK, 0, 0, 0, 0, 0);
 }
 
 static int
@@ -187,6 +200,8 @@ tcp_abort(struct netd *nd, struct sock *s, int32_t status)
 
     s->state = TCP_CLOSED;
     s->rto_at = 0;
+    s->rcv_held = 0;    /* bytes the application has not seen go with the connection */
+    s->eof_held = 0;
     if (s->parent >= 0 || s->app_closed) {
         sock_free(nd, s);
         return;
@@ -270,7 +285,7 @@ listen_input(struct netd *nd, struct sock *l, uint32_t src, uint16_t sport, uint
     c->iss = tcp_isn(nd, src, c->lport, sport);
     c->state = TCP_SYN_RCVD;
     tcp_start(nd, c);
-    tcp_emit(nd, src, c->lport, sport, c->iss, c->rcv_nxt, TH_SYN | TH_ACK, 0, 0, 0, 0);
+    tcp_emit(nd, src, c->lport, sport, c->iss, c->rcv_nxt, TH_SYN | TH_ACK, TCP_RCV_WND, 0, 0, 0, 0);
 }
 
 static void
@@ -322,11 +337,22 @@ sync_input(struct netd *nd, struct sock *s, uint8_t flags, uint32_t seq, uint32_
     uint32_t seglen = dlen + ((flags & TH_FIN) ? 1 : 0);
     int ok;
 
-    // First: is the segment acceptable? NetD takes only the next expected bytes.
+    // First: is the segment acceptable? NetD takes only the next expected bytes, and of
+    // them what the window holds: text beyond it is cut off (and a FIN after it), and
+    // with the window shut a segment still counts for its ACK field (section 3.10.7.4).
+    uint32_t room = rcv_wnd(s);
     if (seglen == 0)
-        ok = SEQ_GE(seq, s->rcv_nxt) && SEQ_LT(seq, s->rcv_nxt + TCP_RCV_WND);
+        ok = room == 0 ? seq == s->rcv_nxt
+                       : SEQ_GE(seq, s->rcv_nxt) && SEQ_LT(seq, s->rcv_nxt + room);
     else
-        ok = seq == s->rcv_nxt && dlen <= TCP_RCV_WND;
+        ok = seq == s->rcv_nxt;
+    if (ok && dlen > room) {
+        // A FIN needs no room (an EOF is a flag until posted), so only text is cut.
+        nd->stats[ST_TCP_BEYOND_WND]++;
+        need_ack = 1;
+        flags &= (uint8_t)~TH_FIN;
+        dlen = room;
+    }
     if (!ok) {
         nd->stats[ST_TCP_OUT_OF_ORDER]++;
         if (!(flags & TH_RST))
@@ -402,10 +428,13 @@ sync_input(struct netd *nd, struct sock *s, uint8_t flags, uint32_t seq, uint32_
     int open = s->state == TCP_ESTABLISHED || s->state == TCP_FIN_WAIT_1 ||
                s->state == TCP_FIN_WAIT_2;
     if (dlen > 0 && open) {
-        if (sock_event(nd, s, NS_EV_DATA, 0, s->raddr, s->rport, data, dlen) != 0) {
-            nd->stats[ST_TCP_APP_FULL]++;   /* not acknowledged: the peer sends it again */
-            tcp_ack_now(nd, s);
-            return;
+        // Straight into the event ring; when it is full (or bytes already wait, which
+        // keeps the order) into the receive buffer, which the window kept room for.
+        if (s->rcv_held > 0 ||
+            sock_event(nd, s, NS_EV_DATA, 0, s->raddr, s->rport, data, dlen) != 0) {
+            nd->stats[ST_TCP_APP_FULL]++;
+            memcpy(s->rcvbuf + s->rcv_held, data, dlen);
+            s->rcv_held += dlen;
         }
         s->rcv_nxt += dlen;
         nd->stats[ST_TCP_DATA_IN] += dlen;
@@ -413,11 +442,8 @@ sync_input(struct netd *nd, struct sock *s, uint8_t flags, uint32_t seq, uint32_
     }
     // Eighth: FIN.
     if ((flags & TH_FIN) && open) {
-        if (sock_event(nd, s, NS_EV_EOF, 0, s->raddr, s->rport, 0, 0) != 0) {
-            nd->stats[ST_TCP_APP_FULL]++;
-            tcp_ack_now(nd, s);
-            return;
-        }
+        if (s->rcv_held > 0 || sock_event(nd, s, NS_EV_EOF, 0, s->raddr, s->rport, 0, 0) != 0)
+            s->eof_held = 1;    /* posted after the held bytes (tcp_drain) */
         s->rcv_nxt++;
         need_ack = 1;
         if (s->state == TCP_ESTABLISHED) {
@@ -490,6 +516,40 @@ tcp_input(struct netd *nd, uint32_t src, uint32_t dst, const uint8_t *t, uint32_
         sync_input(nd, s, flags, seq, ack, wnd, t + hl, dlen);
 }
 
+// Move held bytes (then a held EOF) into the application's event ring as it makes
+// room, and announce the window when it has opened by at least min(MSS, half the
+// buffer) since it was last advertised (receiver-side SWS avoidance, 3.8.6.2.2).
+void
+tcp_drain(struct netd *nd, struct sock *s)
+{
+    uint32_t done = 0;
+
+    if (s->app_closed) {
+        s->rcv_held = 0;
+        s->eof_held = 0;
+    }
+    while (done < s->rcv_held) {
+        uint32_t n = s->rcv_held - done;
+        if (n > s->mss)
+            n = s->mss;
+        if (sock_event(nd, s, NS_EV_DATA, 0, s->raddr, s->rport, s->rcvbuf + done, n) != 0)
+            break;
+        done += n;
+    }
+    if (done > 0) {
+        memmove(s->rcvbuf, s->rcvbuf + done, s->rcv_held - done);
+        s->rcv_held -= done;
+    }
+    if (s->eof_held && s->rcv_held == 0 &&
+        sock_event(nd, s, NS_EV_EOF, 0, s->raddr, s->rport, 0, 0) == 0)
+        s->eof_held = 0;
+    if (done > 0 && s->state >= TCP_ESTABLISHED && s->state != TCP_TIME_WAIT) {
+        uint32_t step = s->mss < TCP_RCV_WND / 2 ? s->mss : TCP_RCV_WND / 2;
+        if (rcv_wnd(s) >= (uint32_t)s->wnd_sent + step)
+            tcp_ack_now(nd, s);
+    }
+}
+
 // Retransmission timer (go-back-N from SND.UNA) and TIME_WAIT expiry.
 static void
 tcp_timeout(struct netd *nd, struct sock *s)
@@ -511,7 +571,7 @@ tcp_timeout(struct netd *nd, struct sock *s)
     if (++s->retries > TCP_MAX_RETRIES) {
         nd->stats[ST_TCP_TIMEOUT]++;
         if (s->state != TCP_SYN_SENT)
-            tcp_emit(nd, s->raddr, s->lport, s->rport, s->snd_nxt, 0, TH_RST, 0, 0, 0, 0);
+            tcp_emit(nd, s->raddr, s->lport, s->rport, s->snd_nxt, 0, TH_RST, 0, 0, 0, 0, 0);
         tcp_abort(nd, s, -NS_ETIMEDOUT);
         return;
     }
@@ -519,10 +579,10 @@ tcp_timeout(struct netd *nd, struct sock *s)
     s->rto_ms = s->rto_ms * 2 > RTO_MAX_MS ? RTO_MAX_MS : s->rto_ms * 2;
     s->snd_nxt = s->snd_una;
     if (s->state == TCP_SYN_SENT) {
-        tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, 0, TH_SYN, 0, 0, 0, 0);
+        tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, 0, TH_SYN, TCP_RCV_WND, 0, 0, 0, 0);
         s->snd_nxt = s->iss + 1;
     } else if (s->state == TCP_SYN_RCVD) {
-        tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, s->rcv_nxt, TH_SYN | TH_ACK, 0, 0, 0, 0);
+        tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, s->rcv_nxt, TH_SYN | TH_ACK, TCP_RCV_WND, 0, 0, 0, 0);
         s->snd_nxt = s->iss + 1;
     } else {
         tcp_output(nd, s);
@@ -556,7 +616,7 @@ tcp_arp_resolved(struct netd *nd, uint32_t ip)
     for (uint32_t i = 0; i < nd->sock_hi; i++) {
         struct sock *s = &nd->socks[i];
         if (s->used && s->proto == NS_TCP && s->state == TCP_SYN_SENT && s->raddr == ip)
-            tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, 0, TH_SYN, 0, 0, 0, 0);
+            tcp_emit(nd, s->raddr, s->lport, s->rport, s->iss, 0, TH_SYN, TCP_RCV_WND, 0, 0, 0, 0);
     }
 }
 
@@ -576,7 +636,7 @@ tcp_connect(struct netd *nd, struct sock *s, uint32_t addr, uint16_t port, uint3
     s->iss = tcp_isn(nd, addr, s->lport, port);
     s->state = TCP_SYN_SENT;
     tcp_start(nd, s);
-    tcp_emit(nd, addr, s->lport, port, s->iss, 0, TH_SYN, 0, 0, 0, 0);
+    tcp_emit(nd, addr, s->lport, port, s->iss, 0, TH_SYN, TCP_RCV_WND, 0, 0, 0, 0);
     return 0;
 }
 
