@@ -254,8 +254,7 @@ def boot(machine, kernel: ElfImage, procs: list[BootProc], chans: list[BootChan]
         perm = R | (W if s.flags & 2 else 0) | (X if s.flags & 1 else 0)
         for p in range((s.vaddr - kb) & ~(PAGE - 1), _up(s.vaddr - kb + s.memsz), PAGE):
             text[p] = perm
-    for pa in range(0, ram.size, PAGE):
-        tb.map_page(kb + pa, pa, text.get(pa, R | W))
+    tb.map_pages(kb, 0, ram.size // PAGE, lambda pa: text.get(pa, R | W))
     tb.map_page(kb + DEV_PA, DEV_PA, R | W | DEV)
     for pa in NIC_DEVICE_PAGES:   # the IOMMU and NIC pages (used only when bootinfo.nic)
         tb.map_page(kb + pa, pa, R | W | DEV)
