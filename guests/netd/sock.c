@@ -78,9 +78,10 @@ evt_free(const struct ring_ep *ep)
 // Post an event for s into its application's event ring, payload copied once from
 // where it lies (the received frame) into the record. Returns 0 (also when the
 // application has closed s: the event is dropped) or -1 when the ring is full. DATA
-// leaves NETD_EVT_HEADROOM bytes free, so answers to requests always find room: an
-// application that stops reading events until its requests go through (an echo
-// waiting for its request ring) cannot deadlock with NetD waiting for event room.
+// leaves about NETD_EVT_HEADROOM bytes free (record rounding and a wrap come out of
+// it) for the answers sock_requests reserves room for, so an application that stops
+// reading events until its requests go through (an echo waiting for its request
+// ring) cannot deadlock with NetD waiting for event room.
 int
 sock_event(struct netd *nd, struct sock *s, uint8_t op, uint32_t id, uint32_t addr,
            uint16_t port, const uint8_t *data, uint32_t len)

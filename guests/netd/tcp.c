@@ -51,7 +51,8 @@ tcp_isn(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport)
 }
 
 // Build and send one segment advertising window wnd. d1/d2 are the payload in up to
-// two pieces (the send buffer wraps). Returns 0, or -1 when it could not go out (no frame, no ARP entry).
+// two pieces (the send buffer wraps). Returns 0, or -1 when it could not go out (no
+// frame, no ARP entry).
 static int
 tcp_emit(struct netd *nd, uint32_t raddr, uint16_t lport, uint16_t rport, uint32_t seq,
          uint32_t ack, uint8_t flags, uint32_t wnd, const uint8_t *d1, uint32_t n1,

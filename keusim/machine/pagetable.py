@@ -3,7 +3,7 @@
 Both architectures use the same tree shape (four 9-bit indices above a 12-bit
 offset, 48-bit virtual addresses); only the entry encoding differs, and that lives
 in each backend as a :class:`PteCodec`. The loader builds the kernel's boot tables
-with :func:`map_range`; the mapping dump reads the kernel's tables back with
+with :meth:`TableBuilder.map_pages`; the mapping dump reads the kernel's tables back with
 :func:`walk_all`, straight from emulated RAM.
 """
 
@@ -76,20 +76,16 @@ class TableBuilder:
         one RAM write per last-level table instead of one per page (the boot direct map
         is 16 Ki pages).
         """
+        leaf = self.codec.leaf
         k = 0
         while k < n:
             v = va + k * PAGE
             t = self._leaf_table(v)
             i0 = _idx(v, 0)
             m = min(512 - i0, n - k)
-            leaf = self.codec.leaf
             ents = [leaf(p, perm(p), 0) for p in range(pa + k * PAGE, pa + (k + m) * PAGE, PAGE)]
             self.ram.write(t + 8 * i0, struct.pack(f"<{m}Q", *ents))
             k += m
-
-    def map_range(self, va: int, pa: int, size: int, perm: int) -> None:
-        for off in range(0, size, PAGE):
-            self.map_page(va + off, pa + off, perm)
 
 
 @dataclass(frozen=True)
