@@ -142,3 +142,82 @@ def test_runs_report_byte_identical_json_with_either_library():
     assert all(r[2] for r in got)
     for g, w in zip(got, want, strict=True):
         assert g[3] == w[3], f"{g[0]} {g[1]}: reports differ"
+
+
+# Exits: keusim's build tests the exit request inline at each TB start and after slow-path
+# accesses only (cputlb.c uc_exit_after_access), where Unicorn calls a helper at every TB
+# start and after every load and store. Where the guest stops must not change: a memory hook
+# that calls emu_stop in the middle of a block (on a load, and on a store), an unmapped load
+# in the middle of a block (an error), and an emu_stop from the block hook. Each case
+# reports the PC, the registers, the memory and the callbacks up to the stop, on both
+# architectures.
+EXITS = r'''
+import json, struct
+import keusim
+from unicorn import *
+from unicorn import x86_const as X, arm64_const as A
+from unicorn.unicorn_py3.unicorn import uclib
+
+def x86():
+    def movi(r, v): return bytes([0x48, 0xc7, 0xc0 | r]) + struct.pack("<i", v)
+    ST, LD = b"\x48\x89\x03", b"\x48\x8b\x0b"       # mov [rbx], rax; mov rcx, [rbx]
+    INC = b"\x48\xff\xc2"                           # inc rdx
+    blk = lambda a, b: (movi(0, 0x77) + movi(3, a) + INC + ST + INC + movi(3, b) + LD + INC
+                        + b"\xeb\x00")
+    regs = (X.UC_X86_REG_RIP, X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX,
+            X.UC_X86_REG_RDX)
+    return Uc(UC_ARCH_X86, UC_MODE_64), blk, regs
+
+def arm():
+    def movi(r, v): return struct.pack("<I", 0xd2800000 | (v & 0xffff) << 5 | r)
+    ST, LD = struct.pack("<I", 0xf9000020), struct.pack("<I", 0xf9400022)  # str x0,[x1]; ldr x2,[x1]
+    INC = struct.pack("<I", 0x91000463)             # add x3, x3, #1
+    B = struct.pack("<I", 0x14000001)               # b .+4
+    blk = lambda a, b: (movi(0, 0x77) + movi(1, a) + INC + ST + INC + movi(1, b) + LD + INC + B)
+    regs = (A.UC_ARM64_REG_PC, A.UC_ARM64_REG_X0, A.UC_ARM64_REG_X1, A.UC_ARM64_REG_X2,
+            A.UC_ARM64_REG_X3)
+    return Uc(UC_ARCH_ARM64, UC_MODE_ARM), blk, regs
+
+out = []
+for mk in (x86, arm):
+    for case in ("stop-on-store", "stop-on-load", "unmapped-load", "stop-in-block-hook"):
+        uc, blk, regs = mk()
+        uc.mem_map(0, 0x8000)
+        a, b = 0x4000, (0x9000 if case == "unmapped-load" else 0x5000)
+        code = blk(0x6000, 0x6008) + blk(a, b) + blk(0x6010, 0x6018)
+        uc.mem_write(0x1000, code)
+        ev = []
+        def mem(uc, access, addr, size, value, ud):
+            ev.append(["mem", int(access), addr, size])
+            if ((case == "stop-on-store" and addr == a) or (case == "stop-on-load" and addr == b)):
+                uc.emu_stop()
+        def block(uc, addr, size, ud):
+            ev.append(["block", addr])
+            if case == "stop-in-block-hook" and len([e for e in ev if e[0] == "block"]) == 2:
+                uc.emu_stop()
+        uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, mem, None, 0x4000, 0x5fff)
+        uc.hook_add(UC_HOOK_BLOCK, block)
+        err = None
+        try:
+            uc.emu_start(0x1000, 0x1000 + len(code))
+        except UcError as e:
+            err = e.errno
+        out.append([mk.__name__, case, err, ev, [uc.reg_read(r) for r in regs],
+                    bytes(uc.mem_read(0x4000, 0x2020)).hex()])
+print(json.dumps({"patched": hasattr(uclib, "uc_keusim_hooked_pages"), "out": out}))
+'''
+
+
+def test_exits_stop_where_the_wheels_library_stops():
+    got = _run(EXITS, patched=True)
+    want = _run(EXITS, patched=False)
+    assert got["patched"] and not want["patched"]
+    assert got["out"] == want["out"]
+    by = {(r[0], r[1]): r for r in got["out"]}
+    for arch in ("x86", "arm"):
+        # Each stop came before the rest of its block: the third block never ran, and the
+        # unmapped load is an error, not a value.
+        for case in ("stop-on-store", "stop-on-load", "stop-in-block-hook"):
+            blocks = [e for e in by[(arch, case)][3] if e[0] == "block"]
+            assert len(blocks) == 2 and by[(arch, case)][2] is None, (arch, case)
+        assert by[(arch, "unmapped-load")][2] == 6        # UC_ERR_READ_UNMAPPED

@@ -184,7 +184,11 @@ struct fastcore {
     irq_entry_fn irq_fn;
     void *irq_arg;
     void *py_mmio_read, *py_mmio_write;
+    /* Added at the end: the last entry found at each of MRU_SLOTS slots (by address), for
+     * lookup without hashing; emptied whenever the table's entries move. */
+    struct bentry *mru[256];
 };
+#define MRU_SLOTS 256
 #define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
@@ -265,6 +269,12 @@ struct sched {
     uint64_t exception_cycles;  /* Machine.exception_cycles */
     uint64_t nwakes;            /* statistics: wake-ups and interrupts taken natively */
     uint64_t ndev;              /* statistics: platform-device accesses taken natively */
+    /* Added at the end: the nested core switch (sched_continue). nest: on (1) or off
+     * (Machine.nested_switch); in_run: sched_run is running slices (a slice Python started
+     * never nests); depth: a nested slice is running; pending: 1 + the id of a nested core
+     * whose slice Python must finish (0: none), pending_err its uc_err; nested: statistics,
+     * slices started nested. */
+    uint64_t nest, in_run, depth, pending, pending_err, nested;
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -283,6 +293,7 @@ int fastcore_init(struct fastcore *c, unsigned log2)
     c->tmask = (1ull << log2) - 1;
     c->tcount = 0;
     c->table = calloc(c->tmask + 1, sizeof(struct bentry));
+    memset(c->mru, 0, sizeof c->mru);
     return c->table ? 0 : -1;
 }
 
@@ -290,6 +301,7 @@ void fastcore_free(struct fastcore *c)
 {
     free(c->table);
     c->table = NULL;
+    memset(c->mru, 0, sizeof c->mru);
 }
 
 static inline uint64_t hash(uint64_t va, uint64_t root)
@@ -310,6 +322,7 @@ static void grow(struct fastcore *c)
     c->tmask = oldn * 2 - 1;
     c->tcount = 0;
     c->table = calloc(c->tmask + 1, sizeof(struct bentry));
+    memset(c->mru, 0, sizeof c->mru);
     for (uint64_t i = 0; i < oldn; i++)
         if (old[i].va) {
             struct bentry *e = insert(c, old[i].va, old[i].root, old[i].cost, old[i].ninsn,
@@ -350,10 +363,25 @@ static inline struct bentry *lookup(struct fastcore *c, uint64_t va, uint64_t ro
     }
 }
 
+/* lookup, first in the MRU slots: a block that ran recently is found without hashing. */
+static inline struct bentry *lookup_mru(struct fastcore *c, uint64_t va, uint64_t root)
+{
+    struct bentry **slot = &c->mru[((va >> 2) ^ (root >> 12)) & (MRU_SLOTS - 1)];
+    struct bentry *e = *slot;
+    if (e && e->va == va && e->root == root)
+        return e;
+    e = lookup(c, va, root);
+    if (e)
+        *slot = e;
+    return e;
+}
+
 /* Copy up to max table entries with a nonzero count to out; returns how many. */
 uint64_t fastcore_dump(struct fastcore *c, struct bentry *out, uint64_t max)
 {
     uint64_t n = 0;
+    if (!c->table)          /* freed (Machine.close): nothing to report */
+        return 0;
     for (uint64_t i = 0; i <= c->tmask && n < max; i++)
         if (c->table[i].va && c->table[i].count)
             out[n++] = c->table[i];
@@ -364,10 +392,11 @@ uint64_t fastcore_dump(struct fastcore *c, struct bentry *out, uint64_t max)
 void fastcore_clear(struct fastcore *c)
 {
     memset(c->table, 0, (c->tmask + 1) * sizeof(struct bentry));
+    memset(c->mru, 0, sizeof c->mru);
     c->tcount = 0;
 }
 
-static int sched_continue(struct fastcore *c);
+static int sched_continue(struct fastcore *c, uint64_t va);
 static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t va);
 static void wake_others(struct fastcore *c);
 
@@ -380,13 +409,13 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         c->emu_stop(uc);
         return;
     }
-    if (c->clock >= c->slice_end && !(c->sched && sched_continue(c))) {
+    if (c->clock >= c->slice_end && !(c->sched && sched_continue(c, va))) {
         c->stop_reason = STOP_SLICE;
         c->emu_stop(uc);
         return;
     }
     uint64_t root = va >= c->kbase ? 0 : c->root;
-    struct bentry *e = lookup(c, va, root);
+    struct bentry *e = lookup_mru(c, va, root);
     if (!e) {
         uint64_t r = c->miss(c->id, va, size, root);
         if (r == MISS_RETRANSLATE) {
@@ -824,7 +853,9 @@ static int read_regs(struct fastcore *c, void **ptrs)
     return ucapi.read_batch(c->uc, c->regs, ptrs, (int)c->nregs);
 }
 
-static void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
+/* Inlined: it runs at every block that may start a loop, and mostly returns at once. */
+static inline __attribute__((always_inline))
+void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
 {
     struct spin *sp = c->spin;
     if (sp->storeless && !(e->flags & BF_NOSTORE)) {
@@ -1139,19 +1170,79 @@ static struct fastcore *next_real(struct sched *s)
     }
 }
 
-/* Block hook at a slice end of c: when the scheduler would run c again next (possibly
- * after fast-forwarding parked cores), set its new slice end and return 1. */
-static int sched_continue(struct fastcore *c)
+/* Start the slice of p (its slice end set) and deliver natively what stopped it, if it
+ * can: a system call (trap_fn). Returns 0 when the scheduler goes on, or 1 when Python
+ * must finish p's slice (*errp: the uc_err of its emu_start). */
+static int run_slice(struct sched *s, struct fastcore *p, uint64_t ustop, int *errp)
+{
+    p->user_stop = ustop;
+    p->need_py = 0;
+    p->stop_reason = STOP_NONE;
+    s->slices++;
+    s->starts++;
+    int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
+    uint64_t pc = 0;
+    ucapi.reg_read(p->uc, (int)p->pc_reg, &pc);
+    if (p->spin->state != SP_PARKED)
+        p->pc = pc;
+    if (!err && p->trap_pending && p->stop_reason == STOP_TRAP && !p->need_py
+            && p->trap_fn && s->native_traps) {
+        int r = p->trap_fn(p->uc, p->trap_arg, p->syndrome, &p->pc);
+        if (r == 0) {
+            p->trap_pending = 0;
+            p->syscalls++;
+            s->ntraps++;
+            *errp = 0;
+            return 0;
+        }
+        if (r != TRAP_TO_PYTHON)
+            err = r;
+    }
+    *errp = err;
+    return err || p->need_py || p->stop_reason != STOP_SLICE;
+}
+
+/* Block hook at a slice end of c, at the start of its block at va: when the scheduler
+ * would run c again next (possibly after fast-forwarding parked cores), set its new slice
+ * end and return 1; c goes on without leaving uc_emu_start.
+ *
+ * The nested core switch. When the scheduler would run another core p next, stopping c
+ * and returning to sched_run, which starts p, costs an emu_start exit and a restart of c
+ * later. Instead p's slice runs here, inside c's block hook (Unicorn instances share no
+ * state, so a second one can run while the first waits in a hook): c is the base, p the
+ * nested core, at depth 1 only. p's own slice end decides again: p goes on in place, or
+ * p stops and the decision comes back here, where c goes on (it was picked), or the next
+ * nested core starts. The slices and their order are exactly sched_run's: c was stopped
+ * at a block start, where it waits now, and every decision is the same next_real. When
+ * Python must act for the nested core, its id waits in s->pending and c stops at this
+ * block start as it would have at its slice end; sched_run then returns that id. Only
+ * inside sched_run (in_run): a slice Python started returns to Python. */
+static int sched_continue(struct fastcore *c, uint64_t va)
 {
     struct sched *s = c->sched;
     if (!s->inline_ok || c->need_py)
         return 0;
-    struct fastcore *p = next_real(s);
-    if (p != c)
-        return 0;
-    c->user_stop = 0;
-    s->slices++;
-    return 1;
+    for (;;) {
+        struct fastcore *p = next_real(s);
+        if (p == c) {
+            c->user_stop = 0;
+            s->slices++;
+            return 1;
+        }
+        if (!p || !s->nest || !s->in_run || s->depth)
+            return 0;
+        int err = 0;
+        c->pc = va;             /* where c waits (Machine.describe, as if it had stopped) */
+        s->depth = 1;
+        s->nested++;
+        int py = run_slice(s, p, 0, &err);
+        s->depth = 0;
+        if (py) {
+            s->pending = p->id + 1;
+            s->pending_err = (uint64_t)err;
+            return 0;
+        }
+    }
 }
 
 /* Wake every parked core (before Python looks at or changes the machine). */
@@ -1298,40 +1389,31 @@ int64_t sched_run(struct sched *s)
     uint64_t t0, h0;
     pick(s, &t0, &h0);
     s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
+    s->in_run = 1;
     for (;;) {
         struct fastcore *p = next_real(s);
         uint64_t ustop = 0;
         if (!p) {
             wake_all(s);
             p = wake_native(s);
-            if (!p)
+            if (!p) {
+                s->in_run = 0;
                 return only_yield(s) ? SCHED_YIELD : -1;
+            }
             ustop = 1;      /* an interrupt is pending: Python's k.user_stop = 1 */
         }
-        p->user_stop = ustop;
-        p->need_py = 0;
-        p->stop_reason = STOP_NONE;
-        s->slices++;
-        s->starts++;
-        int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
-        uint64_t pc = 0;
-        ucapi.reg_read(p->uc, (int)p->pc_reg, &pc);
-        if (p->spin->state != SP_PARKED)
-            p->pc = pc;
-        if (!err && p->trap_pending && p->stop_reason == STOP_TRAP && !p->need_py
-                && p->trap_fn && s->native_traps) {
-            int r = p->trap_fn(p->uc, p->trap_arg, p->syndrome, &p->pc);
-            if (r == 0) {
-                p->trap_pending = 0;
-                p->syscalls++;
-                s->ntraps++;
-                continue;
-            }
-            if (r != TRAP_TO_PYTHON)
-                err = r;
+        int err = 0;
+        int py = run_slice(s, p, ustop, &err);
+        if (s->pending) {
+            /* A nested core needs Python; the base p stopped at a block start. */
+            p = s->core[s->pending - 1];
+            err = (int)s->pending_err;
+            s->pending = 0;
+            py = 1;
         }
-        if (err || p->need_py || p->stop_reason != STOP_SLICE) {
+        if (py) {
             s->err = (uint64_t)err;
+            s->in_run = 0;
             wake_all(s);
             return (int64_t)p->id;
         }

@@ -67,6 +67,7 @@ class FastCore(C.Structure):
         ("pipe", C.c_uint64), ("sync_skip", C.c_void_p),
         ("idle", C.c_uint64), ("irq_fn", C.c_void_p), ("irq_arg", C.c_void_p),
         ("py_mmio_read", C.c_void_p), ("py_mmio_write", C.c_void_p),
+        ("mru", C.c_void_p * 256),
     ]
 
 
@@ -88,6 +89,8 @@ class Sched(C.Structure):
         ("parked_timers", C.c_uint64),
         ("native_irqs", C.c_uint64), ("ipi_cycles", C.c_uint64),
         ("exception_cycles", C.c_uint64), ("nwakes", C.c_uint64), ("ndev", C.c_uint64),
+        ("nest", C.c_uint64), ("in_run", C.c_uint64), ("depth", C.c_uint64),
+        ("pending", C.c_uint64), ("pending_err", C.c_uint64), ("nested", C.c_uint64),
     ]
 
 

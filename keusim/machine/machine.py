@@ -315,6 +315,9 @@ class Machine:
         # The native wake-up path (fastpath.c wake_native, plat_read/plat_write);
         # KEUSIM_NATIVE_IRQS=0 turns it off (speed comparisons, bench/).
         s.native_irqs = int(os.environ.get("KEUSIM_NATIVE_IRQS", "") != "0")
+        # The nested core switch (fastpath.c sched_continue): the next core's slice runs
+        # inside the current core's block hook. KEUSIM_NESTED=0 turns it off (bench/).
+        s.nest = int(os.environ.get("KEUSIM_NESTED", "") != "0")
         self.ipi_cycles = ipi_cycles
         self.exception_cycles = exception_cycles
         self._sched_ref = C.byref(s)
@@ -387,6 +390,18 @@ class Machine:
     @native_irqs.setter
     def native_irqs(self, on: bool) -> None:
         self._sched.native_irqs = int(bool(on))
+
+    @property
+    def nested_switch(self) -> bool:
+        """The nested core switch (fastpath.c ``sched_continue``): at a slice end, the next
+        core's slice runs inside the current core's block hook instead of after a return
+        from its ``uc_emu_start``. Host speed only: reports are byte-identical either way
+        (tests/test_nested_switch.py). Default on; ``KEUSIM_NESTED=0`` turns it off."""
+        return bool(self._sched.nest)
+
+    @nested_switch.setter
+    def nested_switch(self, on: bool) -> None:
+        self._sched.nest = int(bool(on))
 
     @property
     def ipi_cycles(self) -> int:

@@ -3,8 +3,9 @@
 # tools/unicorn/hooked-pages.patch, only the x86 and aarch64 targets (~1 min on 2 cores).
 #
 # The patch keeps translated loads and stores on QEMU's inline TLB path while memory hooks
-# exist, and sends only the pages a hook covers down the slow path (docs/unicorn.md,
-# "hooked pages"). Results do not change; host speed does (bench/ring_speed.py prints both).
+# exist, and sends only the pages a hook covers down the slow path; it tests the exit request
+# inline at TB starts, and after slow-path accesses only (docs/unicorn.md, "hooked pages").
+# Results do not change; host speed does (bench/ring_speed.py prints both).
 #
 #   usage: build.sh PYTHON DEST_DIR
 # PYTHON fetches the source (pip download, from the configured package index); the library
