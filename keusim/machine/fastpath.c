@@ -430,9 +430,19 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         c->miss_flags = 0;
         if (c->spin && c->spin->state)
             spin_track(uc, c, NULL, va);    /* a new block is no repetition: reset */
-    } else if (c->spin && (c->spin->state || (e->flags & BF_SPIN))) {
+    } else if (c->spin && c->spin->state) {
         if (spin_track(uc, c, e, va))
             return;                         /* parked: stopped before this block */
+    } else if (c->spin && (e->flags & BF_SPIN)
+               && !(c->spin->storeless && !(e->flags & BF_NOSTORE))) {
+        /* Idle, at a block that may head a loop. spin_track's most common outcome, a
+         * head in back-off (start_rec1: e->skip), is taken here without the call; the
+         * same conditions, so the same outcome. A block whose loop may store, with only
+         * storeless loops parked, is no head at all (start_rec1) and skips both. */
+        if (e->skip && c->sched && c->sched->ff && va < c->kbase && !c->user_stop)
+            e->skip--;
+        else
+            spin_track(uc, c, e, va);       /* idle: starts a recording or does nothing */
     }
     if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
