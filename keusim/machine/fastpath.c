@@ -105,6 +105,8 @@ enum { SP_IDLE = 0, SP_REC1 = 1, SP_REC2 = 2, SP_PARKED = 3 };
 struct sched;
 struct spin;
 
+#define MRU_SLOTS 256         /* fastcore.mru (keusim/machine/fastpath.py FastCore: 256) */
+
 struct fastcore {
     uint64_t clock;             /* model cycles: guest-visible time */
     uint64_t insns;             /* guest instructions (whole blocks) */
@@ -186,9 +188,8 @@ struct fastcore {
     void *py_mmio_read, *py_mmio_write;
     /* Added at the end: the last entry found at each of MRU_SLOTS slots (by address), for
      * lookup without hashing; emptied whenever the table's entries move. */
-    struct bentry *mru[256];
+    struct bentry *mru[MRU_SLOTS];
 };
-#define MRU_SLOTS 256
 #define POLL_LINES 8                /* = SPIN_LINES: a parked loop's lines all fit */
 
 /* The native scheduler and spin fast-forward: see the section at the end of this file. */
@@ -1415,7 +1416,8 @@ int64_t sched_run(struct sched *s)
         int err = 0;
         int py = run_slice(s, p, ustop, &err);
         if (s->pending) {
-            /* A nested core needs Python; the base p stopped at a block start. */
+            /* A nested core needs Python. The base p stopped at a block start, at its
+             * slice end (sched_continue), with nothing for Python to finish. */
             p = s->core[s->pending - 1];
             err = (int)s->pending_err;
             s->pending = 0;
