@@ -12,13 +12,10 @@ per round trip. To compare two builds side by side, pair two invocations with
 from __future__ import annotations
 
 import argparse
-import sys
-import time
+
+from ring_speed import ARCHES, _timed, cycles_per_rt
 
 from keusim.model import hostcpu
-from keusim.system import run
-
-ARCHES = ("x86_64", "arm64")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,20 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"host: {hostcpu.detect().describe()}")
     for arch in a.arch or ARCHES:
         # The warm-up: guest builds, and the blocks' decoding (cached per process).
-        run("pingpong", arch=arch, params={"messages": 200, "size": a.size}, profile="host",
-            verified=a.verified)
-        t0 = time.perf_counter()
-        rep = run("pingpong", arch=arch, params={"messages": a.messages, "size": a.size},
-                  profile="host", verified=a.verified)
-        dt = time.perf_counter() - t0
-        if not rep.ok:
-            print(f"pingpong on {arch} did not finish: {rep.status} {rep.message}",
-                  file=sys.stderr)
-            return 1
-        st = rep.channel(0).producer_stats
-        cyc = st.get("rt_cycles", 0) / max(1, st.get("round_trips", 1))
+        _timed(arch, 200, a.size, a.verified, True)
+        rep, dt = _timed(arch, a.messages, a.size, a.verified, True)
         print(f"{arch:8} {a.messages:>9,} messages {dt:8.3f} s {a.messages / dt:>10,.0f} RT/s "
-              f"{cyc:9.2f} cycles/RT")
+              f"{cycles_per_rt(rep):9.2f} cycles/RT")
     return 0
 
 

@@ -86,9 +86,13 @@ def rate(arch: str, small: int, big: int, size: int, verified: bool,
     r1, t1 = _timed(arch, small, size, verified, ff, plain, pywake)
     r2, t2 = _timed(arch, big, size, verified, ff, plain, pywake)
     dt = max(t2 - t1, 1e-9)
-    st = r2.channel(0).producer_stats
-    cyc = st.get("rt_cycles", 0) / max(1, st.get("round_trips", 1))
-    return (big - small) / dt, cyc, (r2.instructions - r1.instructions) / dt
+    return (big - small) / dt, cycles_per_rt(r2), (r2.instructions - r1.instructions) / dt
+
+
+def cycles_per_rt(rep) -> float:
+    """Model cycles per round trip, as pingpong's producer reports them."""
+    st = rep.channel(0).producer_stats
+    return st.get("rt_cycles", 0) / max(1, st.get("round_trips", 1))
 
 
 def wheel_rate(arch: str, small: int, big: int, size: int, verified: bool

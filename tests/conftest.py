@@ -23,6 +23,16 @@ def cached_run(name: str, arch: str, **kw):
     return run(name, arch=arch, **kw)
 
 
+def run_state(b) -> tuple:
+    """What a finished BootedSystem leaves: the report JSON, and per core what feeds the
+    attribution (clock, idle time, coherence cycles, instructions, blocks, system calls,
+    blocks and their execution counts). Equal between two runs: byte-identical results."""
+    cores = tuple((c.clock, c.idle, c.native.k.coh_cycles, c.native.k.insns,
+                   c.native.k.nblocks, c.native.k.syscalls, tuple(sorted(c.native.blocks())))
+                  for c in b.machine.cores)
+    return b.report().to_json(), cores
+
+
 @pytest.fixture(params=ARCHES)
 def arch(request) -> str:
     return request.param

@@ -8,6 +8,7 @@ the interrupt-entry charge would be caught."""
 from __future__ import annotations
 
 import pytest
+from conftest import run_state
 
 from keusim.system import BootedSystem
 
@@ -27,15 +28,6 @@ CASES = [
 ]
 
 
-def _state(b) -> tuple:
-    """What a run leaves: the report, and per core what feeds the attribution (clock,
-    idle time, coherence cycles, instructions, blocks and their execution counts)."""
-    cores = tuple((c.clock, c.idle, c.native.k.coh_cycles, c.native.k.insns,
-                   c.native.k.nblocks, c.native.k.syscalls, tuple(sorted(c.native.blocks())))
-                  for c in b.machine.cores)
-    return b.report().to_json(), cores
-
-
 def _pair(arch, name, params, kw, plant=None):
     with BootedSystem(name, arch, params, "host", **kw) as fast, \
             BootedSystem(name, arch, params, "host", **kw) as slow:
@@ -45,7 +37,7 @@ def _pair(arch, name, params, kw, plant=None):
             plant(fast.machine)
         fast.finish()
         slow.finish()
-        return _state(fast), _state(slow), fast.machine._sched, slow.machine._sched
+        return run_state(fast), run_state(slow), fast.machine._sched, slow.machine._sched
 
 
 @pytest.mark.parametrize("name,params,kw", CASES,
@@ -159,7 +151,7 @@ def test_a_halted_core_woken_by_its_timer_matches(arch):
         fast.finish()
         slow.finish()
         assert fast.report().ok
-        assert _state(fast) == _state(slow)
+        assert run_state(fast) == run_state(slow)
         assert fast.machine._sched.nwakes > 0
         # The kernel-mode timer wake-ups were taken natively in one run, by Python in the
         # other.

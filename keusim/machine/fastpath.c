@@ -399,7 +399,14 @@ void fastcore_clear(struct fastcore *c)
 
 static int sched_continue(struct fastcore *c, uint64_t va);
 static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t va);
+static inline void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va);
 static void wake_others(struct fastcore *c);
+
+/* Can the priced block e at va be part of a fast-forwarded loop now? */
+static inline int spin_candidate(const struct fastcore *c, const struct bentry *e, uint64_t va)
+{
+    return c->sched && c->sched->ff && (e->flags & BF_SPIN) && va < c->kbase && !c->user_stop;
+}
 
 /* UC_HOOK_BLOCK: end the slice (or start the next one of the same core, see
  * sched_continue), or charge the block's precomputed cost. */
@@ -434,16 +441,8 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     } else if (c->spin && c->spin->state) {
         if (spin_track(uc, c, e, va))
             return;                         /* parked: stopped before this block */
-    } else if (c->spin && (e->flags & BF_SPIN)
-               && !(c->spin->storeless && !(e->flags & BF_NOSTORE))) {
-        /* Idle, at a block that may head a loop. spin_track's most common outcome, a
-         * head in back-off (start_rec1: e->skip), is taken here without the call; the
-         * same conditions, so the same outcome. A block whose loop may store, with only
-         * storeless loops parked, is no head at all (start_rec1) and skips both. */
-        if (e->skip && c->sched && c->sched->ff && va < c->kbase && !c->user_stop)
-            e->skip--;
-        else
-            spin_track(uc, c, e, va);       /* idle: starts a recording or does nothing */
+    } else if (c->spin && spin_candidate(c, e, va)) {
+        start_rec1(c, e, va);   /* spin_track's idle case, without the call (mostly a back-off) */
     }
     if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
@@ -1077,8 +1076,7 @@ static int spin_finish(void *uc, struct fastcore *c)
 static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t va)
 {
     struct spin *sp = c->spin;
-    struct sched *s = c->sched;
-    if (!s || !s->ff || !e || !(e->flags & BF_SPIN) || va >= c->kbase || c->user_stop) {
+    if (!e || !spin_candidate(c, e, va)) {
         if (sp->state == SP_REC2)
             spin_fail(c, 1);
         sp->state = SP_IDLE;
