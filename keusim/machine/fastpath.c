@@ -364,10 +364,16 @@ static inline struct bentry *lookup(struct fastcore *c, uint64_t va, uint64_t ro
     }
 }
 
+/* The MRU slot of (va, root). */
+static inline struct bentry **mru_slot(struct fastcore *c, uint64_t va, uint64_t root)
+{
+    return &c->mru[((va >> 2) ^ (root >> 12)) & (MRU_SLOTS - 1)];
+}
+
 /* lookup, first in the MRU slots: a block that ran recently is found without hashing. */
 static inline struct bentry *lookup_mru(struct fastcore *c, uint64_t va, uint64_t root)
 {
-    struct bentry **slot = &c->mru[((va >> 2) ^ (root >> 12)) & (MRU_SLOTS - 1)];
+    struct bentry **slot = mru_slot(c, va, root);
     struct bentry *e = *slot;
     if (e && e->va == va && e->root == root)
         return e;
@@ -408,9 +414,10 @@ static inline int spin_candidate(const struct fastcore *c, const struct bentry *
     return c->sched && c->sched->ff && (e->flags & BF_SPIN) && va < c->kbase && !c->user_stop;
 }
 
-/* UC_HOOK_BLOCK: end the slice (or start the next one of the same core, see
+/* fast_block's whole work: end the slice (or start the next one of the same core, see
  * sched_continue), or charge the block's precomputed cost. */
-void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
+static __attribute__((noinline))
+void block_slow(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
 {
     if (c->user_stop && va < c->kbase) {
         c->stop_reason = STOP_SLICE;
@@ -457,6 +464,43 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
         c->kinsns += e->ninsn;
         c->kcycles += whole;
     }
+}
+
+/* UC_HOOK_BLOCK. The common case takes block_slow's path with nothing to decide: a user
+ * block (nonzero root) seen before, inside the slice, no interrupt waiting, no spin
+ * recording, and, where it may head a loop, start_rec1's early outcomes (the block may
+ * store while only storeless loops park; or it is in back-off). That case is charged
+ * here with the same effects in the same order; everything else goes to block_slow. Kept
+ * a leaf, the compiler saves no registers for it: it runs for every block executed. */
+void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
+{
+    uint64_t root = c->root;
+    if (__builtin_expect(c->user_stop || c->clock >= c->slice_end || va >= c->kbase || !root,
+                         0))
+        return block_slow(uc, va, size, c);
+    struct bentry *e = *mru_slot(c, va, root);
+    if (__builtin_expect(!e || e->va != va || e->root != root, 0))
+        return block_slow(uc, va, size, c);
+    struct spin *sp = c->spin;
+    if (sp) {
+        if (sp->state)
+            return block_slow(uc, va, size, c);
+        if (spin_candidate(c, e, va)) {
+            if (sp->storeless && !(e->flags & BF_NOSTORE))
+                ;                   /* start_rec1: stays idle */
+            else if (e->skip)
+                e->skip--;          /* start_rec1: back-off */
+            else
+                return block_slow(uc, va, size, c);
+        }
+    }
+    if (c->sync_skip)
+        *c->sync_skip = !(e->flags & BF_SYNC);
+    c->last_flags = e->flags;
+    charge(c, e->cost);
+    c->insns += e->ninsn;
+    c->nblocks++;
+    e->count++;
 }
 
 /* UC_HOOK_INSN(SYSCALL) on x86-64: stop; the trap is delivered after the stop (natively
