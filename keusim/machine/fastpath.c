@@ -485,8 +485,11 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     if (sp) {
         if (sp->state)
             return block_slow(uc, va, size, c);
-        if (spin_candidate(c, e, va)) {
-            if (sp->storeless && !(e->flags & BF_NOSTORE))
+        /* spin_candidate, with what the tests above already showed left out, and the
+         * block's own flag first: most blocks stop there. */
+        uint32_t f = e->flags;
+        if ((f & BF_SPIN) && c->sched && c->sched->ff) {
+            if (sp->storeless && !(f & BF_NOSTORE))
                 ;                   /* start_rec1: stays idle */
             else if (e->skip)
                 e->skip--;          /* start_rec1: back-off */
