@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fiber.h"
 #include "ucapi.h"
 
 typedef void (*emu_stop_fn)(void *uc);
@@ -276,6 +277,12 @@ struct sched {
      * whose slice Python must finish (0: none), pending_err its uc_err; nested: statistics,
      * slices started nested. */
     uint64_t nest, in_run, depth, pending, pending_err, nested;
+    /* Added at the end: the resident-core switch (fiber_continue), which supersedes the
+     * nested one when on. fibers: on (1) or off (Machine.resident_cores); switches:
+     * statistics, slices resumed in the block hook a core waits in; fib: the cores' fibers
+     * (struct fibers: sched_run allocates them, sched_free frees them). */
+    uint64_t fibers, switches;
+    void *fib;
 };
 
 /* Charge a block cost of fp/256 cycles: whole cycles go to the clock, the rest waits in
@@ -1226,17 +1233,21 @@ static struct fastcore *next_real(struct sched *s)
     }
 }
 
-/* Start the slice of p (its slice end set) and deliver natively what stopped it, if it
- * can: a system call (trap_fn). Returns 0 when the scheduler goes on, or 1 when Python
- * must finish p's slice (*errp: the uc_err of its emu_start). */
-static int run_slice(struct sched *s, struct fastcore *p, uint64_t ustop, int *errp)
+/* Before p's slice starts (in uc_emu_start, from the start of its block at p->pc). */
+static inline void slice_begin(struct sched *s, struct fastcore *p, uint64_t ustop)
 {
     p->user_stop = ustop;
     p->need_py = 0;
     p->stop_reason = STOP_NONE;
     s->slices++;
     s->starts++;
-    int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
+}
+
+/* After p's uc_emu_start returned err: note where p stopped and deliver natively what
+ * stopped it, if it can (a system call: trap_fn). Returns 0 when the scheduler goes on,
+ * or 1 when Python must finish p's slice (*errp: the uc_err of its emu_start). */
+static int slice_done(struct sched *s, struct fastcore *p, int err, int *errp)
+{
     uint64_t pc = 0;
     ucapi.reg_read(p->uc, (int)p->pc_reg, &pc);
     if (p->spin->state != SP_PARKED)
@@ -1256,6 +1267,179 @@ static int run_slice(struct sched *s, struct fastcore *p, uint64_t ustop, int *e
     }
     *errp = err;
     return err || p->need_py || p->stop_reason != STOP_SLICE;
+}
+
+/* Start the slice of p (its slice end set) and finish it (slice_done). */
+static int run_slice(struct sched *s, struct fastcore *p, uint64_t ustop, int *errp)
+{
+    slice_begin(s, p, ustop);
+    return slice_done(s, p, ucapi.emu_start(p->uc, p->pc, 0, 0, 0), errp);
+}
+
+/* -- the resident-core switch ------------------------------------------------------------
+ *
+ * The nested switch below saves one uc_emu_start per pair of slices; this one saves them
+ * all. Every core's uc_emu_start runs on a fiber of its own (fiber.c). At a slice end
+ * where the scheduler picks another core p, the core c does not stop: it waits in its
+ * block hook, resident, and p runs, resumed in its own waiting hook if it is resident
+ * too, else started on its fiber. A resident core that the scheduler picks again goes on
+ * from its hook exactly as sched_continue's own core does, so the slices and their order
+ * are sched_run's. The decisions are the same next_real everywhere.
+ *
+ * A core that stops (a trap, Python's turn, an error, or its slice end when the scheduler
+ * has nothing native to start) leaves its uc_emu_start, and its fiber returns to
+ * sched_run, which finishes the slice as run_slice does. Before sched_run does anything
+ * but start the next picked core (an interrupt entry, a return to Python), it settles:
+ * every resident core is told to stop and stops at the block start it waits at, as it
+ * would have at its slice end without this switch. Python therefore never sees a resident
+ * core. Only slices sched_run runs use fibers (in_run). */
+
+#define FIBER_STACK (8u << 20)  /* bytes: Python callbacks (block pricing) run on it */
+enum { FB_IDLE = 0, FB_RUNNING = 1, FB_RESIDENT = 2 };
+
+struct fiber {
+    void *sp;                   /* the saved context while it is switched out */
+    void *stack;                /* NULL until first used */
+    uint64_t state;             /* FB_* */
+    uint64_t stop;              /* resumed resident: stop at the block start (settle) */
+};
+
+struct fibers {
+    void *main_sp;              /* sched_run's context while a fiber runs */
+    struct sched *s;
+    uint64_t active;            /* sched_run is running slices on the fibers */
+    struct fastcore *ret;       /* the core whose uc_emu_start just returned */
+    int ret_err;
+    struct fiber f[MAX_CORES];
+};
+
+/* A core's fiber: uc_emu_start from p->pc, and back to sched_run when it returns. */
+static void fiber_main(void *arg)
+{
+    struct fastcore *p = arg;
+    struct fibers *fb = p->sched->fib;
+    struct fiber *f = &fb->f[p->id];
+    for (;;) {
+        int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
+        fb->ret = p;
+        fb->ret_err = err;
+        f->state = FB_IDLE;
+        keusim_fiber_switch(&f->sp, fb->main_sp);
+    }
+}
+
+/* Switch from the context saved at *from to core p: resume it in its waiting hook, or
+ * start its slice (slice_begin with ustop) on its fiber. */
+static void fiber_go(struct sched *s, struct fastcore *p, uint64_t ustop, void **from)
+{
+    struct fibers *fb = s->fib;
+    struct fiber *f = &fb->f[p->id];
+    if (f->state == FB_RESIDENT) {
+        p->user_stop = 0;       /* as sched_continue's own core goes on */
+        s->slices++;
+        s->switches++;
+        f->stop = 0;
+    } else {
+        slice_begin(s, p, ustop);
+        f->sp = fiber_prepare(f->stack, FIBER_STACK, fiber_main, p);    /* fiber_init */
+    }
+    f->state = FB_RUNNING;
+    keusim_fiber_switch(from, f->sp);
+}
+
+/* sched_continue with fibers: c, at a slice end at the start of its block at va, goes on
+ * (1), stops (0), or waits here, resident, while the picked core runs. */
+static int fiber_continue(struct sched *s, struct fastcore *c, uint64_t va)
+{
+    struct fibers *fb = s->fib;
+    struct fiber *me = &fb->f[c->id];
+    struct fastcore *p = next_real(s);
+    if (p == c) {
+        c->user_stop = 0;
+        s->slices++;
+        return 1;
+    }
+    if (!p)
+        return 0;
+    c->pc = va;             /* where c waits (Machine.describe, as if it had stopped) */
+    me->state = FB_RESIDENT;
+    fiber_go(s, p, 0, &me->sp);
+    return !me->stop;       /* resumed: picked (slices counted by fiber_go), or settled */
+}
+
+/* Run p's slice on its fiber (fiber_go from sched_run) until some core's uc_emu_start
+ * returns; finish that core's slice (slice_done). Returns that core; *pyp as run_slice. */
+static struct fastcore *fiber_run(struct sched *s, struct fastcore *p, uint64_t ustop,
+                                  int *pyp, int *errp)
+{
+    struct fibers *fb = s->fib;
+    fiber_go(s, p, ustop, &fb->main_sp);
+    *pyp = slice_done(s, fb->ret, fb->ret_err, errp);
+    return fb->ret;
+}
+
+/* Stop every resident core at the block start it waits at (see above). Returns the first
+ * core whose stop needs Python (never expected: a resident core stops at a slice end), or
+ * NULL; *errp its uc_err. */
+static struct fastcore *fiber_settle(struct sched *s, int *errp)
+{
+    struct fibers *fb = s->fib;
+    struct fastcore *first = NULL;
+    if (!fb)
+        return NULL;
+    for (uint64_t i = 0; i < s->ncores; i++) {
+        struct fiber *f = &fb->f[i];
+        if (f->state != FB_RESIDENT)
+            continue;
+        f->stop = 1;
+        f->state = FB_RUNNING;
+        keusim_fiber_switch(&fb->main_sp, f->sp);
+        int err = 0;
+        if (slice_done(s, fb->ret, fb->ret_err, &err) && !first) {
+            first = fb->ret;
+            *errp = err;
+        }
+    }
+    return first;
+}
+
+/* The fibers of s, every stack allocated: 0, or -1 (out of memory: no fibers). */
+static int fiber_init(struct sched *s)
+{
+    if (s->fib)
+        return 0;
+    struct fibers *fb = calloc(1, sizeof *fb);
+    if (!fb)
+        return -1;
+    fb->s = s;
+    for (uint64_t i = 0; i < s->ncores; i++)
+        if (fiber_stack_new(&fb->f[i].stack, FIBER_STACK) != 0) {
+            for (uint64_t j = 0; j < i; j++)
+                fiber_stack_free(fb->f[j].stack, FIBER_STACK);
+            free(fb);
+            return -1;
+        }
+    s->fib = fb;
+    return 0;
+}
+
+/* Free the fibers of s (Machine.close). None runs: sched_run settles before it returns. */
+void sched_free(struct sched *s)
+{
+    struct fibers *fb = s->fib;
+    if (!fb)
+        return;
+    for (uint64_t i = 0; i < MAX_CORES; i++)
+        if (fb->f[i].stack)
+            fiber_stack_free(fb->f[i].stack, FIBER_STACK);
+    free(fb);
+    s->fib = NULL;
+}
+
+/* Can this host run the resident-core switch? (Machine.resident_cores) */
+int sched_fibers_available(void)
+{
+    return fiber_available();
 }
 
 /* Block hook at a slice end of c, at the start of its block at va: when the scheduler
@@ -1278,6 +1462,8 @@ static int sched_continue(struct fastcore *c, uint64_t va)
     struct sched *s = c->sched;
     if (!s->inline_ok || c->need_py)
         return 0;
+    if (s->fib && ((struct fibers *)s->fib)->active)
+        return fiber_continue(s, c, va);
     for (;;) {
         struct fastcore *p = next_real(s);
         if (p == c) {
@@ -1445,32 +1631,55 @@ int64_t sched_run(struct sched *s)
     uint64_t t0, h0;
     pick(s, &t0, &h0);
     s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
+    if (s->fibers && fiber_available() && !s->fib && fiber_init(s) != 0)
+        s->fibers = 0;      /* no memory for the stacks: the nested switch instead */
+    int fibers = s->fibers && s->fib;
+    if (s->fib)
+        ((struct fibers *)s->fib)->active = (uint64_t)fibers;
     s->in_run = 1;
     for (;;) {
         struct fastcore *p = next_real(s);
         uint64_t ustop = 0;
+        int err = 0, py;
         if (!p) {
+            struct fastcore *q = fibers ? fiber_settle(s, &err) : NULL;
+            if (q) {
+                p = q;
+                goto to_python;
+            }
             wake_all(s);
             p = wake_native(s);
             if (!p) {
                 s->in_run = 0;
+                if (fibers)
+                    ((struct fibers *)s->fib)->active = 0;
                 return only_yield(s) ? SCHED_YIELD : -1;
             }
             ustop = 1;      /* an interrupt is pending: Python's k.user_stop = 1 */
         }
-        int err = 0;
-        int py = run_slice(s, p, ustop, &err);
-        if (s->pending) {
-            /* A nested core needs Python. The base p stopped at a block start, at its
-             * slice end (sched_continue), with nothing for Python to finish. */
-            p = s->core[s->pending - 1];
-            err = (int)s->pending_err;
-            s->pending = 0;
-            py = 1;
+        if (fibers) {
+            p = fiber_run(s, p, ustop, &py, &err);
+        } else {
+            py = run_slice(s, p, ustop, &err);
+            if (s->pending) {
+                /* A nested core needs Python. The base p stopped at a block start, at its
+                 * slice end (sched_continue), with nothing for Python to finish. */
+                p = s->core[s->pending - 1];
+                err = (int)s->pending_err;
+                s->pending = 0;
+                py = 1;
+            }
         }
         if (py) {
+            if (fibers) {
+                int e2 = 0;
+                fiber_settle(s, &e2);   /* resident cores stop at their slice ends */
+            }
+to_python:
             s->err = (uint64_t)err;
             s->in_run = 0;
+            if (fibers)
+                ((struct fibers *)s->fib)->active = 0;
             wake_all(s);
             return (int64_t)p->id;
         }

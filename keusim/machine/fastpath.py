@@ -9,6 +9,7 @@ from that clock, and runs the shared-line coherence model.
 from __future__ import annotations
 
 import ctypes as C
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,6 +92,7 @@ class Sched(C.Structure):
         ("exception_cycles", C.c_uint64), ("nwakes", C.c_uint64), ("ndev", C.c_uint64),
         ("nest", C.c_uint64), ("in_run", C.c_uint64), ("depth", C.c_uint64),
         ("pending", C.c_uint64), ("pending_err", C.c_uint64), ("nested", C.c_uint64),
+        ("fibers", C.c_uint64), ("switches", C.c_uint64), ("fib", C.c_void_p),
     ]
 
 
@@ -120,7 +122,8 @@ INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 
 
 _ARCH = Path(__file__).parent.parent / "arch"
-SOURCES = (Path(__file__).with_name("fastpath.c"), _ARCH / "x86_64_trap.c", _ARCH / "arm64_trap.c")
+SOURCES = (Path(__file__).with_name("fastpath.c"), Path(__file__).with_name("fiber.c"),
+           _ARCH / "x86_64_trap.c", _ARCH / "arm64_trap.c")
 """The native library: the machine's hooks and scheduler, and each architecture's native
 trap entry (keusim/arch/<arch>_trap.c)."""
 
@@ -144,6 +147,8 @@ def lib() -> C.CDLL:
     so.sched_run.argtypes = [C.POINTER(Sched)]
     so.sched_run.restype = C.c_int64
     so.sched_wake_all.argtypes = [C.POINTER(Sched)]
+    so.sched_free.argtypes = [C.POINTER(Sched)]
+    so.sched_fibers_available.restype = C.c_int
     so.mm_patch.argtypes = [C.c_void_p, C.c_uint64, C.c_void_p, C.c_uint64]
     so.mm_patch.restype = C.c_int
     so.mm_unpatch.argtypes = [C.c_void_p, C.c_uint64]
@@ -152,6 +157,14 @@ def lib() -> C.CDLL:
         "uc_emu_start", "uc_reg_read", "uc_reg_write", "uc_reg_read_batch", "uc_reg_write_batch",
         "uc_hook_add", "uc_hook_del", "uc_context_restore", "uc_ctl")))
     return so
+
+
+def resident_cores_available() -> bool:
+    """Can this host run the resident-core switch (fastpath.c ``fiber_continue``,
+    Machine.resident_cores)? It needs fibers (fiber.c: x86-64 hosts), and a Python that
+    does not check the C stack pointer against the thread's stack: 3.14 does, and Python
+    callbacks (block pricing) run on the fibers' stacks."""
+    return sys.version_info < (3, 14) and bool(lib().sched_fibers_available())
 
 
 HOOKED_PAGES = hasattr(uclib, "uc_keusim_hooked_pages")

@@ -24,6 +24,7 @@ import mmap
 import os
 import struct
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -318,9 +319,16 @@ class Machine:
         # The nested core switch (fastpath.c sched_continue): the next core's slice runs
         # inside the current core's block hook. KEUSIM_NESTED=0 turns it off (bench/).
         s.nest = int(os.environ.get("KEUSIM_NESTED", "") != "0")
+        # The resident-core switch (fastpath.c fiber_continue), where the host has it:
+        # every core runs on a fiber of its own and waits in its block hook while another
+        # core runs. KEUSIM_RESIDENT=0 turns it off (bench/).
+        s.fibers = int(fastpath.resident_cores_available()
+                       and os.environ.get("KEUSIM_RESIDENT", "") != "0")
         self.ipi_cycles = ipi_cycles
         self.exception_cycles = exception_cycles
         self._sched_ref = C.byref(s)
+        # The fibers' stacks (allocated by the first sched_run that uses them).
+        self._free_fibers = weakref.finalize(self, fastpath.lib().sched_free, self._sched_ref)
         self._trace = bool(os.environ.get("KEUSIM_TRACE_STEPS"))
         # Devices beyond the platform device (keusim/machine/nic.py): their timed events
         # (model cycle, order added, callback) and the models the report lists.
@@ -402,6 +410,24 @@ class Machine:
     @nested_switch.setter
     def nested_switch(self, on: bool) -> None:
         self._sched.nest = int(bool(on))
+
+    @property
+    def resident_cores(self) -> bool:
+        """The resident-core switch (fastpath.c ``fiber_continue``): each core's
+        ``uc_emu_start`` runs on a fiber of its own, and at a slice end the core waits in
+        its block hook while the next core runs, instead of leaving ``uc_emu_start``.
+        Supersedes ``nested_switch`` when on. Host speed only: reports are byte-identical
+        either way (tests/test_nested_switch.py). Default on where the host has it
+        (``resident_cores_available``); ``KEUSIM_RESIDENT=0`` turns it off."""
+        return bool(self._sched.fibers)
+
+    @resident_cores.setter
+    def resident_cores(self, on: bool) -> None:
+        if on and not fastpath.resident_cores_available():
+            raise MachineError("the resident-core switch needs an x86-64 host and Python "
+                               "older than 3.14 (resident_cores_available()); leave "
+                               "Machine.resident_cores off here")
+        self._sched.fibers = int(bool(on))
 
     @property
     def ipi_cycles(self) -> int:
@@ -887,5 +913,6 @@ class Machine:
         return res
 
     def close(self) -> None:
+        self._free_fibers()
         for c in self.cores:
             c.native.close()
