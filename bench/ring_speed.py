@@ -9,7 +9,9 @@ with Unicorn's slow memory path as Unicorn ships it (``KEUSIM_PLAIN_UNICORN=1``:
 PC sync, no cached RAM lookup; docs/unicorn.md), and once with fast-forward but with the
 native wake-up path off (``KEUSIM_NATIVE_IRQS=0``: halted cores woken, interrupts delivered
 and the platform device's IPI, wait and cause registers served in Python, as before the
-fourth round; column `RT/s py wake`); with keusim's libunicorn loaded (tools/unicorn,
+fourth round; column `RT/s py wake`), and once with fast-forward but the resident-core
+switch off (``KEUSIM_RESIDENT=0``: the nested switch of the seventh round; column
+`RT/s nested`); with keusim's libunicorn loaded (tools/unicorn,
 `make unicorn`: only pages under a memory hook take Unicorn's slow path), once more in a
 child process with the wheel's library (``KEUSIM_STOCK_UNICORN=1``, column `RT/s wheel`);
 then the guests' ring code built for
@@ -43,9 +45,10 @@ ARCHES = ("x86_64", "arm64")
 
 
 def _timed(arch: str, messages: int, size: int, verified: bool, ff: bool, plain: bool = False,
-           pywake: bool = False):
+           pywake: bool = False, nested: bool = False):
     env = {"KEUSIM_PLAIN_UNICORN": "1" if plain else "0",
-           "KEUSIM_NATIVE_IRQS": "0" if pywake else "1"}
+           "KEUSIM_NATIVE_IRQS": "0" if pywake else "1",
+           "KEUSIM_RESIDENT": "0" if nested else "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -67,8 +70,9 @@ def _timed(arch: str, messages: int, size: int, verified: bool, ff: bool, plain:
 _WARM: set[tuple] = set()
 
 
-def rate(arch: str, small: int, big: int, size: int, verified: bool,
-         ff: bool, plain: bool = False, pywake: bool = False) -> tuple[float, float, float]:
+def rate(arch: str, small: int, big: int, size: int, verified: bool, ff: bool,
+         plain: bool = False, pywake: bool = False, nested: bool = False
+         ) -> tuple[float, float, float]:
     """(round trips per host second, model cycles per round trip, guest insns per second)."""
     spec = resolve("pingpong")
     for n in (small, big):
@@ -80,11 +84,11 @@ def rate(arch: str, small: int, big: int, size: int, verified: bool,
     # configuration pays capstone for every block and later ones do not. The long run
     # reaches blocks the short one does not (the first column measured paid for them).
     if (arch, big, size, verified) not in _WARM:
-        _timed(arch, big, size, verified, ff, plain, pywake)
+        _timed(arch, big, size, verified, ff, plain, pywake, nested)
         _WARM.add((arch, big, size, verified))
-    _timed(arch, small, size, verified, ff, plain, pywake)
-    r1, t1 = _timed(arch, small, size, verified, ff, plain, pywake)
-    r2, t2 = _timed(arch, big, size, verified, ff, plain, pywake)
+    _timed(arch, small, size, verified, ff, plain, pywake, nested)
+    r1, t1 = _timed(arch, small, size, verified, ff, plain, pywake, nested)
+    r2, t2 = _timed(arch, big, size, verified, ff, plain, pywake, nested)
     dt = max(t2 - t1, 1e-9)
     return (big - small) / dt, cycles_per_rt(r2), (r2.instructions - r1.instructions) / dt
 
@@ -142,19 +146,21 @@ def main(argv: list[str] | None = None) -> int:
           f"profile host: round trips per host second (difference of {big} and {a.small} "
           f"round trips; medians of {a.repeat})")
     print(f"{'arch':<8}{'RT/s ff':>10}{'RT/s no ff':>12}{'ff/no ff':>10}{'RT/s plain':>12}"
-          f"{'ff/plain':>10}{'RT/s py wake':>14}{'ff/py wake':>12}{'RT/s wheel':>12}"
+          f"{'ff/plain':>10}{'RT/s py wake':>14}{'ff/py wake':>12}{'RT/s nested':>13}"
+          f"{'ff/nested':>11}{'RT/s wheel':>12}"
           f"{'ff/wheel':>10}{'insns/s ff':>13}{'cycles/RT':>11}{'RT/s host':>12}"
           f"{'host/sim':>10}")
     for arch in a.arch or ARCHES:
         on, off, ratio, pl, pratio, pw, wratio, ins = [], [], [], [], [], [], [], []
-        wh, hratio = [], []
-        c_on = c_off = c_pl = c_pw = 0.0
+        wh, hratio, ne, nratio = [], [], [], []
+        c_on = c_off = c_pl = c_pw = c_ne = 0.0
         c_wh = None
         for _ in range(a.repeat):
             r_on, c_on, x_on = rate(arch, a.small, big, a.size, a.verified, True)
             r_off, c_off, _ = rate(arch, a.small, big, a.size, a.verified, False)
             r_pl, c_pl, _ = rate(arch, a.small, big, a.size, a.verified, True, plain=True)
             r_pw, c_pw, _ = rate(arch, a.small, big, a.size, a.verified, True, pywake=True)
+            r_ne, c_ne, _ = rate(arch, a.small, big, a.size, a.verified, True, nested=True)
             on.append(r_on)
             off.append(r_off)
             pl.append(r_pl)
@@ -162,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio.append(r_on / r_off)
             pratio.append(r_on / r_pl)
             wratio.append(r_on / r_pw)
+            ne.append(r_ne)
+            nratio.append(r_on / r_ne)
             ins.append(x_on)
             if fastpath.HOOKED_PAGES:
                 r_wh, c_wh = wheel_rate(arch, a.small, big, a.size, a.verified)
@@ -170,16 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         if c_wh is not None and c_wh != c_on:
             raise SystemExit(f"{arch}: cycles per round trip differ with keusim's libunicorn "
                              f"({c_on}) and the wheel's ({c_wh}): a bug")
-        if not c_on == c_off == c_pl == c_pw:
+        if not c_on == c_off == c_pl == c_pw == c_ne:
             raise SystemExit(f"{arch}: cycles per round trip differ with fast-forward on "
-                             f"({c_on}), off ({c_off}), plain Unicorn ({c_pl}) and the "
-                             f"wake-up path in Python ({c_pw}): a bug")
+                             f"({c_on}), off ({c_off}), plain Unicorn ({c_pl}), the "
+                             f"wake-up path in Python ({c_pw}) and the nested switch "
+                             f"({c_ne}): a bug")
         m_on = statistics.median(on)
         host = f"{native:>12,.0f}{native / m_on:>10.0f}x" if native else f"{'-':>12}{'-':>11}"
         print(f"{arch:<8}{m_on:>10,.0f}{statistics.median(off):>12,.0f}"
               f"{statistics.median(ratio):>10.2f}{statistics.median(pl):>12,.0f}"
               f"{statistics.median(pratio):>10.2f}{statistics.median(pw):>14,.0f}"
-              f"{statistics.median(wratio):>12.2f}"
+              f"{statistics.median(wratio):>12.2f}{statistics.median(ne):>13,.0f}"
+              f"{statistics.median(nratio):>11.2f}"
               + (f"{statistics.median(wh):>12,.0f}{statistics.median(hratio):>10.2f}"
                  if wh else f"{'-':>12}{'-':>10}")
               + f"{statistics.median(ins) / 1e6:>11.1f} M"

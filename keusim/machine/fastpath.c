@@ -1306,23 +1306,40 @@ struct fiber {
 
 struct fibers {
     void *main_sp;              /* sched_run's context while a fiber runs */
-    struct sched *s;
     uint64_t active;            /* sched_run is running slices on the fibers */
     struct fastcore *ret;       /* the core whose uc_emu_start just returned */
-    int ret_err;
+    int ret_py, ret_err;        /* its slice_done */
+    uint64_t has_next;          /* the fiber took the scheduler's next decision: */
+    struct fastcore *next;      /* next_real's answer, for sched_run */
     struct fiber f[MAX_CORES];
 };
 
-/* A core's fiber: uc_emu_start from p->pc, and back to sched_run when it returns. */
+/* A core's fiber: uc_emu_start from p->pc; when it returns, what sched_run does after a
+ * slice (slice_done, then the next decision), and back to sched_run unless the next slice
+ * is p's own again (a system call delivered natively, mostly): that one starts here. A
+ * settled core (stop) takes no decision: sched_run is settling. */
 static void fiber_main(void *arg)
 {
     struct fastcore *p = arg;
-    struct fibers *fb = p->sched->fib;
+    struct sched *s = p->sched;
+    struct fibers *fb = s->fib;
     struct fiber *f = &fb->f[p->id];
     for (;;) {
-        int err = ucapi.emu_start(p->uc, p->pc, 0, 0, 0);
+        int err = 0;
+        int py = slice_done(s, p, ucapi.emu_start(p->uc, p->pc, 0, 0, 0), &err);
+        struct fastcore *next = NULL;
+        if (!py && !f->stop) {
+            next = next_real(s);
+            if (next == p) {
+                slice_begin(s, p, 0);
+                continue;
+            }
+        }
         fb->ret = p;
+        fb->ret_py = py;
         fb->ret_err = err;
+        fb->has_next = !py && !f->stop;
+        fb->next = next;
         f->state = FB_IDLE;
         keusim_fiber_switch(&f->sp, fb->main_sp);
     }
@@ -1341,6 +1358,7 @@ static void fiber_go(struct sched *s, struct fastcore *p, uint64_t ustop, void *
         f->stop = 0;
     } else {
         slice_begin(s, p, ustop);
+        f->stop = 0;
         f->sp = fiber_prepare(f->stack, FIBER_STACK, fiber_main, p);    /* fiber_init */
     }
     f->state = FB_RUNNING;
@@ -1367,15 +1385,28 @@ static int fiber_continue(struct sched *s, struct fastcore *c, uint64_t va)
     return !me->stop;       /* resumed: picked (slices counted by fiber_go), or settled */
 }
 
-/* Run p's slice on its fiber (fiber_go from sched_run) until some core's uc_emu_start
- * returns; finish that core's slice (slice_done). Returns that core; *pyp as run_slice. */
+/* Run p's slice on its fiber (fiber_go from sched_run) until a fiber returns: some core's
+ * uc_emu_start returned and its slice is finished (fiber_main). Returns that core; *pyp
+ * and *errp as run_slice. */
 static struct fastcore *fiber_run(struct sched *s, struct fastcore *p, uint64_t ustop,
                                   int *pyp, int *errp)
 {
     struct fibers *fb = s->fib;
     fiber_go(s, p, ustop, &fb->main_sp);
-    *pyp = slice_done(s, fb->ret, fb->ret_err, errp);
+    *pyp = fb->ret_py;
+    *errp = fb->ret_err;
     return fb->ret;
+}
+
+/* The next core sched_run runs: next_real's answer, unless a fiber took it already. */
+static struct fastcore *fiber_next(struct sched *s, int fibers)
+{
+    struct fibers *fb = s->fib;
+    if (fibers && fb->has_next) {
+        fb->has_next = 0;
+        return fb->next;
+    }
+    return next_real(s);
 }
 
 /* Stop every resident core at the block start it waits at (see above). Returns the first
@@ -1394,10 +1425,9 @@ static struct fastcore *fiber_settle(struct sched *s, int *errp)
         f->stop = 1;
         f->state = FB_RUNNING;
         keusim_fiber_switch(&fb->main_sp, f->sp);
-        int err = 0;
-        if (slice_done(s, fb->ret, fb->ret_err, &err) && !first) {
+        if (fb->ret_py && !first) {
             first = fb->ret;
-            *errp = err;
+            *errp = fb->ret_err;
         }
     }
     return first;
@@ -1411,7 +1441,6 @@ static int fiber_init(struct sched *s)
     struct fibers *fb = calloc(1, sizeof *fb);
     if (!fb)
         return -1;
-    fb->s = s;
     for (uint64_t i = 0; i < s->ncores; i++)
         if (fiber_stack_new(&fb->f[i].stack, FIBER_STACK) != 0) {
             for (uint64_t j = 0; j < i; j++)
@@ -1634,11 +1663,13 @@ int64_t sched_run(struct sched *s)
     if (s->fibers && fiber_available() && !s->fib && fiber_init(s) != 0)
         s->fibers = 0;      /* no memory for the stacks: the nested switch instead */
     int fibers = s->fibers && s->fib;
-    if (s->fib)
+    if (s->fib) {
         ((struct fibers *)s->fib)->active = (uint64_t)fibers;
+        ((struct fibers *)s->fib)->has_next = 0;
+    }
     s->in_run = 1;
     for (;;) {
-        struct fastcore *p = next_real(s);
+        struct fastcore *p = fiber_next(s, fibers);
         uint64_t ustop = 0;
         int err = 0, py;
         if (!p) {
@@ -1672,8 +1703,10 @@ int64_t sched_run(struct sched *s)
         }
         if (py) {
             if (fibers) {
+                /* Resident cores stop at their slice ends: none needs Python (it was
+                 * not running since it began to wait, so no Python hook acted in it). */
                 int e2 = 0;
-                fiber_settle(s, &e2);   /* resident cores stop at their slice ends */
+                fiber_settle(s, &e2);
             }
 to_python:
             s->err = (uint64_t)err;

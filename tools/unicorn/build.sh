@@ -4,7 +4,8 @@
 #
 # The patch keeps translated loads and stores on QEMU's inline TLB path while memory hooks
 # exist, and sends only the pages a hook covers down the slow path; it tests the exit request
-# inline at TB starts, and after slow-path accesses only (docs/unicorn.md, "hooked pages").
+# inline at TB starts, and after slow-path accesses only; and an arm64 YIELD or x86 PAUSE ends
+# its TB with a chained jump instead of leaving the execution loop (docs/unicorn.md).
 # Results do not change; host speed does (bench/ring_speed.py prints both).
 #
 #   usage: build.sh PYTHON DEST_DIR
