@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from conftest import run_state
 
+from keusim.errors import MachineError
 from keusim.machine import fastpath
 from keusim.net.wire import ScriptWire, demo_script
 from keusim.system import BootedSystem, run
@@ -94,3 +95,15 @@ def test_core_switch_with_device_events(arch, monkeypatch, mode):
         reps.append((rep.to_json(), [bytes(f.raw) if hasattr(f, "raw") else repr(f)
                                      for f in wire.peer.received]))
     assert reps[0] == reps[1]
+
+
+def test_resident_cores_refused_where_the_host_has_none(monkeypatch):
+    """Asking for the resident-core switch on a host without it (another CPU, Python 3.14)
+    is one clear error naming the setting; the machine keeps the nested switch."""
+    with BootedSystem("pingpong", "x86_64", {"messages": 4}, "host") as b:
+        monkeypatch.setattr(fastpath, "resident_cores_available", lambda: False)
+        with pytest.raises(MachineError, match="Machine.resident_cores"):
+            b.machine.resident_cores = True
+        b.machine.resident_cores = False
+        b.finish()
+        assert b.report().ok and b.machine._sched.switches == 0
