@@ -1299,7 +1299,7 @@ enum { FB_IDLE = 0, FB_RUNNING = 1, FB_RESIDENT = 2 };
 
 struct fiber {
     void *sp;                   /* the saved context while it is switched out */
-    void *stack;                /* NULL until first used */
+    void *stack;                /* FIBER_STACK bytes (fiber_init) */
     uint64_t state;             /* FB_* */
     uint64_t stop;              /* resumed resident: stop at the block start (settle) */
 };
