@@ -277,7 +277,7 @@ struct sched {
      * whose slice Python must finish (0: none), pending_err its uc_err; nested: statistics,
      * slices started nested. */
     uint64_t nest, in_run, depth, pending, pending_err, nested;
-    /* Added at the end: the resident-core switch (fiber_continue), which supersedes the
+    /* Added at the end: the resident-core switch (fiber_wait), which supersedes the
      * nested one when on. fibers: on (1) or off (Machine.resident_cores); switches:
      * statistics, slices resumed in the block hook a core waits in; fib: the cores' fibers
      * (struct fibers: sched_run allocates them, sched_free frees them). */
@@ -415,10 +415,39 @@ static int spin_track(void *uc, struct fastcore *c, struct bentry *e, uint64_t v
 static inline void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va);
 static void wake_others(struct fastcore *c);
 
-/* Can the priced block e at va be part of a fast-forwarded loop now? */
+/* Can the priced block e at va be part of a fast-forwarded loop now? (The block's own flag
+ * first: most blocks are decided there.) */
 static inline int spin_candidate(const struct fastcore *c, const struct bentry *e, uint64_t va)
 {
-    return c->sched && c->sched->ff && (e->flags & BF_SPIN) && va < c->kbase && !c->user_stop;
+    return (e->flags & BF_SPIN) && c->sched && c->sched->ff && va < c->kbase && !c->user_stop;
+}
+
+/* start_rec1's early outcomes, which leave the core idle: a block that may store while
+ * only storeless loops park, or a loop head in back-off (counted down). Returns 1 for
+ * those, 0 when a recording starts. */
+static inline int rec1_declined(struct spin *sp, struct bentry *e)
+{
+    if (sp->storeless && !(e->flags & BF_NOSTORE))
+        return 1;
+    if (e->skip) {
+        e->skip--;
+        return 1;
+    }
+    return 0;
+}
+
+/* Count block e as executed: its cost, instructions, execution count, and the flags the
+ * other hooks read. Returns the whole cycles charged. */
+static inline uint64_t count_block(struct fastcore *c, struct bentry *e)
+{
+    if (c->sync_skip)
+        *c->sync_skip = !(e->flags & BF_SYNC);
+    c->last_flags = e->flags;
+    uint64_t whole = charge(c, e->cost);
+    c->insns += e->ninsn;
+    c->nblocks++;
+    e->count++;
+    return whole;
 }
 
 /* fast_block's whole work: end the slice (or start the next one of the same core, see
@@ -460,13 +489,7 @@ void block_slow(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     }
     if (!root && c->sched)
         wake_others(c);     /* kernel code may write any process's memory: see below */
-    if (c->sync_skip)
-        *c->sync_skip = !(e->flags & BF_SYNC);
-    c->last_flags = e->flags;
-    uint64_t whole = charge(c, e->cost);
-    c->insns += e->ninsn;
-    c->nblocks++;
-    e->count++;
+    uint64_t whole = count_block(c, e);
     if (!root) {
         c->kinsns += e->ninsn;
         c->kcycles += whole;
@@ -489,28 +512,9 @@ void fast_block(void *uc, uint64_t va, uint32_t size, struct fastcore *c)
     if (__builtin_expect(!e || e->va != va || e->root != root, 0))
         return block_slow(uc, va, size, c);
     struct spin *sp = c->spin;
-    if (sp) {
-        if (sp->state)
-            return block_slow(uc, va, size, c);
-        /* spin_candidate, with what the tests above already showed left out, and the
-         * block's own flag first: most blocks stop there. */
-        uint32_t f = e->flags;
-        if ((f & BF_SPIN) && c->sched && c->sched->ff) {
-            if (sp->storeless && !(f & BF_NOSTORE))
-                ;                   /* start_rec1: stays idle */
-            else if (e->skip)
-                e->skip--;          /* start_rec1: back-off */
-            else
-                return block_slow(uc, va, size, c);
-        }
-    }
-    if (c->sync_skip)
-        *c->sync_skip = !(e->flags & BF_SYNC);
-    c->last_flags = e->flags;
-    charge(c, e->cost);
-    c->insns += e->ninsn;
-    c->nblocks++;
-    e->count++;
+    if (sp && (sp->state || (spin_candidate(c, e, va) && !rec1_declined(sp, e))))
+        return block_slow(uc, va, size, c);     /* spin tracking, or a recording starts */
+    count_block(c, e);
 }
 
 /* UC_HOOK_INSN(SYSCALL) on x86-64: stop; the trap is delivered after the stop (natively
@@ -922,12 +926,7 @@ static inline __attribute__((always_inline))
 void start_rec1(struct fastcore *c, struct bentry *e, uint64_t va)
 {
     struct spin *sp = c->spin;
-    if (sp->storeless && !(e->flags & BF_NOSTORE)) {
-        sp->state = SP_IDLE;        /* a loop through this block may store: not parked */
-        return;
-    }
-    if (e->skip) {
-        e->skip--;
+    if (rec1_declined(sp, e)) {
         sp->state = SP_IDLE;
         return;
     }
@@ -1352,37 +1351,31 @@ static void fiber_go(struct sched *s, struct fastcore *p, uint64_t ustop, void *
     struct fibers *fb = s->fib;
     struct fiber *f = &fb->f[p->id];
     if (f->state == FB_RESIDENT) {
-        p->user_stop = 0;       /* as sched_continue's own core goes on */
-        s->slices++;
-        s->switches++;
-        f->stop = 0;
+        s->switches++;          /* it goes on in sched_continue, picked */
     } else {
         slice_begin(s, p, ustop);
-        f->stop = 0;
         f->sp = fiber_prepare(f->stack, FIBER_STACK, fiber_main, p);    /* fiber_init */
     }
+    f->stop = 0;
     f->state = FB_RUNNING;
     keusim_fiber_switch(from, f->sp);
 }
 
-/* sched_continue with fibers: c, at a slice end at the start of its block at va, goes on
- * (1), stops (0), or waits here, resident, while the picked core runs. */
-static int fiber_continue(struct sched *s, struct fastcore *c, uint64_t va)
+/* sched_continue with fibers: c, at a slice end at the start of its block, waits here,
+ * resident, while the picked core p runs. Returns 1 when c is resumed because it was
+ * picked, 0 when it is settled (it stops). */
+static int fiber_wait(struct sched *s, struct fastcore *c, struct fastcore *p)
 {
-    struct fibers *fb = s->fib;
-    struct fiber *me = &fb->f[c->id];
-    struct fastcore *p = next_real(s);
-    if (p == c) {
-        c->user_stop = 0;
-        s->slices++;
-        return 1;
-    }
-    if (!p)
-        return 0;
-    c->pc = va;             /* where c waits (Machine.describe, as if it had stopped) */
+    struct fiber *me = &((struct fibers *)s->fib)->f[c->id];
     me->state = FB_RESIDENT;
     fiber_go(s, p, 0, &me->sp);
-    return !me->stop;       /* resumed: picked (slices counted by fiber_go), or settled */
+    return !me->stop;
+}
+
+/* Is sched_run running slices on the fibers? */
+static inline int fibers_active(const struct sched *s)
+{
+    return s->fib && ((const struct fibers *)s->fib)->active;
 }
 
 /* Run p's slice on its fiber (fiber_go from sched_run) until a fiber returns: some core's
@@ -1399,25 +1392,20 @@ static struct fastcore *fiber_run(struct sched *s, struct fastcore *p, uint64_t 
 }
 
 /* The next core sched_run runs: next_real's answer, unless a fiber took it already. */
-static struct fastcore *fiber_next(struct sched *s, int fibers)
+static struct fastcore *fiber_next(struct sched *s, struct fibers *fb)
 {
-    struct fibers *fb = s->fib;
-    if (fibers && fb->has_next) {
+    if (fb && fb->has_next) {
         fb->has_next = 0;
         return fb->next;
     }
     return next_real(s);
 }
 
-/* Stop every resident core at the block start it waits at (see above). Returns the first
- * core whose stop needs Python (never expected: a resident core stops at a slice end), or
- * NULL; *errp its uc_err. */
-static struct fastcore *fiber_settle(struct sched *s, int *errp)
+/* Stop every resident core at the block start it waits at (see above). None needs Python
+ * for it: a core begins to wait only without need_py (sched_continue), and it has run no
+ * hook since, so its slice ends as any slice end does (slice_done: STOP_SLICE, no error). */
+static void fiber_settle(struct sched *s, struct fibers *fb)
 {
-    struct fibers *fb = s->fib;
-    struct fastcore *first = NULL;
-    if (!fb)
-        return NULL;
     for (uint64_t i = 0; i < s->ncores; i++) {
         struct fiber *f = &fb->f[i];
         if (f->state != FB_RESIDENT)
@@ -1425,12 +1413,7 @@ static struct fastcore *fiber_settle(struct sched *s, int *errp)
         f->stop = 1;
         f->state = FB_RUNNING;
         keusim_fiber_switch(&fb->main_sp, f->sp);
-        if (fb->ret_py && !first) {
-            first = fb->ret;
-            *errp = fb->ret_err;
-        }
     }
-    return first;
 }
 
 /* The fibers of s, every stack allocated: 0, or -1 (out of memory: no fibers). */
@@ -1491,19 +1474,22 @@ static int sched_continue(struct fastcore *c, uint64_t va)
     struct sched *s = c->sched;
     if (!s->inline_ok || c->need_py)
         return 0;
-    if (s->fib && ((struct fibers *)s->fib)->active)
-        return fiber_continue(s, c, va);
     for (;;) {
         struct fastcore *p = next_real(s);
-        if (p == c) {
-            c->user_stop = 0;
-            s->slices++;
-            return 1;
+        if (p == c)
+            break;
+        if (!p)
+            return 0;
+        if (fibers_active(s)) {
+            c->pc = va;         /* where c waits (Machine.describe, as if it had stopped) */
+            if (!fiber_wait(s, c, p))
+                return 0;       /* settled: it stops here */
+            break;              /* picked again (by whoever resumed it) */
         }
-        if (!p || !s->nest || !s->in_run || s->depth)
+        if (!s->nest || !s->in_run || s->depth)
             return 0;
         int err = 0;
-        c->pc = va;             /* where c waits (Machine.describe, as if it had stopped) */
+        c->pc = va;
         s->depth = 1;
         s->nested++;
         int py = run_slice(s, p, 0, &err);
@@ -1514,6 +1500,9 @@ static int sched_continue(struct fastcore *c, uint64_t va)
             return 0;
         }
     }
+    c->user_stop = 0;
+    s->slices++;
+    return 1;
 }
 
 /* Wake every parked core (before Python looks at or changes the machine). */
@@ -1662,33 +1651,30 @@ int64_t sched_run(struct sched *s)
     s->yield_at = t0 < INF - s->quantum ? t0 + s->quantum : INF;
     if (s->fibers && fiber_available() && !s->fib && fiber_init(s) != 0)
         s->fibers = 0;      /* no memory for the stacks: the nested switch instead */
-    int fibers = s->fibers && s->fib;
-    if (s->fib) {
-        ((struct fibers *)s->fib)->active = (uint64_t)fibers;
-        ((struct fibers *)s->fib)->has_next = 0;
+    struct fibers *fb = s->fibers ? s->fib : NULL;     /* fiber_wait: while active */
+    if (fb) {
+        fb->active = 1;
+        fb->has_next = 0;
     }
     s->in_run = 1;
     for (;;) {
-        struct fastcore *p = fiber_next(s, fibers);
+        struct fastcore *p = fiber_next(s, fb);
         uint64_t ustop = 0;
         int err = 0, py;
         if (!p) {
-            struct fastcore *q = fibers ? fiber_settle(s, &err) : NULL;
-            if (q) {
-                p = q;
-                goto to_python;
-            }
+            if (fb)
+                fiber_settle(s, fb);
             wake_all(s);
             p = wake_native(s);
             if (!p) {
                 s->in_run = 0;
-                if (fibers)
-                    ((struct fibers *)s->fib)->active = 0;
+                if (fb)
+                    fb->active = 0;
                 return only_yield(s) ? SCHED_YIELD : -1;
             }
             ustop = 1;      /* an interrupt is pending: Python's k.user_stop = 1 */
         }
-        if (fibers) {
+        if (fb) {
             p = fiber_run(s, p, ustop, &py, &err);
         } else {
             py = run_slice(s, p, ustop, &err);
@@ -1702,17 +1688,12 @@ int64_t sched_run(struct sched *s)
             }
         }
         if (py) {
-            if (fibers) {
-                /* Resident cores stop at their slice ends: none needs Python (it was
-                 * not running since it began to wait, so no Python hook acted in it). */
-                int e2 = 0;
-                fiber_settle(s, &e2);
+            if (fb) {
+                fiber_settle(s, fb);    /* resident cores stop at their slice ends */
+                fb->active = 0;
             }
-to_python:
             s->err = (uint64_t)err;
             s->in_run = 0;
-            if (fibers)
-                ((struct fibers *)s->fib)->active = 0;
             wake_all(s);
             return (int64_t)p->id;
         }

@@ -124,8 +124,9 @@ INTR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
 _ARCH = Path(__file__).parent.parent / "arch"
 SOURCES = (Path(__file__).with_name("fastpath.c"), Path(__file__).with_name("fiber.c"),
            _ARCH / "x86_64_trap.c", _ARCH / "arm64_trap.c")
-"""The native library: the machine's hooks and scheduler, and each architecture's native
-trap entry (keusim/arch/<arch>_trap.c)."""
+"""The native library: the machine's hooks and scheduler, the host fibers its resident-core
+switch runs cores on (fiber.c), and each architecture's native trap entry
+(keusim/arch/<arch>_trap.c)."""
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +161,7 @@ def lib() -> C.CDLL:
 
 
 def resident_cores_available() -> bool:
-    """Can this host run the resident-core switch (fastpath.c ``fiber_continue``,
+    """Can this host run the resident-core switch (fastpath.c ``fiber_wait``,
     Machine.resident_cores)? It needs fibers (fiber.c: x86-64 hosts), and a Python that
     does not check the C stack pointer against the thread's stack: 3.14 does, and Python
     callbacks (block pricing) run on the fibers' stacks."""

@@ -1,5 +1,5 @@
 /*
- * Host fibers for the resident-core switch (fastpath.c, fiber_continue).
+ * Host fibers for the resident-core switch (fastpath.c, fiber_wait).
  *
  * Each core's uc_emu_start runs on a stack of its own, so a core can wait inside its
  * block hook while another core runs, and be resumed there with a stack switch instead of

@@ -1,5 +1,5 @@
 /*
- * Host fibers for the resident-core switch (fastpath.c, fiber_continue). See fiber.c.
+ * Host fibers for the resident-core switch (fastpath.c, fiber_wait). See fiber.c.
  */
 #ifndef KEUSIM_FIBER_H
 #define KEUSIM_FIBER_H

@@ -226,6 +226,16 @@ class MachineResult:
     running: tuple[int, ...] = ()   # pids that had neither exited nor faulted
 
 
+def _sched_flag(field: str, doc: str) -> property:
+    """A Machine property for an on/off field of the native scheduler (fastpath.Sched)."""
+    def get(self) -> bool:
+        return bool(getattr(self._sched, field))
+
+    def set(self, on: bool) -> None:
+        setattr(self._sched, field, int(bool(on)))
+    return property(get, set, doc=doc)
+
+
 class Machine:
     """Cores, RAM, device and scheduler.
 
@@ -319,7 +329,7 @@ class Machine:
         # The nested core switch (fastpath.c sched_continue): the next core's slice runs
         # inside the current core's block hook. KEUSIM_NESTED=0 turns it off (bench/).
         s.nest = int(os.environ.get("KEUSIM_NESTED", "") != "0")
-        # The resident-core switch (fastpath.c fiber_continue), where the host has it:
+        # The resident-core switch (fastpath.c fiber_wait), where the host has it:
         # every core runs on a fiber of its own and waits in its block hook while another
         # core runs. KEUSIM_RESIDENT=0 turns it off (bench/).
         s.fibers = int(fastpath.resident_cores_available()
@@ -377,43 +387,26 @@ class Machine:
     def next_device_event(self, t: int) -> None:
         self._sched.device_next = min(t, fastpath.INF)
 
-    @property
-    def native_traps(self) -> bool:
+    native_traps = _sched_flag(
+        "native_traps",
         """System calls are delivered by native code (keusim/arch/<arch>_trap.c); False
-        delivers them in Python. Results are identical either way."""
-        return bool(self._sched.native_traps)
-
-    @native_traps.setter
-    def native_traps(self, on: bool) -> None:
-        self._sched.native_traps = int(bool(on))
-
-    @property
-    def native_irqs(self) -> bool:
+        delivers them in Python. Results are identical either way.""")
+    native_irqs = _sched_flag(
+        "native_irqs",
         """A halted core is woken and its interrupt delivered by native code when it is in
         the kernel (fastpath.c ``wake_native``, keusim/arch/<arch>_trap.c), and the platform
         device's PLAT_IPI, PLAT_WAIT and PLAT_IRQ_CAUSE are native registers; False does all
-        of it in Python. Results are identical either way."""
-        return bool(self._sched.native_irqs)
-
-    @native_irqs.setter
-    def native_irqs(self, on: bool) -> None:
-        self._sched.native_irqs = int(bool(on))
-
-    @property
-    def nested_switch(self) -> bool:
+        of it in Python. Results are identical either way.""")
+    nested_switch = _sched_flag(
+        "nest",
         """The nested core switch (fastpath.c ``sched_continue``): at a slice end, the next
         core's slice runs inside the current core's block hook instead of after a return
         from its ``uc_emu_start``. Host speed only: reports are byte-identical either way
-        (tests/test_nested_switch.py). Default on; ``KEUSIM_NESTED=0`` turns it off."""
-        return bool(self._sched.nest)
-
-    @nested_switch.setter
-    def nested_switch(self, on: bool) -> None:
-        self._sched.nest = int(bool(on))
+        (tests/test_nested_switch.py). Default on; ``KEUSIM_NESTED=0`` turns it off.""")
 
     @property
     def resident_cores(self) -> bool:
-        """The resident-core switch (fastpath.c ``fiber_continue``): each core's
+        """The resident-core switch (fastpath.c ``fiber_wait``): each core's
         ``uc_emu_start`` runs on a fiber of its own, and at a slice end the core waits in
         its block hook while the next core runs, instead of leaving ``uc_emu_start``.
         Supersedes ``nested_switch`` when on. Host speed only: reports are byte-identical
